@@ -1,0 +1,85 @@
+"""The neuratlas exception hierarchy.
+
+Every error a user can cause derives from :class:`Error`, so ``except
+neuratlas.Error`` catches all of them; each also derives from the builtin that
+best describes it (``LookupError``, ``ValueError``) so generic code keeps working.
+Messages say what was wrong, where, and what to do about it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+class Error(Exception):
+    """Base class of every neuratlas error.
+
+    Parameters
+    ----------
+    message : str
+        What went wrong, and where.
+    hint : str, optional
+        What the user can do about it; printed on its own by the CLI.
+    """
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        self.message = message
+        self.hint = hint
+        super().__init__(message if not hint else f"{message} ({hint})")
+
+
+class NotFoundError(Error, LookupError):
+    """An unknown key, name, region or space; ``suggestions`` holds the closest ones."""
+
+    def __init__(
+        self, message: str, *, suggestions: Sequence[str] = (), hint: str | None = None
+    ) -> None:
+        self.suggestions = list(suggestions)
+        if self.suggestions and hint is None:
+            hint = "did you mean " + ", ".join(repr(s) for s in self.suggestions) + "?"
+        super().__init__(message, hint=hint)
+
+
+class AmbiguousError(Error, LookupError):
+    """Several equally good matches; ``candidates`` lists them."""
+
+    def __init__(
+        self, message: str, *, candidates: Sequence[str] = (), hint: str | None = None
+    ) -> None:
+        self.candidates = list(candidates)
+        if hint is None and self.candidates:
+            hint = "be more specific: one of " + ", ".join(repr(c) for c in self.candidates)
+        super().__init__(message, hint=hint)
+
+
+class SpecError(Error, ValueError):
+    """A malformed specification: the file, the JSON path, and what was expected."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | None = None,
+        path: str | None = None,
+        hint: str | None = None,
+    ) -> None:
+        self.file = file
+        self.path = path
+        where = ":".join(p for p in (file, path) if p)
+        super().__init__(f"{where}: {message}" if where else message, hint=hint)
+
+
+class DataUnavailableError(Error):
+    """Data that cannot be fetched: names the URL or package, the reason, the remedy."""
+
+    def __init__(self, message: str, *, source: str | None = None, hint: str | None = None):
+        self.source = source
+        super().__init__(message, hint=hint)
+
+
+class SpaceMismatchError(Error, ValueError):
+    """Objects defined in different reference spaces were combined without a transform."""
+
+
+class ImageError(Error, ValueError):
+    """An image that cannot be read or used: corrupt, truncated, wrong shape or grid."""
