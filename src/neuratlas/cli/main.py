@@ -1,0 +1,64 @@
+"""The ``neuratlas`` command: one typer app with a sub-app per area.
+
+Errors from the :class:`neuratlas.Error` hierarchy print as one line
+(``error: <message>``) plus a hint, and exit with status 1, or 2 for lookups and
+usage; ``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from neuratlas.errors import AmbiguousError, Error, NotFoundError
+
+cli = typer.Typer(
+    name="neuratlas",
+    help="Offline-first toolkit for multilevel brain atlases.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+_state = {"debug": False}
+
+
+@cli.callback()
+def _main(
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks on errors."),
+) -> None:
+    _state["debug"] = debug
+
+
+def _register_areas() -> None:
+    # Each area module defines its commands on ``cli`` or exposes a typer ``app``;
+    # imported here so that ``neuratlas --help`` lists every area.
+    from neuratlas.cli import allen as allen_cli
+
+    cli.add_typer(allen_cli.app, name="allen")
+
+
+def app() -> None:
+    """Entry point of the ``neuratlas`` console script."""
+    _register_areas()
+    try:
+        cli(standalone_mode=False)
+    except Error as exc:
+        if _state["debug"] or "--debug" in sys.argv:
+            raise
+        typer.echo(f"error: {exc.message}", err=True)
+        if exc.hint:
+            typer.echo(f"hint: {exc.hint}", err=True)
+        sys.exit(2 if isinstance(exc, NotFoundError | AmbiguousError) else 1)
+    except typer.Abort:
+        sys.exit(1)
+    except Exception as exc:  # click usage errors carry their own exit code
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        if isinstance(exc, click.exceptions.Exit):
+            sys.exit(exc.exit_code)
+        raise
