@@ -444,7 +444,8 @@ class HttpClient:
                     open(part, mode) as handle,
                     _progress_bar(full, total, done, progress) as advance,
                 ):
-                    for chunk in response.iter_bytes(_CHUNK):
+                    # no chunk size: a chunker would hold back bytes lost if the line drops
+                    for chunk in response.iter_bytes():
                         handle.write(chunk)
                         advance(len(chunk))
                     handle.flush()
