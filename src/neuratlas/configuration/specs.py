@@ -1,0 +1,146 @@
+"""Pydantic models of the four spec kinds (siibra-configurations layout).
+
+The models accept siibra's files unchanged: unknown keys are ignored, aliases map
+siibra's JSON names (``@id``, ``shortName``) to Python ones. Our own extensions use
+keys prefixed ``neuratlas:``. See DESIGN.md, "Configuration".
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+SPACE_TYPE = "siibra/space/v0.0.1"
+PARCELLATION_TYPE = "siibra/parcellation/v0.0.1"
+MAP_TYPE = "siibra/map/v0.0.1"
+ATLAS_TYPE = "juelich/iav/atlas/v1.0.0"
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(extra="ignore", populate_by_name=True, frozen=True)
+
+
+class Reference(_Spec):
+    """A link to another spec by ``@id``."""
+
+    id: str = Field(alias="@id")
+
+
+class Publication(_Spec):
+    citation: str = ""
+    url: str | None = None
+
+
+class Source(_Spec):
+    """Where an embedded spec's data comes from (``neuratlas:source``)."""
+
+    package: str | None = None
+    licence: str | None = None
+    url: str | None = None
+    notes: str | None = Field(default=None, alias="note")
+
+
+class VolumeSpec(_Spec):
+    """One volume: providers by format (``nii``, ``gii-mesh``, ``gii-label``, ``zip/nii``).
+
+    A provider value is a URL, or ``{"left": url, "right": url}`` for surfaces.
+    """
+
+    providers: dict[str, str | dict[str, str]]
+    variant: str | None = None
+    name: str | None = None
+
+
+class VersionSpec(_Spec):
+    name: str | None = None
+    prev: str | Reference | None = Field(default=None, alias="@prev")
+    next: str | Reference | None = Field(default=None, alias="@next")
+    collection: str | None = Field(default=None, alias="collectionName")
+
+
+class RegionSpec(_Spec):
+    name: str
+    rgb: tuple[int, int, int] | None = None
+    children: list[RegionSpec] = []
+
+    @field_validator("rgb", mode="before")
+    @classmethod
+    def _rgb(cls, value: Any) -> Any:
+        # siibra writes colours as lists or "#rrggbb" strings
+        if isinstance(value, str) and value.startswith("#") and len(value) == 7:
+            return tuple(int(value[i : i + 2], 16) for i in (1, 3, 5))
+        return value
+
+
+class _Concept(_Spec):
+    id: str = Field(alias="@id")
+    type: str = Field(alias="@type")
+    name: str
+    short_name: str | None = Field(default=None, alias="shortName")
+    aliases: list[str] = []
+    species: str | None = None
+    modality: str | None = None
+    description: str | None = None
+    publications: list[Publication] = []
+    source: Source | None = Field(default=None, alias="neuratlas:source")
+
+
+class SpaceSpec(_Concept):
+    type: Literal["siibra/space/v0.0.1"] = Field(alias="@type")
+    volumes: list[VolumeSpec] = []
+
+
+class ParcellationSpec(_Concept):
+    type: Literal["siibra/parcellation/v0.0.1"] = Field(alias="@type")
+    version: VersionSpec | None = Field(default=None, alias="@version")
+    regions: list[RegionSpec]
+
+
+class MapIndexSpec(_Spec):
+    volume: int = 0
+    label: int | None = None
+    z: int | None = None
+    fragment: str | None = None
+
+
+class DerivedSpec(_Spec):
+    """A labelled map computed from a statistical one (``neuratlas:derived``)."""
+
+    from_id: str = Field(alias="from")
+    method: Literal["maximum-probability"] = "maximum-probability"
+    threshold: float = 0.0
+
+
+class MapSpec(_Concept):
+    type: Literal["siibra/map/v0.0.1"] = Field(alias="@type")
+    space: Reference
+    parcellation: Reference
+    maptype: Literal["labelled", "statistical"] | None = None
+    sparse: bool = Field(default=False, alias="represented_as_sparsemap")
+    volumes: list[VolumeSpec] = []
+    indices: dict[str, list[MapIndexSpec]]
+    value_scale: float = Field(default=1.0, alias="neuratlas:value_scale")
+    derived: DerivedSpec | None = Field(default=None, alias="neuratlas:derived")
+
+    @property
+    def resolved_maptype(self) -> str:
+        """``labelled`` when every index has an integer label, else ``statistical``."""
+        if self.maptype:
+            return self.maptype
+        labels = [i.label for entries in self.indices.values() for i in entries]
+        return "labelled" if labels and all(x is not None for x in labels) else "statistical"
+
+
+class AtlasSpec(_Concept):
+    type: Literal["juelich/iav/atlas/v1.0.0"] = Field(alias="@type")
+    spaces: list[Reference] = []
+    parcellations: list[Reference] = []
+
+
+SPEC_MODELS: dict[str, type[_Concept]] = {
+    SPACE_TYPE: SpaceSpec,
+    PARCELLATION_TYPE: ParcellationSpec,
+    MAP_TYPE: MapSpec,
+    ATLAS_TYPE: AtlasSpec,
+}

@@ -1,0 +1,73 @@
+"""What atlases, spaces, parcellations and maps share: identity, names, citations."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+from neuratlas.registry import make_key
+
+if TYPE_CHECKING:
+    from neuratlas.configuration.catalogue import Catalogue
+    from neuratlas.configuration.loader import LoadedSpec
+
+
+class Concept:
+    """Base of the catalogue's objects: built from a loaded spec, linked to a catalogue.
+
+    Parameters
+    ----------
+    loaded : LoadedSpec
+        The validated spec and its file.
+    catalogue : Catalogue
+        The catalogue that resolves references to other objects.
+    """
+
+    def __init__(self, loaded: LoadedSpec, catalogue: Catalogue) -> None:
+        self._loaded = loaded
+        self._catalogue = catalogue
+        spec = loaded.spec
+        self.id: str = spec.id
+        self.name: str = spec.name
+        self.short_name: str = spec.short_name or spec.name
+        self.aliases: list[str] = list(spec.aliases)
+        self.species: str | None = spec.species
+        self.modality: str | None = spec.modality
+        self.description: str = spec.description or ""
+        self.publications = list(spec.publications)
+        self.source = spec.source
+
+    @property
+    def spec_file(self) -> str:
+        """The spec file this object was loaded from."""
+        return str(self._loaded.file)
+
+    @cached_property
+    def key(self) -> str:
+        return make_key(self.short_name)
+
+    @property
+    def version(self) -> str | None:
+        return None
+
+    @property
+    def lookup_names(self) -> tuple[str, ...]:
+        return (self.name, self.short_name, *self.aliases)
+
+    @property
+    def collection(self) -> str:
+        """Entries sharing a collection are versions of one another."""
+        return self.id
+
+    @property
+    def version_order(self) -> tuple:
+        return ()
+
+    def citations(self) -> str:
+        """The publications as Markdown, one paragraph each."""
+        return "\n\n".join(
+            f"[{p.citation or p.url}]({p.url})" if p.url else p.citation for p in self.publications
+        )
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name!r}>"

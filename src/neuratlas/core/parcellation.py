@@ -1,0 +1,87 @@
+"""Parcellation: the root of a region hierarchy, with its maps in several spaces."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from neuratlas.configuration.specs import RegionSpec
+from neuratlas.core.concept import Concept
+from neuratlas.core.region import Region
+from neuratlas.registry import version_order
+
+if TYPE_CHECKING:
+    from neuratlas.configuration.catalogue import Catalogue
+    from neuratlas.configuration.loader import LoadedSpec
+    from neuratlas.core.space import Space
+    from neuratlas.volumes.maps import Map
+
+
+def _build(spec: RegionSpec) -> Region:
+    return Region(spec.name, spec.rgb, [_build(c) for c in spec.children])
+
+
+class Parcellation(Concept, Region):
+    """A parcellation: a region tree whose root is the parcellation itself.
+
+    Everything a :class:`Region` offers works on it (``find``, ``get_region``,
+    ``leaves``...); in addition it knows its versions and its maps.
+    """
+
+    def __init__(self, loaded: LoadedSpec, catalogue: Catalogue) -> None:
+        Concept.__init__(self, loaded, catalogue)
+        spec = loaded.spec
+        Region.__init__(self, spec.name, None, [_build(r) for r in spec.regions])
+        self._version = spec.version
+
+    @property
+    def version(self) -> str | None:
+        return self._version.name if self._version else None
+
+    @property
+    def collection(self) -> str:
+        if self._version and self._version.collection:
+            return self._version.collection
+        return self.id
+
+    @property
+    def version_order(self) -> tuple:
+        return version_order(self.version)
+
+    @property
+    def is_newest_version(self) -> bool:
+        return not (self._version and self._version.next)
+
+    @property
+    def maps(self) -> list[Map]:
+        """All maps of this parcellation, in every space."""
+        return [m for m in self._catalogue.maps if m.parcellation is self]
+
+    @property
+    def spaces(self) -> list[Space]:
+        """The spaces in which this parcellation is mapped."""
+        return list(dict.fromkeys(m.space for m in self.maps))
+
+    def get_map(self, space: str | Space | None = None, maptype: str = "labelled") -> Map:
+        """The map of this parcellation in ``space`` of the given type.
+
+        Parameters
+        ----------
+        space : str or Space, optional
+            Defaults to the first space the parcellation is mapped in.
+        maptype : {"labelled", "statistical"}
+
+        Raises
+        ------
+        NotFoundError
+            No such map; the message lists what is available.
+        """
+        return self._catalogue.get_map(self, space, maptype)
+
+    def __repr__(self) -> str:
+        version = f" version {self.version}" if self.version else ""
+        return (
+            f"<Parcellation {self.name!r}{version}: {len(self.leaves)} leaf regions, "
+            f"mapped in {', '.join(s.short_name for s in self.spaces) or 'no space'}>"
+        )
+
+    __str__ = Region.__str__

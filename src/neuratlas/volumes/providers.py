@@ -1,0 +1,101 @@
+"""Read image data named by a provider URL: NIfTI volumes, GIfTI meshes and labels.
+
+Decoded arrays are kept in a small in-memory LRU keyed by the resolved file, so the
+second fetch of anything from one file costs no I/O. A file that cannot be decoded
+(corrupt, truncated, not an image) raises :class:`~neuratlas.errors.ImageError`
+naming the file.
+"""
+
+from __future__ import annotations
+
+import gzip
+import zlib
+from functools import lru_cache
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+
+from neuratlas.errors import ImageError
+from neuratlas.volumes.surfaces import Mesh
+
+_DECODE_ERRORS = (
+    OSError,
+    EOFError,
+    zlib.error,
+    gzip.BadGzipFile,
+    ValueError,
+    nib.filebasedimages.ImageFileError,
+)
+
+
+def resolve(url: str, base: Path | None = None) -> Path:
+    """Resolve a provider URL (``pkg://``, file path, ``http(s)://``, ``"zip member"``)."""
+    from neuratlas.retrieval import packages
+
+    if " " in url and url.split(" ", 1)[0].lower().endswith(".zip"):
+        return packages.resolve_in_zip(url, base=base)
+    return packages.resolve(url, base=base)
+
+
+@lru_cache(maxsize=16)
+def _load_nifti(path: str) -> nib.Nifti1Image:
+    try:
+        img = nib.load(path)
+        data = np.asanyarray(img.dataobj)  # decode once: truncation shows up here
+    except _DECODE_ERRORS as exc:
+        raise ImageError(
+            f"cannot read the image {path!r}: {exc}",
+            hint="the file is corrupt or truncated; delete it so that it is fetched again",
+        ) from None
+    if not isinstance(img, nib.Nifti1Image | nib.Nifti2Image):
+        img = nib.Nifti1Image(data, img.affine)
+    data.setflags(write=False)
+    return nib.Nifti1Image(data, img.affine, img.header)
+
+
+def load_nifti(path: str | Path) -> nib.Nifti1Image:
+    """Load a NIfTI image with its data decoded (cached; the array is read-only)."""
+    return _load_nifti(str(path))
+
+
+def load_array(path: str | Path) -> np.ndarray:
+    """The decoded, read-only data array of a NIfTI file (cached)."""
+    return np.asanyarray(_load_nifti(str(path)).dataobj)
+
+
+@lru_cache(maxsize=32)
+def _load_gifti(path: str) -> nib.gifti.GiftiImage:
+    try:
+        if path.endswith(".gz"):
+            with gzip.open(path, "rb") as handle:
+                return nib.gifti.GiftiImage.from_bytes(handle.read())
+        return nib.load(path)
+    except _DECODE_ERRORS as exc:
+        raise ImageError(
+            f"cannot read the surface file {path!r}: {exc}",
+            hint="the file is corrupt or truncated; delete it so that it is fetched again",
+        ) from None
+    except Exception as exc:  # the GIfTI XML parser raises its own types
+        raise ImageError(f"cannot parse the surface file {path!r}: {exc}") from None
+
+
+def load_mesh(path: str | Path) -> Mesh:
+    """Load a GIfTI mesh (``.gii`` or ``.gii.gz``)."""
+    gii = _load_gifti(str(path))
+    try:
+        vertices = gii.agg_data("NIFTI_INTENT_POINTSET")
+        faces = gii.agg_data("NIFTI_INTENT_TRIANGLE")
+    except Exception as exc:  # pragma: no cover - nibabel's own errors
+        raise ImageError(f"{path!r} is not a mesh: {exc}") from None
+    if not isinstance(vertices, np.ndarray) or not isinstance(faces, np.ndarray):
+        raise ImageError(f"{str(path)!r} holds no mesh (no point set and triangle arrays)")
+    return Mesh(np.asarray(vertices, dtype=np.float64), np.asarray(faces, dtype=np.int64))
+
+
+def load_labels(path: str | Path) -> np.ndarray:
+    """Load per-vertex integer labels from a GIfTI label file."""
+    gii = _load_gifti(str(path))
+    if not gii.darrays:
+        raise ImageError(f"{str(path)!r} holds no data arrays")
+    return np.asarray(gii.darrays[0].data).astype(np.int64, copy=False)

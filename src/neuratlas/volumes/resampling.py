@@ -1,0 +1,71 @@
+"""Resampling images onto other grids (nearest for labels, linear for values)."""
+
+from __future__ import annotations
+
+import nibabel as nib
+import numpy as np
+from scipy import ndimage
+
+from neuratlas.errors import ImageError
+
+
+def resample_to_grid(
+    img: nib.Nifti1Image, affine: np.ndarray, shape: tuple[int, ...], order: int = 1
+) -> nib.Nifti1Image:
+    """Resample ``img`` onto the grid ``(affine, shape)``.
+
+    Parameters
+    ----------
+    order : int
+        0 = nearest neighbour (labels keep their values and dtype), 1 = linear.
+
+    Returns
+    -------
+    nibabel.Nifti1Image
+        Voxels outside the source image are 0.
+    """
+    data = np.asanyarray(img.dataobj)
+    if data.ndim != 3:
+        raise ImageError(f"can only resample 3D images, got shape {data.shape}")
+    if np.allclose(img.affine, affine) and tuple(data.shape) == tuple(shape[:3]):
+        return img
+    # voxel of the target -> voxel of the source
+    matrix = np.linalg.inv(img.affine) @ np.asarray(affine, dtype=float)
+    source = data if order == 0 else data.astype(np.float32, copy=False)
+    out = ndimage.affine_transform(
+        source,
+        matrix[:3, :3],
+        offset=matrix[:3, 3],
+        output_shape=tuple(shape[:3]),
+        order=order,
+        mode="constant",
+        cval=0.0,
+        prefilter=False,
+    )
+    return nib.Nifti1Image(out, np.asarray(affine, dtype=float))
+
+
+def grid_at_resolution(
+    affine: np.ndarray, shape: tuple[int, ...], resolution_mm: float
+) -> tuple[np.ndarray, tuple[int, int, int]]:
+    """The grid covering the same field of view with isotropic ``resolution_mm`` voxels."""
+    if resolution_mm <= 0:
+        raise ImageError(f"resolution_mm must be positive, got {resolution_mm}")
+    affine = np.asarray(affine, dtype=float)
+    zooms = np.sqrt((affine[:3, :3] ** 2).sum(0))
+    scale = resolution_mm / zooms
+    new_affine = affine.copy()
+    new_affine[:3, :3] = affine[:3, :3] * scale
+    # keep the first voxel's outer corner where it was
+    shift = affine[:3, :3] @ ((scale - 1) / 2)
+    new_affine[:3, 3] = affine[:3, 3] + shift
+    new_shape = tuple(int(max(1, np.ceil(n / s))) for n, s in zip(shape[:3], scale, strict=True))
+    return new_affine, new_shape
+
+
+def resample_to_resolution(
+    img: nib.Nifti1Image, resolution_mm: float, order: int = 1
+) -> nib.Nifti1Image:
+    """Resample ``img`` to isotropic voxels of ``resolution_mm`` over the same field of view."""
+    affine, shape = grid_at_resolution(img.affine, img.shape, resolution_mm)
+    return resample_to_grid(img, affine, shape, order=order)

@@ -1,0 +1,33 @@
+"""Shared fixtures: an isolated cache for the whole run, and the toy atlas."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))  # lets tests import toy_atlas
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    # every test run gets its own cache: no test reads or pollutes the user's
+    import os
+
+    os.environ["NEURATLAS_CACHE"] = str(tmp_path_factory.mktemp("neuratlas-cache"))
+
+
+@pytest.fixture(scope="session")
+def toy_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from toy_atlas import write_toy_atlas
+
+    return write_toy_atlas(tmp_path_factory.mktemp("toy-config"))
+
+
+@pytest.fixture(scope="session")
+def toy(toy_folder: Path):
+    """A Catalogue over the toy configuration only."""
+    from neuratlas.configuration.catalogue import Catalogue
+
+    return Catalogue([toy_folder], strict=True)
