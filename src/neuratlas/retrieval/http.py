@@ -565,12 +565,16 @@ def default_client() -> HttpClient:
 
 
 def url_suffix(url: str) -> str:
-    """The file suffix of a URL's path (``.nii.gz``, ``.json``...), or ``""``.
+    """The file suffix of a URL's path (``.nii.gz``, ``.json``...), or ``""``."""
+    return name_suffix(PurePosixPath(urlsplit(url).path).name)
 
-    Only short alphanumeric suffixes count, so version-like paths such as
-    ``/v1.2/file`` do not produce odd names.
+
+def name_suffix(name: str) -> str:
+    """The file suffix of a file name, keeping compression pairs such as ``.nii.gz``.
+
+    Only short alphanumeric suffixes count, so version-like names such as
+    ``v1.2`` do not produce odd cache names.
     """
-    name = PurePosixPath(urlsplit(url).path).name
     suffixes = [s for s in PurePosixPath(name).suffixes if re.fullmatch(r"\.[A-Za-z0-9]{1,5}", s)]
     if len(suffixes) >= 2 and suffixes[-1].lower() in (".gz", ".bz2", ".xz", ".zst"):
         return "".join(suffixes[-2:])
