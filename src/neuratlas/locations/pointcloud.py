@@ -1,0 +1,92 @@
+"""PointCloud: many points in one space, handled as one (N, 3) array."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from neuratlas.errors import Error
+from neuratlas.locations.location import resolve_space, same_space
+from neuratlas.locations.point import Point
+
+if TYPE_CHECKING:
+    from neuratlas.core.space import Space
+    from neuratlas.locations.boundingbox import BoundingBox
+
+
+class PointCloud:
+    """Points in physical coordinates (mm) of one space.
+
+    Parameters
+    ----------
+    coords : array-like, shape (N, 3), or a sequence of Points
+    space : str or Space, optional
+        Required unless ``coords`` are Points that carry one.
+    sigma_mm : float or array-like of N floats
+        Location uncertainty per point.
+    """
+
+    def __init__(
+        self,
+        coords: np.ndarray | Sequence[Sequence[float]] | Sequence[Point],
+        space: str | Space | None = None,
+        sigma_mm: float | Sequence[float] = 0.0,
+    ) -> None:
+        if len(coords) and all(isinstance(c, Point) for c in coords):
+            points: Sequence[Point] = coords  # type: ignore[assignment]
+            known = list({p.space.id: p.space for p in points if p.space is not None}.values())
+            for other in known[1:]:
+                same_space(known[0], other, "build a point cloud")
+            if known and space is not None:
+                same_space(resolve_space(space), known[0], "build a point cloud")
+            space = space if space is not None else (known[0] if known else None)
+            coords = np.array([p.coordinate for p in points])
+            sigma_mm = [p.sigma_mm for p in points]
+        array = np.asarray(coords, dtype=float)
+        if array.ndim != 2 or array.shape[1] != 3:
+            raise Error(f"a point cloud needs an (N, 3) array of coordinates, got {array.shape}")
+        if not np.all(np.isfinite(array)):
+            raise Error("point cloud coordinates must be finite (found NaN or inf)")
+        self.coordinates = array
+        self.space = resolve_space(space)
+        sigma = np.broadcast_to(np.asarray(sigma_mm, dtype=float), (len(array),))
+        if np.any(sigma < 0) or not np.all(np.isfinite(sigma)):
+            raise Error("sigma_mm must be finite and >= 0 for every point")
+        self.sigma_mm = sigma
+
+    def __len__(self) -> int:
+        return len(self.coordinates)
+
+    def __iter__(self) -> Iterator[Point]:
+        for xyz, sigma in zip(self.coordinates, self.sigma_mm, strict=True):
+            yield Point(xyz, self.space, float(sigma))
+
+    def __getitem__(self, i: int) -> Point:
+        return Point(self.coordinates[i], self.space, float(self.sigma_mm[i]))
+
+    def __repr__(self) -> str:
+        space = self.space.short_name if self.space is not None else "no space"
+        return f"<PointCloud {len(self)} points in {space}>"
+
+    @property
+    def centroid(self) -> Point:
+        return Point(self.coordinates.mean(axis=0), self.space)
+
+    @property
+    def boundingbox(self) -> BoundingBox:
+        from neuratlas.locations.boundingbox import BoundingBox
+
+        return BoundingBox(self.coordinates.min(0), self.coordinates.max(0), self.space)
+
+    def voxels(self, affine: np.ndarray) -> np.ndarray:
+        """Nearest voxel indices (N, 3) of all points on a grid with ``affine``."""
+        inv = np.linalg.inv(np.asarray(affine, dtype=float))
+        return np.rint(self.coordinates @ inv[:3, :3].T + inv[:3, 3]).astype(np.int64)
+
+    def intersection(self, box: BoundingBox) -> PointCloud:
+        """The points inside ``box``."""
+        same_space(self.space, box.space, "intersect a point cloud and a box")
+        inside = box.contains_many(self.coordinates)
+        return PointCloud(self.coordinates[inside], self.space, self.sigma_mm[inside])
