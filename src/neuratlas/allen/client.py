@@ -1,0 +1,370 @@
+"""Client of the Allen Brain Map API: dataset metadata, section images, searches.
+
+All requests go through one :class:`neuratlas.retrieval.http.HttpClient`
+(timeouts, retries with backoff, a bound on concurrent requests). Answers are
+cached under ``cache_dir("allen")``, keyed by the API base URL and the request,
+and written atomically, so an interrupted run never leaves a half-written
+entry behind.
+
+The base URL is, in order: the ``base_url`` argument, ``$NEURATLAS_ALLEN_API``,
+then the public API, ``https://api.brain-map.org/api/v2/``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import threading
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from neuratlas.allen.errors import DatasetNotFoundError, RMAError
+from neuratlas.allen.metadata import SectionDataSet, SectionImage
+from neuratlas.allen.rma import RMAPage, RMAQuery, rma, rma_all
+from neuratlas.errors import ImageError
+from neuratlas.retrieval.cache import atomic_write, cache_dir, cache_key, touch
+from neuratlas.retrieval.http import HttpClient
+
+DEFAULT_API = "https://api.brain-map.org/api/v2/"
+API_ENV = "NEURATLAS_ALLEN_API"
+CACHE_AREA = "allen"
+IMAGE_PATH = "section_image_download/{image_id}"
+# Bumped when the layout of cached metadata changes.
+_METADATA_VERSION = 1
+
+
+def resolve_base_url(base_url: str | None = None) -> str:
+    """The API root to use, always ending with a slash."""
+    url = base_url or os.environ.get(API_ENV) or DEFAULT_API
+    return url if url.endswith("/") else url + "/"
+
+
+class AllenClient:
+    """Access to the Allen Brain Map API.
+
+    Parameters
+    ----------
+    base_url : str, optional
+        API root (``.../api/v2/``); see the module documentation for the default.
+    http : HttpClient, optional
+        A ready client; when given, ``base_url`` only names the cache entries and
+        the other parameters are ignored.
+    timeout : float
+        Read timeout in seconds.
+    retries : int
+        Retries of a failed request (connection errors, timeouts, 429, 5xx).
+    backoff : float
+        First retry delay in seconds, doubled at each retry.
+    max_concurrency : int
+        Most requests in flight at once (also the number of parallel image downloads).
+    use_cache : bool
+        Read and write the on-disk cache.
+    """
+
+    _default: AllenClient | None = None
+    _default_lock = threading.Lock()
+
+    def __init__(
+        self,
+        base_url: str | None = None,
+        *,
+        http: HttpClient | None = None,
+        timeout: float = 60.0,
+        retries: int = 4,
+        backoff: float = 0.5,
+        max_concurrency: int = 6,
+        use_cache: bool = True,
+    ) -> None:
+        self.base_url = resolve_base_url(base_url)
+        self.http = http or HttpClient(
+            self.base_url,
+            timeout=timeout,
+            retries=retries,
+            backoff=backoff,
+            max_concurrency=max_concurrency,
+        )
+        self.use_cache = use_cache
+
+    def __repr__(self) -> str:
+        return f"AllenClient({self.base_url!r})"
+
+    @classmethod
+    def default(cls) -> AllenClient:
+        """A shared client for the current base URL (re-created when it changes)."""
+        with cls._default_lock:
+            current = cls._default
+            if current is None or current.base_url != resolve_base_url():
+                cls._default = current = cls()
+            return current
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self.http.close()
+
+    def __enter__(self) -> AllenClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- RMA ------------------------------------------------------------------------------
+    def rma(self, query: RMAQuery) -> RMAPage:
+        """One page of an RMA query (see :func:`neuratlas.allen.rma.rma`)."""
+        return rma(query, http=self.http)
+
+    def rma_all(self, query: RMAQuery) -> list[dict[str, Any]]:
+        """Every row of an RMA query (see :func:`neuratlas.allen.rma.rma_all`)."""
+        return rma_all(query, http=self.http)
+
+    # -- caching helpers --------------------------------------------------------------------
+    def _cache_file(self, *parts: Any, suffix: str) -> Path:
+        return cache_dir(CACHE_AREA) / f"{cache_key(self.base_url, *parts)}{suffix}"
+
+    def _read_json(self, path: Path) -> Any | None:
+        if not self.use_cache or not path.exists():
+            return None
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError):
+            return None  # a damaged entry is simply fetched again
+        touch(path)
+        return data
+
+    def _write_json(self, path: Path, data: Any) -> None:
+        if self.use_cache:
+            with atomic_write(path, "w") as handle:
+                json.dump(data, handle)
+
+    # -- metadata ---------------------------------------------------------------------------
+    def fetch_dataset_records(
+        self, dataset_id: int, *, force_redownload: bool = False
+    ) -> dict[str, Any]:
+        """The raw API records of a dataset and its images (cached).
+
+        Returns
+        -------
+        dict
+            ``{"dataset": <SectionDataSet row>, "images": [<SectionImage rows>]}``.
+
+        Raises
+        ------
+        DatasetNotFoundError
+            If the API knows no dataset with this id.
+        """
+        dataset_id = _check_id(dataset_id, "dataset")
+        path = self._cache_file("dataset", _METADATA_VERSION, dataset_id, suffix=".json")
+        if not force_redownload:
+            cached = self._read_json(path)
+            if isinstance(cached, dict) and {"dataset", "images"} <= cached.keys():
+                return cached
+        datasets = self.rma_all(
+            RMAQuery(
+                "SectionDataSet",
+                {"id": dataset_id},
+                include=["alignment3d", "plane_of_section", "genes"],
+            )
+        )
+        if not datasets:
+            raise DatasetNotFoundError(
+                f"there is no section dataset with id {dataset_id} at {self.base_url}",
+                hint="find dataset ids with `neuratlas allen search dataset --gene <acronym>`",
+            )
+        images = self.rma_all(
+            RMAQuery("SectionImage", {"data_set_id": dataset_id}, include=["alignment2d"])
+        )
+        records = {"dataset": datasets[0], "images": images}
+        self._write_json(path, records)
+        return records
+
+    def fetch_metadata(
+        self, dataset_id: int, *, force_redownload: bool = False
+    ) -> tuple[SectionDataSet, list[SectionImage]]:
+        """A dataset and its section images, highest section number first.
+
+        Parameters
+        ----------
+        dataset_id : int
+            The ``SectionDataSet`` id.
+        force_redownload : bool
+            Ignore the cache and ask the API again.
+
+        Raises
+        ------
+        DatasetNotFoundError
+            If the API knows no dataset with this id.
+        RMAError
+            If the API rejects the query or its records are malformed.
+        """
+        records = self.fetch_dataset_records(dataset_id, force_redownload=force_redownload)
+        dataset = SectionDataSet.from_api(records["dataset"])
+        images = [SectionImage.from_api(row) for row in records["images"]]
+        images.sort(key=lambda image: -image.section_number)
+        return dataset, images
+
+    def section_image(self, image_id: int) -> SectionImage:
+        """The metadata of one section image.
+
+        Raises
+        ------
+        DatasetNotFoundError
+            If the API knows no section image with this id.
+        """
+        image_id = _check_id(image_id, "image")
+        rows = self.rma_all(RMAQuery("SectionImage", {"id": image_id}, include=["alignment2d"]))
+        if not rows:
+            raise DatasetNotFoundError(
+                f"there is no section image with id {image_id} at {self.base_url}",
+                hint="list a dataset's images with `neuratlas allen search image --dataset <id>`",
+            )
+        return SectionImage.from_api(rows[0])
+
+    def search_datasets(
+        self,
+        gene: str | None = None,
+        plane: str | None = None,
+        *,
+        product: str | None = "Mouse",
+        include_failed: bool = False,
+    ) -> list[SectionDataSet]:
+        """Section datasets by gene acronym and plane of section.
+
+        Parameters
+        ----------
+        gene : str, optional
+            Gene acronym, e.g. ``"Gad1"``.
+        plane : {"coronal", "sagittal"}, optional
+            Plane of section.
+        product : str, optional
+            Product abbreviation (``"Mouse"`` is the adult mouse ISH atlas).
+        include_failed : bool
+            Also list datasets that failed quality control.
+        """
+        criteria: dict[str, Any] = {}
+        if not include_failed:
+            criteria["failed"] = False
+        if product:
+            criteria["products"] = {"abbreviation": product}
+        if plane:
+            criteria["plane_of_section"] = {"name": plane}
+        if gene:
+            criteria["genes"] = {"acronym": gene}
+        rows = self.rma_all(
+            RMAQuery("SectionDataSet", criteria, include=["plane_of_section", "genes"])
+        )
+        return [SectionDataSet.from_api(row) for row in rows]
+
+    # -- images -----------------------------------------------------------------------------
+    def image_path(
+        self,
+        image_id: int,
+        *,
+        downsample: int = 0,
+        expression: bool = False,
+        force_redownload: bool = False,
+    ) -> Path:
+        """Download a section image into the cache (once) and return its path.
+
+        Parameters
+        ----------
+        image_id : int
+            The section image id.
+        downsample : int
+            Both sides are shrunk by ``2 ** downsample`` on the server.
+        expression : bool
+            The expression view instead of the plain image.
+        force_redownload : bool
+            Fetch again even if cached.
+
+        Raises
+        ------
+        ImageError
+            If the server's answer is not a readable image; nothing is cached.
+        neuratlas.errors.DataUnavailableError
+            If the image cannot be fetched.
+        """
+        image_id = _check_id(image_id, "image")
+        if int(downsample) != downsample or downsample < 0:
+            raise ImageError(f"downsample must be a non-negative integer, got {downsample!r}")
+        params: dict[str, Any] = {"downsample": int(downsample)}
+        if expression:
+            params["view"] = "expression"
+        target = self._cache_file("image", image_id, params, suffix=".jpg")
+        if target.exists() and not force_redownload and self.use_cache:
+            touch(target)
+            return target
+        # Downloaded under a temporary name, checked, and only then moved into place,
+        # so that a corrupt answer never becomes a cache entry.
+        staging = target.with_name(target.name + ".unverified")
+        url = IMAGE_PATH.format(image_id=image_id)
+        self.http.download(url, staging, params=params)
+        try:
+            _read_image(staging, f"section image {image_id}")
+        except ImageError:
+            staging.unlink(missing_ok=True)
+            raise
+        os.replace(staging, target)
+        return target
+
+    def image(
+        self, image_id: int, *, downsample: int = 0, expression: bool = False
+    ) -> NDArray[np.uint8]:
+        """A section image as an array (RGB, uint8), downloaded once and cached.
+
+        See :meth:`image_path` for the parameters and errors.
+        """
+        path = self.image_path(image_id, downsample=downsample, expression=expression)
+        return _read_image(path, f"section image {image_id}")
+
+
+def _check_id(value: Any, what: str) -> int:
+    number = -1
+    if not isinstance(value, bool | float):
+        with contextlib.suppress(TypeError, ValueError):
+            number = int(value)
+    if number < 0:
+        raise DatasetNotFoundError(
+            f"{value!r} is not a valid {what} id", hint="ids are non-negative integers"
+        )
+    return number
+
+
+def _read_image(path: Path, what: str) -> NDArray[np.uint8]:
+    """Decode an image file fully, or raise :class:`ImageError` saying why."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with warnings.catch_warnings():
+            # Some Allen sections exceed Pillow's bomb warning threshold (~90 Mpx).
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as handle:
+                handle.load()
+                array = np.asarray(handle)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        head = b""
+        with contextlib.suppress(OSError):
+            head = path.read_bytes()[:60]
+        raise ImageError(
+            f"{what} is not a readable image ({exc}); the answer began with {head!r}",
+            hint="the server may have answered an error page; try again later",
+        ) from exc
+    except Image.DecompressionBombError as exc:
+        raise ImageError(
+            f"{what} is too large to decode ({exc})", hint="ask for a downsampled image"
+        ) from exc
+    if array.dtype != np.uint8:
+        raise ImageError(f"{what} has pixel type {array.dtype}, expected 8-bit")
+    return array
+
+
+__all__ = [
+    "DEFAULT_API",
+    "AllenClient",
+    "DatasetNotFoundError",
+    "RMAError",
+    "resolve_base_url",
+]

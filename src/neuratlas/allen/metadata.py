@@ -1,0 +1,226 @@
+"""Section datasets and section images as described by the Allen Brain API.
+
+The API spreads an affine over named fields (``tvr_00`` ... ``tvr_11`` in a
+dataset's ``alignment3d``, ``tsv_00`` ... ``tsv_05`` in an image's
+``alignment2d``); these classes gather them into matrices with the layout used
+by :mod:`neuratlas.allen.transforms`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from neuratlas.allen.errors import RMAError
+from neuratlas.errors import DataUnavailableError
+
+#: Field names of each affine, laid out as the matrix they form.
+AFFINE_FIELDS: dict[str, list[list[str]]] = {
+    "tsv": [["tsv_00", "tsv_01", "tsv_04"], ["tsv_02", "tsv_03", "tsv_05"]],
+    "tvs": [["tvs_00", "tvs_01", "tvs_04"], ["tvs_02", "tvs_03", "tvs_05"]],
+    "tvr": [
+        ["tvr_00", "tvr_01", "tvr_02", "tvr_09"],
+        ["tvr_03", "tvr_04", "tvr_05", "tvr_10"],
+        ["tvr_06", "tvr_07", "tvr_08", "tvr_11"],
+    ],
+    "trv": [
+        ["trv_00", "trv_01", "trv_02", "trv_09"],
+        ["trv_03", "trv_04", "trv_05", "trv_10"],
+        ["trv_06", "trv_07", "trv_08", "trv_11"],
+    ],
+}
+#: ``plane_of_section_id`` values of the Allen API, when the name is not included.
+PLANE_IDS: dict[int, str] = {1: "coronal", 2: "sagittal"}
+#: Plane names of the API mapped to the reference axis held fixed in that plane.
+PLANE_AXES: dict[str, str] = {
+    "coronal": "coronal",
+    "sagittal": "sagittal",
+    "horizontal": "transverse",
+    "transverse": "transverse",
+}
+
+
+def extract_affine(alignment: Mapping[str, Any] | None, name: str) -> NDArray[np.float64] | None:
+    """Build one affine from an ``alignment2d``/``alignment3d`` record.
+
+    Parameters
+    ----------
+    alignment : mapping or None
+        The record; ``None`` when the API has no alignment for the item.
+    name : {"tsv", "tvs", "tvr", "trv"}
+        Which affine.
+
+    Returns
+    -------
+    numpy.ndarray or None
+        Shape (2, 3) or (3, 4), or ``None`` if there is no alignment.
+
+    Raises
+    ------
+    RMAError
+        If the record lacks a field or holds a non-numeric value.
+    """
+    if alignment is None:
+        return None
+    fields = AFFINE_FIELDS[name]
+    try:
+        return np.array([[float(alignment[key]) for key in row] for row in fields])
+    except KeyError as exc:
+        raise RMAError(f"the alignment record has no field {exc.args[0]!r}") from exc
+    except (TypeError, ValueError) as exc:
+        raise RMAError(f"the alignment record holds a non-numeric {name} value ({exc})") from exc
+
+
+def _field(row: Mapping[str, Any], key: str, kind: type, what: str) -> Any:
+    try:
+        value = row[key]
+        return kind(value)
+    except KeyError as exc:
+        raise RMAError(f"{what} record has no {key!r} field") from exc
+    except (TypeError, ValueError) as exc:
+        raise RMAError(f"{what} record has an invalid {key!r}: {row.get(key)!r}") from exc
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class SectionDataSet:
+    """One Allen section dataset (an ISH experiment or similar).
+
+    Attributes
+    ----------
+    id : int
+    plane : str
+        ``"coronal"``, ``"sagittal"``, ... (the API's plane of section).
+    plane_of_section_id : int
+    section_thickness : float
+        Micrometres.
+    reference_space_id : int or None
+    genes : tuple of str
+        Gene acronyms, when the query included them.
+    failed : bool
+    affine_tvr, affine_trv : numpy.ndarray or None
+        Volume -> reference and reference -> volume, shape (3, 4).
+    raw : dict
+        The API's record.
+    """
+
+    id: int
+    plane: str
+    plane_of_section_id: int
+    section_thickness: float
+    reference_space_id: int | None
+    genes: tuple[str, ...]
+    failed: bool
+    affine_tvr: NDArray[np.float64] | None
+    affine_trv: NDArray[np.float64] | None
+    raw: dict[str, Any]
+
+    @classmethod
+    def from_api(cls, row: Mapping[str, Any]) -> SectionDataSet:
+        """Parse a ``SectionDataSet`` row (with ``alignment3d`` included)."""
+        what = "the SectionDataSet"
+        plane_id = _field(row, "plane_of_section_id", int, what)
+        plane_record = row.get("plane_of_section")
+        plane = (
+            str(plane_record["name"]).lower()
+            if isinstance(plane_record, Mapping) and plane_record.get("name")
+            else PLANE_IDS.get(plane_id, f"plane {plane_id}")
+        )
+        genes = tuple(
+            str(g.get("acronym")) for g in row.get("genes") or () if isinstance(g, Mapping)
+        )
+        alignment = row.get("alignment3d")
+        reference = row.get("reference_space_id")
+        return cls(
+            id=_field(row, "id", int, what),
+            plane=plane,
+            plane_of_section_id=plane_id,
+            section_thickness=_field(row, "section_thickness", float, what),
+            reference_space_id=int(reference) if reference is not None else None,
+            genes=genes,
+            failed=bool(row.get("failed", False)),
+            affine_tvr=extract_affine(alignment, "tvr"),
+            affine_trv=extract_affine(alignment, "trv"),
+            raw=dict(row),
+        )
+
+    @property
+    def axis(self) -> str:
+        """The reference axis held fixed by the plane of section.
+
+        Raises
+        ------
+        DataUnavailableError
+            For a plane that is not coronal, sagittal or horizontal.
+        """
+        if self.plane not in PLANE_AXES:
+            raise DataUnavailableError(
+                f"dataset {self.id} has an unsupported plane of section {self.plane!r}",
+                hint="only coronal, sagittal and horizontal datasets can be synced",
+            )
+        return PLANE_AXES[self.plane]
+
+    def require_alignment(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """Return ``(tvr, trv)``, or raise if the dataset was never aligned."""
+        if self.affine_tvr is None or self.affine_trv is None:
+            raise DataUnavailableError(
+                f"dataset {self.id} has no 3D alignment to the reference space",
+                hint="pick another dataset; failed or unaligned experiments cannot be synced",
+            )
+        return self.affine_tvr, self.affine_trv
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class SectionImage:
+    """One section image of a dataset.
+
+    Attributes
+    ----------
+    id : int
+    data_set_id : int
+    section_number : int
+    width, height : int
+        Full-resolution size in pixels.
+    resolution : float or None
+        Micrometres per pixel.
+    affine_tsv, affine_tvs : numpy.ndarray or None
+        Section -> volume and volume -> section, shape (2, 3).
+    raw : dict
+        The API's record.
+    """
+
+    id: int
+    data_set_id: int
+    section_number: int
+    width: int
+    height: int
+    resolution: float | None
+    affine_tsv: NDArray[np.float64] | None
+    affine_tvs: NDArray[np.float64] | None
+    raw: dict[str, Any]
+
+    @classmethod
+    def from_api(cls, row: Mapping[str, Any]) -> SectionImage:
+        """Parse a ``SectionImage`` row (with ``alignment2d`` included)."""
+        what = "the SectionImage"
+        alignment = row.get("alignment2d")
+        resolution = row.get("resolution")
+        return cls(
+            id=_field(row, "id", int, what),
+            data_set_id=_field(row, "data_set_id", int, what),
+            section_number=_field(row, "section_number", int, what),
+            width=int(row.get("image_width") or row.get("width") or 0),
+            height=int(row.get("image_height") or row.get("height") or 0),
+            resolution=float(resolution) if resolution is not None else None,
+            affine_tsv=extract_affine(alignment, "tsv"),
+            affine_tvs=extract_affine(alignment, "tvs"),
+            raw=dict(row),
+        )
+
+    @property
+    def aligned(self) -> bool:
+        """Whether the image has a 2D alignment."""
+        return self.affine_tsv is not None and self.affine_tvs is not None

@@ -1,0 +1,289 @@
+"""Synchronise Allen section datasets with the reference space.
+
+:class:`DatasetDownloader` fetches a dataset's metadata and images and pairs
+every image with the displacement field that puts it on the reference grid of
+its slice. The coordinate maths lives in :mod:`neuratlas.allen.transforms`
+and is re-exported here.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Generator, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from neuratlas.allen.client import AllenClient, _read_image
+from neuratlas.allen.displacement import DisplacementField
+from neuratlas.allen.errors import DatasetNotFoundError
+from neuratlas.allen.metadata import SectionDataSet, SectionImage
+from neuratlas.allen.transforms import (
+    AXIS_INDEX,
+    get_oblique_transform,
+    get_parallel_transform,
+    pir_to_xy,
+    xy_to_pir,
+)
+from neuratlas.errors import Error
+
+__all__ = [
+    "DatasetDownloader",
+    "DatasetNotFoundError",
+    "get_oblique_transform",
+    "get_parallel_transform",
+    "pir_to_xy",
+    "xy_to_pir",
+]
+
+logger = logging.getLogger(__name__)
+
+SyncResult = tuple[int, float, NDArray[np.uint8], NDArray[np.uint8] | None, DisplacementField]
+
+
+class DatasetDownloader:
+    """Download an entire section dataset, synced to the reference space.
+
+    Parameters
+    ----------
+    dataset_id : int
+        Id of the section dataset.
+    downsample_ref : int
+        Step of the reference grid in micrometres (1 keeps the 1 µm grid, 25
+        gives the 25 µm CCF grid).
+    detection_xy : (float, float)
+        The full-resolution image point whose reference position decides the
+        slice coordinate: p for coronal, r for sagittal, i for horizontal data.
+    include_expression : bool
+        Also download the expression view of every image.
+    downsample_img : int
+        Images are downloaded shrunk by ``2 ** downsample_img``.
+    client : AllenClient, optional
+        The API client; the default one otherwise.
+
+    Attributes
+    ----------
+    metadata : dict
+        Filled by :meth:`fetch_metadata`: ``"dataset"`` (id, affines
+        ``affine_tvr``/``affine_trv``, ``plane_of_section_id``,
+        ``section_thickness``, ...) and ``"images"`` (one dict per image, with
+        ``id``, ``affine_tsv``/``affine_tvs``, ``section_number``, sizes),
+        highest section number first.
+    failures : dict
+        Image id -> the exception that stopped it, after :meth:`run`.
+    """
+
+    def __init__(
+        self,
+        dataset_id: int,
+        downsample_ref: int = 25,
+        detection_xy: tuple[float, float] = (0, 0),
+        include_expression: bool = False,
+        downsample_img: int = 0,
+        *,
+        client: AllenClient | None = None,
+    ) -> None:
+        self.dataset_id = dataset_id
+        self.downsample_ref = downsample_ref
+        self.detection_xy = detection_xy
+        self.include_expression = include_expression
+        self.downsample_img = downsample_img
+        self.client = client or AllenClient.default()
+        self.metadata: dict[str, Any] = {}
+        self.dataset: SectionDataSet | None = None
+        self.images: list[SectionImage] = []
+        self.failures: dict[int, BaseException] = {}
+
+    def __repr__(self) -> str:
+        size = f", {len(self.images)} images" if self.metadata else ""
+        return f"DatasetDownloader({self.dataset_id}{size})"
+
+    def __len__(self) -> int:
+        """The number of aligned images in the dataset."""
+        self._require_metadata()
+        return len(self.metadata["images"])
+
+    def _require_metadata(self) -> None:
+        if not self.metadata:
+            raise Error(
+                f"the metadata of dataset {self.dataset_id} has not been fetched",
+                hint="call fetch_metadata() first",
+            )
+
+    def fetch_metadata(self, force_redownload: bool = False) -> None:
+        """Fetch the metadata of the dataset and of all its images.
+
+        Parameters
+        ----------
+        force_redownload : bool
+            Ask the API again even if the metadata were fetched (or cached) before.
+
+        Raises
+        ------
+        DatasetNotFoundError
+            If the API knows no dataset with this id.
+        neuratlas.errors.DataUnavailableError
+            If the dataset has no 3D alignment or cannot be fetched.
+        """
+        if self.metadata and not force_redownload:
+            return
+        dataset, images = self.client.fetch_metadata(
+            self.dataset_id, force_redownload=force_redownload
+        )
+        tvr, trv = dataset.require_alignment()
+        aligned = [image for image in images if image.aligned]
+        if len(aligned) < len(images):
+            logger.warning(
+                "dataset %s: %d images without 2D alignment are skipped",
+                self.dataset_id,
+                len(images) - len(aligned),
+            )
+        self.dataset = dataset
+        self.images = aligned
+        self.metadata = {
+            "dataset": {
+                "id": dataset.id,
+                "affine_tvr": tvr,
+                "affine_trv": trv,
+                "plane_of_section_id": dataset.plane_of_section_id,
+                "plane": dataset.plane,
+                "section_thickness": dataset.section_thickness,
+                "reference_space_id": dataset.reference_space_id,
+                "genes": list(dataset.genes),
+            },
+            "images": [
+                {
+                    "id": image.id,
+                    "affine_tsv": image.affine_tsv,
+                    "affine_tvs": image.affine_tvs,
+                    "section_number": image.section_number,
+                    "image_width": image.width,
+                    "image_height": image.height,
+                }
+                for image in aligned
+            ],
+        }
+
+    @property
+    def axis(self) -> str:
+        """The reference axis fixed by the dataset's plane of section."""
+        self._require_metadata()
+        assert self.dataset is not None
+        return self.dataset.axis
+
+    def section_z(self, image: dict[str, Any]) -> float:
+        """``section_number * section_thickness`` of one image record."""
+        return float(image["section_number"]) * float(
+            self.metadata["dataset"]["section_thickness"]
+        )
+
+    def slice_coordinate(self, image: dict[str, Any]) -> float:
+        """Reference coordinate (µm) of one image along the dataset's axis."""
+        point = np.array([[self.detection_xy[0]], [self.detection_xy[1]], [self.section_z(image)]])
+        pir = xy_to_pir(point, image["affine_tsv"], self.metadata["dataset"]["affine_tvr"])
+        return float(pir[AXIS_INDEX[self.axis], 0])
+
+    def _download(self, image_id: int) -> tuple[Path, Path | None]:
+        plain = self.client.image_path(image_id, downsample=self.downsample_img)
+        expression = None
+        if self.include_expression:
+            expression = self.client.image_path(
+                image_id, downsample=self.downsample_img, expression=True
+            )
+        return plain, expression
+
+    def iter_downloads(self) -> Iterator[tuple[dict[str, Any], tuple[Path, Path | None] | None]]:
+        """Download every image concurrently; yield ``(record, paths or None)`` in order.
+
+        A failed image yields ``None`` and is recorded in :attr:`failures`.
+        """
+        self._require_metadata()
+        self.failures = {}
+        records = self.metadata["images"]
+        workers = max(1, min(self.client.http.max_concurrency, len(records)))
+        executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="allen-download")
+        try:
+            futures: list[Future[tuple[Path, Path | None]]] = [
+                executor.submit(self._download, record["id"]) for record in records
+            ]
+            for record, future in zip(records, futures, strict=True):
+                try:
+                    paths = future.result()
+                except Exception as exc:
+                    logger.warning("image %s could not be downloaded: %s", record["id"], exc)
+                    self.failures[record["id"]] = exc
+                    yield record, None
+                    continue
+                yield record, paths
+        finally:
+            executor.shutdown(wait=True, cancel_futures=True)
+
+    def run(
+        self,
+    ) -> Generator[
+        tuple[int, float, NDArray[np.uint8], NDArray[np.uint8] | None, DisplacementField],
+        None,
+        None,
+    ]:
+        """Download the entire dataset.
+
+        For every image, highest section number first: find the reference
+        position of ``detection_xy``; take its coordinate along the dataset's
+        axis as the slice coordinate (the section is assumed parallel to that
+        plane); build the displacement field with :func:`get_parallel_transform`;
+        and download the image (and its expression view). Downloads run
+        concurrently, bounded by the client's ``max_concurrency``.
+
+        Yields
+        ------
+        image_id : int
+        constant_ref_coordinate : float
+            The slice coordinate along the axis, in micrometres.
+        img : numpy.ndarray
+            The section image (uint8, RGB).
+        img_expr : numpy.ndarray or None
+            The expression view, or ``None`` unless ``include_expression``.
+        df : DisplacementField
+            Maps the slice's reference grid into ``img``.
+
+        Notes
+        -----
+        An image that cannot be downloaded or decoded is skipped (logged and
+        kept in :attr:`failures`); the others are still yielded.
+
+        Raises
+        ------
+        neuratlas.errors.Error
+            If :meth:`fetch_metadata` was not called.
+        """
+        self._require_metadata()
+        axis = self.axis
+        trv = self.metadata["dataset"]["affine_trv"]
+        for record, paths in self.iter_downloads():
+            if paths is None:
+                continue
+            image_id = record["id"]
+            try:
+                img = _read_image(paths[0], f"section image {image_id}")
+                img_expr = (
+                    _read_image(paths[1], f"expression image {image_id}")
+                    if paths[1] is not None
+                    else None
+                )
+            except Error as exc:
+                logger.warning("image %s is unusable: %s", image_id, exc)
+                self.failures[image_id] = exc
+                continue
+            coordinate = self.slice_coordinate(record)
+            df = get_parallel_transform(
+                coordinate,
+                record["affine_tvs"],
+                trv,
+                axis=axis,  # type: ignore[arg-type]
+                downsample_ref=self.downsample_ref,
+                downsample_img=self.downsample_img,
+            )
+            yield image_id, coordinate, img, img_expr, df

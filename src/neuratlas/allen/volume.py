@@ -1,0 +1,289 @@
+"""Assemble a section dataset into a 3D volume on the Allen CCF grid.
+
+Each section is warped onto the reference grid of its slice and written into
+the voxels it crosses: one slab at its slice coordinate ("parallel"), or,
+following its true plane, a possibly different slab for every pixel
+("oblique"). Voxels hit by several sections hold their mean. The voxels
+between sections stay empty, or are filled along the cutting axis from the
+nearest section or by linear interpolation between the two sections around
+them (never beyond the first and last section, and only across gaps up to
+``max_gap_um``).
+
+The volume is returned as a NIfTI image in CCF orientation (array axes
+p, i, r; ``aff2axcodes`` gives ``("P", "I", "R")``) with millimetre units and
+the CCF origin at voxel (0, 0, 0).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from numpy.typing import NDArray
+
+from neuratlas.allen.errors import TransformError
+from neuratlas.allen.sync import DatasetDownloader
+from neuratlas.allen.transforms import AXIS_INDEX, REFERENCE_SHAPE_UM, get_oblique_transform
+from neuratlas.retrieval.cache import atomic_write
+
+logger = logging.getLogger(__name__)
+
+Gaps = Literal["empty", "nearest", "linear"]
+Sampling = Literal["parallel", "oblique"]
+# ITU-R BT.601 luma weights: the usual grey level of an RGB picture.
+_LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+
+
+def ccf_affine(resolution_um: float) -> NDArray[np.float64]:
+    """The NIfTI affine of a CCF-oriented grid with the given voxel size.
+
+    Array axes are p (posterior), i (inferior), r (right); world axes are RAS
+    millimetres, so x = r, y = -p, z = -i, and voxel (0, 0, 0) is the CCF origin.
+
+    Parameters
+    ----------
+    resolution_um : float
+        Voxel size in micrometres.
+    """
+    if not resolution_um > 0:
+        raise TransformError(f"the resolution must be positive, got {resolution_um!r}")
+    step = resolution_um / 1000.0
+    return np.array(
+        [
+            [0.0, 0.0, step, 0.0],
+            [-step, 0.0, 0.0, 0.0],
+            [0.0, -step, 0.0, 0.0],
+            [0.0, 0.0, 0.0, 1.0],
+        ]
+    )
+
+
+def volume_shape(downsample_ref: int) -> tuple[int, int, int]:
+    """Shape (p, i, r) of the CCF grid with a step of ``downsample_ref`` µm."""
+    return tuple(extent // int(downsample_ref) for extent in REFERENCE_SHAPE_UM)  # type: ignore[return-value]
+
+
+def to_gray(img: NDArray[Any]) -> NDArray[np.float32]:
+    """Grey levels of an image (luma for RGB, the mean of other channel counts)."""
+    array = np.asarray(img)
+    if array.ndim == 2:
+        return array.astype(np.float32)
+    if array.ndim == 3 and array.shape[2] in (3, 4):
+        return array[..., :3].astype(np.float32) @ _LUMA
+    if array.ndim == 3:
+        return array.astype(np.float32).mean(axis=2)
+    raise TransformError(f"cannot make a grey image from shape {array.shape}")
+
+
+class VolumeAccumulator:
+    """Running sums of sections placed in a CCF-grid volume.
+
+    Parameters
+    ----------
+    downsample_ref : int
+        Voxel size in micrometres.
+    axis : {"coronal", "transverse", "sagittal"}
+        The axis sections are stacked along.
+    """
+
+    def __init__(self, downsample_ref: int, axis: str) -> None:
+        if axis not in AXIS_INDEX:
+            raise TransformError(f"unknown axis {axis!r}")
+        self.downsample_ref = int(downsample_ref)
+        self.axis = AXIS_INDEX[axis]
+        self.shape = volume_shape(self.downsample_ref)
+        self.total = np.zeros(self.shape, dtype=np.float32)
+        self.count = np.zeros(self.shape, dtype=np.uint16)
+
+    def _where(self, index: int) -> tuple[Any, ...]:
+        where: list[Any] = [slice(None)] * 3
+        where[self.axis] = index
+        return tuple(where)
+
+    def add(self, values: NDArray[np.float32], valid: NDArray[np.bool_], depth: Any) -> int:
+        """Add one warped section.
+
+        Parameters
+        ----------
+        values : numpy.ndarray
+            The section on the slice grid (shape of the other two axes).
+        valid : numpy.ndarray of bool
+            Which pixels fall inside the image.
+        depth : float or numpy.ndarray
+            Coordinate (µm) along the axis, one for all pixels or one per pixel.
+
+        Returns
+        -------
+        int
+            The number of voxels written.
+        """
+        n = self.shape[self.axis]
+        slab = np.rint(np.asarray(depth, dtype=np.float64) / self.downsample_ref)
+        slab = np.broadcast_to(slab, values.shape)
+        keep = valid & (slab >= 0) & (slab < n)
+        written = 0
+        for index in np.unique(slab[keep]).astype(int):
+            mask = keep & (slab == index)
+            where = self._where(int(index))
+            self.total[where][mask] += values[mask]
+            self.count[where][mask] += 1
+            written += int(mask.sum())
+        return written
+
+    def result(
+        self, gaps: Gaps = "empty", max_gap_um: float | None = None
+    ) -> tuple[NDArray[np.float32], NDArray[np.bool_]]:
+        """The mean of the sections per voxel, with the gaps handled as asked.
+
+        Returns
+        -------
+        values : numpy.ndarray, float32
+            Zero where nothing was placed or filled.
+        filled : numpy.ndarray of bool
+            Voxels that hold a value.
+        """
+        if gaps not in ("empty", "nearest", "linear"):
+            raise TransformError(
+                f"unknown gap handling {gaps!r}", hint="use 'empty', 'nearest' or 'linear'"
+            )
+        filled = self.count > 0
+        values = np.zeros(self.shape, dtype=np.float32)
+        np.divide(self.total, self.count, out=values, where=filled)
+        if gaps == "empty":
+            return values, filled
+        max_gap = np.inf if max_gap_um is None else max_gap_um / self.downsample_ref
+        moved = np.moveaxis(values, self.axis, 0)
+        have = np.moveaxis(filled, self.axis, 0)
+        out, out_filled = _fill_gaps(moved, have, gaps, max_gap)
+        return np.moveaxis(out, 0, self.axis), np.moveaxis(out_filled, 0, self.axis)
+
+
+def _fill_gaps(
+    values: NDArray[np.float32], filled: NDArray[np.bool_], gaps: str, max_gap: float
+) -> tuple[NDArray[np.float32], NDArray[np.bool_]]:
+    """Fill along axis 0 between filled voxels of the same line."""
+    n = values.shape[0]
+    index = np.arange(n, dtype=np.int32).reshape((n, 1, 1))
+    before = np.where(filled, index, -1)
+    np.maximum.accumulate(before, axis=0, out=before)
+    after = np.where(filled, index, n)
+    after = np.minimum.accumulate(after[::-1], axis=0)[::-1]
+    inside = (before >= 0) & (after < n) & ~filled & ((after - before) <= max_gap + 1)
+    lower = np.take_along_axis(values, np.clip(before, 0, n - 1), axis=0)
+    upper = np.take_along_axis(values, np.clip(after, 0, n - 1), axis=0)
+    if gaps == "nearest":
+        # Ties go to the section before, so the choice is deterministic.
+        use_upper = (after - index) < (index - before)
+        guess = np.where(use_upper, upper, lower)
+    else:
+        span = np.maximum(after - before, 1).astype(np.float32)
+        weight = (index - before).astype(np.float32) / span
+        guess = lower + (upper - lower) * weight
+    out = np.where(inside, guess, values).astype(np.float32)
+    return out, filled | inside
+
+
+def assemble_volume(
+    downloader: DatasetDownloader,
+    *,
+    expression: bool = False,
+    gaps: Gaps = "empty",
+    max_gap_um: float | None = None,
+    sampling: Sampling = "parallel",
+    on_section: Callable[[int, float], None] | None = None,
+) -> Any:
+    """Build the 3D volume of a whole dataset on the CCF grid.
+
+    Parameters
+    ----------
+    downloader : DatasetDownloader
+        The dataset (``downsample_ref`` sets the voxel size,
+        ``downsample_img`` the image size; ``include_expression`` must be set
+        when ``expression=True``). Its metadata are fetched if needed.
+    expression : bool
+        Use the expression view instead of the plain image.
+    gaps : {"empty", "nearest", "linear"}
+        What to put between sections.
+    max_gap_um : float, optional
+        Fill only gaps up to this size in micrometres (default: any gap
+        between two sections).
+    sampling : {"parallel", "oblique"}
+        Place each section at its slice coordinate, or along its true plane.
+    on_section : callable, optional
+        Called with ``(image_id, slice_coordinate)`` after each section (progress).
+
+    Returns
+    -------
+    nibabel.Nifti1Image
+        uint8 grey levels, shape :func:`volume_shape` ``(downsample_ref)``,
+        affine :func:`ccf_affine`; zero where empty.
+
+    Raises
+    ------
+    TransformError
+        On unknown ``gaps`` or ``sampling`` values, or if ``expression=True``
+        while the downloader does not include expression images.
+    """
+    import nibabel as nib
+
+    if sampling not in ("parallel", "oblique"):
+        raise TransformError(f"unknown sampling {sampling!r}", hint="use 'parallel' or 'oblique'")
+    if gaps not in ("empty", "nearest", "linear"):
+        raise TransformError(
+            f"unknown gap handling {gaps!r}", hint="use 'empty', 'nearest' or 'linear'"
+        )
+    if expression and not downloader.include_expression:
+        raise TransformError(
+            "expression=True needs a DatasetDownloader with include_expression=True"
+        )
+    downloader.fetch_metadata()
+    axis = downloader.axis
+    accumulator = VolumeAccumulator(downloader.downsample_ref, axis)
+    records = {record["id"]: record for record in downloader.metadata["images"]}
+    trv = downloader.metadata["dataset"]["affine_trv"]
+    for image_id, coordinate, img, img_expr, df in downloader.run():
+        source = img_expr if expression else img
+        assert source is not None
+        depth: Any = coordinate
+        if sampling == "oblique":
+            record = records[image_id]
+            df, depth = get_oblique_transform(
+                downloader.section_z(record),
+                record["affine_tvs"],
+                trv,
+                axis=axis,  # type: ignore[arg-type]
+                downsample_ref=downloader.downsample_ref,
+                downsample_img=downloader.downsample_img,
+            )
+        gray = to_gray(source)
+        warped = df.warp(gray, "linear")
+        fx, fy = df.transformation
+        height, width = gray.shape
+        valid = (fx >= 0) & (fx <= width - 1) & (fy >= 0) & (fy <= height - 1)
+        accumulator.add(warped, valid, depth)
+        if on_section is not None:
+            on_section(image_id, coordinate)
+    values, _ = accumulator.result(gaps, max_gap_um)
+    data = np.clip(np.rint(values), 0, 255).astype(np.uint8)
+    image = nib.Nifti1Image(data, ccf_affine(downloader.downsample_ref))
+    image.header.set_xyzt_units("mm")
+    image.header["descrip"] = f"Allen section dataset {downloader.dataset_id}".encode()[:80]
+    return image
+
+
+def save_volume(image: Any, path: str | os.PathLike[str]) -> Path:
+    """Write a NIfTI image atomically (``.nii`` or ``.nii.gz``)."""
+    target = Path(path)
+    with atomic_write(target, "wb") as handle:
+        handle.write(image.to_bytes() if not target.name.endswith(".gz") else _gzip(image))
+    return target
+
+
+def _gzip(image: Any) -> bytes:
+    import gzip
+
+    return gzip.compress(image.to_bytes(), compresslevel=6)
