@@ -21,7 +21,7 @@ cli = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-_state = {"debug": False}
+_state: dict[str, bool] = {"debug": False}
 
 
 @cli.callback()
@@ -34,9 +34,16 @@ def _main(
 def _register_areas() -> None:
     # Each area module defines its commands on ``cli`` or exposes a typer ``app``;
     # imported here so that ``neuratlas --help`` lists every area.
+    if _state.get("registered"):
+        return
     from neuratlas.cli import allen as allen_cli
+    from neuratlas.cli import catalogue, maps, tour
 
+    catalogue.register(cli)
+    maps.register(cli)
+    tour.register(cli)
     cli.add_typer(allen_cli.app, name="allen")
+    _state["registered"] = True
 
 
 def app() -> None:

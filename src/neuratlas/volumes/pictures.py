@@ -1,0 +1,70 @@
+"""PNG pictures of maps: three orthogonal slices over the space's template."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+
+from neuratlas.retrieval.cache import atomic_write
+
+
+def render_png(
+    img: nib.Nifti1Image,
+    path: str | Path,
+    *,
+    template: nib.Nifti1Image | None = None,
+    title: str | None = None,
+    labelled: bool = False,
+) -> Path:
+    """Draw sagittal, coronal and axial slices through the centre of ``img``'s content.
+
+    Parameters
+    ----------
+    img : nibabel.Nifti1Image
+        A 3D map, mask or label image.
+    path : path-like
+        Where to write the PNG (atomically).
+    template : nibabel.Nifti1Image, optional
+        Drawn in grey underneath, on its own grid (``img`` is resampled onto it).
+    title : str, optional
+    labelled : bool
+        Colour labels with a qualitative colour map instead of a heat map.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from neuratlas.volumes.resampling import resample_to_grid
+
+    if template is not None:
+        overlay = resample_to_grid(
+            img, template.affine, template.shape, order=0 if labelled else 1
+        )
+        background = np.asanyarray(template.dataobj).astype(np.float32)
+    else:
+        overlay, background = img, None
+    data = np.asanyarray(overlay.dataobj).astype(np.float32)
+    nonzero = np.argwhere(data > 0)
+    centre = nonzero.mean(0).round().astype(int) if len(nonzero) else np.array(data.shape) // 2
+    fig, axes = plt.subplots(1, 3, figsize=(10, 3.6), facecolor="black")
+    cmap = "tab20" if labelled else "hot"
+    vmax = float(data.max()) or 1.0
+    for axis, ax in enumerate(axes):
+        index = [slice(None)] * 3
+        index[axis] = int(centre[axis])
+        if background is not None:
+            ax.imshow(np.rot90(background[tuple(index)]), cmap="gray")
+        layer = np.ma.masked_less_equal(np.rot90(data[tuple(index)]), 0)
+        ax.imshow(layer, cmap=cmap, vmin=0, vmax=vmax, alpha=0.85, interpolation="nearest")
+        ax.set_axis_off()
+        ax.set_title(("sagittal", "coronal", "axial")[axis], color="white", fontsize=9)
+    if title:
+        fig.suptitle(title, color="white", fontsize=11)
+    target = Path(path)
+    with atomic_write(target) as handle:
+        fig.savefig(handle, format="png", dpi=100, facecolor="black")
+    plt.close(fig)
+    return target
