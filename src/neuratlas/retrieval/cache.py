@@ -24,6 +24,16 @@ import platformdirs
 DEFAULT_MAX_BYTES = 20 * 1024**3
 
 
+def _read_umask() -> int:
+    # read once at import: os.umask can only be read by setting it, which is not thread-safe
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _read_umask()
+
+
 def cache_root() -> Path:
     """Return the cache root folder, creating it if needed.
 
@@ -45,6 +55,23 @@ def cache_dir(area: str) -> Path:
     return path
 
 
+def _key_default(obj: Any) -> Any:
+    """JSON stand-in for values json cannot encode, identical across processes."""
+    if isinstance(obj, set | frozenset):
+        # set order follows string hashing, which changes from one process to the next
+        return sorted(json.dumps(item, sort_keys=True, default=_key_default) for item in obj)
+    if hasattr(obj, "__array__") and hasattr(obj, "dtype") and hasattr(obj, "shape"):
+        import numpy as np
+
+        array = np.ascontiguousarray(obj)
+        if array.ndim == 0:
+            return array.item()
+        # str() of a large array elides its middle, so hash the bytes instead
+        digest = hashlib.sha256(array.tobytes()).hexdigest()
+        return {"array": digest, "dtype": array.dtype.str, "shape": list(array.shape)}
+    return str(obj)
+
+
 def cache_key(*parts: Any) -> str:
     """Hash any JSON-serialisable inputs into a stable 20-character hex key.
 
@@ -52,8 +79,10 @@ def cache_key(*parts: Any) -> str:
     ----------
     *parts
         The inputs that determine the cached product (URLs, parameters, versions).
+        Paths and other objects count by their ``str``; sets by their sorted
+        items; NumPy arrays by dtype, shape and content.
     """
-    text = json.dumps(parts, sort_keys=True, default=str, separators=(",", ":"))
+    text = json.dumps(parts, sort_keys=True, default=_key_default, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
@@ -95,6 +124,8 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO[
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
+        # mkstemp makes owner-only files; give the result the usual permissions
+        os.chmod(tmp, 0o666 & ~_UMASK)
         os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -110,9 +141,20 @@ def atomic_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part"))
     try:
         yield tmp
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(tmp, target)
+        os.chmod(tmp, 0o777 & ~_UMASK)
+        try:
+            os.replace(tmp, target)
+        except OSError:
+            if not target.is_dir():
+                raise
+            # a non-empty folder cannot be replaced: move it aside first, so that the
+            # target is missing only between two renames (never half-deleted)
+            old = Path(
+                tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".old")
+            )
+            os.replace(target, old)
+            os.replace(tmp, target)
+            shutil.rmtree(old, ignore_errors=True)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -124,14 +166,57 @@ def max_bytes() -> int:
     return int(float(value) * 1024**3) if value else DEFAULT_MAX_BYTES
 
 
+def _file_stats(root: Path) -> list[os.stat_result]:
+    """Stat every file under ``root`` (or ``root`` itself), skipping files that vanish."""
+    paths = [root] if not root.is_dir() else [p for p in root.rglob("*") if not p.is_dir()]
+    stats = []
+    for path in paths:
+        with contextlib.suppress(OSError):  # another process may delete it meanwhile
+            stats.append(path.stat())
+    return stats
+
+
 def usage() -> tuple[int, int]:
     """Return ``(number of files, total bytes)`` held in the cache."""
-    files = [p for p in cache_root().rglob("*") if p.is_file()]
-    return len(files), sum(p.stat().st_size for p in files)
+    stats = _file_stats(cache_root())
+    return len(stats), sum(st.st_size for st in stats)
+
+
+def _entries() -> list[tuple[float, int, Path]]:
+    """Every cache entry as ``(last use, bytes, path)``.
+
+    An entry is one item inside an area folder (or at the root): a file, or a
+    folder built by :func:`atomic_dir`, which is used and evicted as a whole.
+    """
+    root = cache_root()
+    items: list[Path] = []
+    for child in root.iterdir():
+        if child.is_dir() and not child.is_symlink():
+            items.extend(child.iterdir())
+        else:
+            items.append(child)
+    entries = []
+    for item in items:
+        try:
+            own = item.stat()
+        except OSError:
+            continue  # deleted meanwhile
+        if item.is_dir():
+            inner = _file_stats(item)
+            # a folder's own mtime is what touch() refreshes; its files' mtimes count too
+            last = max([own.st_mtime, *(st.st_mtime for st in inner)])
+            entries.append((last, sum(st.st_size for st in inner), item))
+        else:
+            entries.append((own.st_mtime, own.st_size, item))
+    return entries
 
 
 def evict(limit: int | None = None) -> int:
-    """Delete least recently used files until the cache fits under ``limit`` bytes.
+    """Delete least recently used entries until the cache fits under ``limit`` bytes.
+
+    Entries are files, or whole folders built with :func:`atomic_dir` (a folder
+    is never left half-deleted); their last use is the newest modification time
+    within them, which :func:`touch` refreshes.
 
     Parameters
     ----------
@@ -144,15 +229,18 @@ def evict(limit: int | None = None) -> int:
         The number of bytes freed.
     """
     limit = max_bytes() if limit is None else limit
-    entries = [(p.stat(), p) for p in cache_root().rglob("*") if p.is_file()]
-    total = sum(st.st_size for st, _ in entries)
+    entries = _entries()
+    total = sum(size for _, size, _ in entries)
     freed = 0
-    for st, path in sorted(entries, key=lambda e: e[0].st_mtime):
+    for _, size, path in sorted(entries, key=lambda e: e[0]):
         if total - freed <= limit:
             break
         with contextlib.suppress(OSError):
-            path.unlink()
-            freed += st.st_size
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+            freed += size
     return freed
 
 

@@ -1,0 +1,301 @@
+"""Tests of neuratlas.retrieval.cache: keys, atomic writes, usage and LRU eviction."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from neuratlas.retrieval import cache
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=4), inner),
+    max_leaves=10,
+)
+
+
+def umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def entry(path: Path, size: int, when: float) -> Path:
+    """A cache file of ``size`` bytes last used at ``when`` (seconds since the epoch)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"x" * size)
+    os.utime(path, (when, when))
+    return path
+
+
+def files_under(folder: Path) -> list[str]:
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
+
+
+# -- root, areas, paths -----------------------------------------------------------------------
+
+
+def test_cache_root_from_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("NEURATLAS_CACHE", str(tmp_path / "c" / "d"))
+    assert cache.cache_root() == tmp_path / "c" / "d"
+    assert (tmp_path / "c" / "d").is_dir()
+
+
+def test_cache_root_default_is_platform_folder(tmp_path, monkeypatch):
+    monkeypatch.delenv("NEURATLAS_CACHE")
+    monkeypatch.setattr(cache.platformdirs, "user_cache_dir", lambda app: str(tmp_path / app))
+    assert cache.cache_root() == tmp_path / "neuratlas"
+
+
+def test_cache_dir_and_path(tmp_path, monkeypatch):
+    monkeypatch.setenv("NEURATLAS_CACHE", str(tmp_path))
+    assert cache.cache_dir("sparse") == tmp_path / "sparse"
+    assert (tmp_path / "sparse").is_dir()
+    assert cache.cache_path("maps", "abc", ".nii.gz") == tmp_path / "maps" / "abc.nii.gz"
+    assert not (tmp_path / "maps" / "abc.nii.gz").exists()
+
+
+# -- cache_key --------------------------------------------------------------------------------
+
+
+@given(json_values, json_values)
+def test_cache_key_equal_iff_same_canonical_json(a, b):
+    key = cache.cache_key(a)
+    assert len(key) == 20
+    assert int(key, 16) >= 0
+    assert key == cache.cache_key(a)
+    same = json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
+    assert (key == cache.cache_key(b)) == same
+
+
+def test_cache_key_distinguishes_argument_structure():
+    assert cache.cache_key("a", "b") != cache.cache_key("ab")
+    assert cache.cache_key("a", "b") != cache.cache_key(["a", "b"], None)
+    assert cache.cache_key({"x": 1, "y": 2}) == cache.cache_key({"y": 2, "x": 1})
+
+
+def test_cache_key_paths_count_by_text():
+    assert cache.cache_key(Path("/a/b.nii")) == cache.cache_key("/a/b.nii")
+
+
+def test_cache_key_arrays_count_by_content():
+    a = np.arange(5000, dtype=np.float64)
+    b = a.copy()
+    b[2500] += 1e-9  # hidden in the middle of str(a)
+    assert cache.cache_key(a) == cache.cache_key(a.copy())
+    assert cache.cache_key(a) != cache.cache_key(b)
+    assert cache.cache_key(a) != cache.cache_key(a.astype(np.float32))
+    assert cache.cache_key(a) != cache.cache_key(a.reshape(50, 100))
+    assert cache.cache_key(np.float64(2.5)) == cache.cache_key(2.5)
+    assert cache.cache_key(np.asfortranarray(np.eye(3))) == cache.cache_key(np.eye(3))
+
+
+def test_cache_key_sets_stable_across_processes():
+    code = (
+        "from neuratlas.retrieval.cache import cache_key;"
+        "print(cache_key({'alpha', 'beta', 'gamma', 'delta'}, frozenset({'x', 'y'})))"
+    )
+    keys = {
+        subprocess.run(
+            [sys.executable, "-c", code],
+            env={**os.environ, "PYTHONHASHSEED": seed},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        for seed in ("1", "2", "3")
+    }
+    assert len(keys) == 1
+    assert keys == {cache.cache_key({"delta", "gamma", "beta", "alpha"}, frozenset("yx"))}
+
+
+# -- atomic_write -----------------------------------------------------------------------------
+
+
+def test_atomic_write_binary_and_text(tmp_path):
+    with cache.atomic_write(tmp_path / "new" / "a.bin") as f:
+        f.write(b"\x00\x01")
+    with cache.atomic_write(tmp_path / "b.txt", "w") as f:
+        f.write("héllo")
+    assert (tmp_path / "new" / "a.bin").read_bytes() == b"\x00\x01"
+    assert (tmp_path / "b.txt").read_text() == "héllo"
+    assert files_under(tmp_path) == ["b.txt", "new", "new/a.bin"]
+
+
+def test_atomic_write_readers_see_old_content_until_done(tmp_path):
+    target = tmp_path / "a.txt"
+    target.write_text("old")
+    with cache.atomic_write(target, "w") as f:
+        f.write("new")
+        f.flush()
+        assert target.read_text() == "old"
+    assert target.read_text() == "new"
+
+
+def test_atomic_write_failure_keeps_old_file_and_leaves_no_temp(tmp_path):
+    target = tmp_path / "a.txt"
+    target.write_text("old")
+    with pytest.raises(RuntimeError, match="disk on fire"), cache.atomic_write(target, "w") as f:
+        f.write("half")
+        raise RuntimeError("disk on fire")
+    assert target.read_text() == "old"
+    assert files_under(tmp_path) == ["a.txt"]
+
+
+def test_atomic_write_failure_creates_nothing(tmp_path):
+    with pytest.raises(KeyboardInterrupt), cache.atomic_write(tmp_path / "a.bin") as f:
+        f.write(b"abc")
+        raise KeyboardInterrupt
+    assert files_under(tmp_path) == []
+
+
+def test_atomic_write_permissions_follow_umask(tmp_path):
+    with cache.atomic_write(tmp_path / "a.bin") as f:
+        f.write(b"x")
+    assert stat.S_IMODE((tmp_path / "a.bin").stat().st_mode) == 0o666 & ~umask()
+
+
+# -- atomic_dir -------------------------------------------------------------------------------
+
+
+def test_atomic_dir_builds_in_place(tmp_path):
+    target = tmp_path / "index"
+    with cache.atomic_dir(target) as build:
+        assert build != target
+        assert not target.exists()
+        (build / "part0.npy").write_bytes(b"0")
+    assert files_under(tmp_path) == ["index", "index/part0.npy"]
+    assert stat.S_IMODE(target.stat().st_mode) == 0o777 & ~umask()
+
+
+def test_atomic_dir_replaces_existing_folder(tmp_path):
+    target = tmp_path / "index"
+    target.mkdir()
+    (target / "stale.npy").write_bytes(b"old")
+    with cache.atomic_dir(target) as build:
+        (build / "fresh.npy").write_bytes(b"new")
+    assert files_under(tmp_path) == ["index", "index/fresh.npy"]
+
+
+def test_atomic_dir_failure_keeps_existing_folder(tmp_path):
+    target = tmp_path / "index"
+    target.mkdir()
+    (target / "good.npy").write_bytes(b"good")
+    with pytest.raises(ValueError, match="bad region"), cache.atomic_dir(target) as build:
+        (build / "half.npy").write_bytes(b"half")
+        raise ValueError("bad region")
+    assert files_under(tmp_path) == ["index", "index/good.npy"]
+
+
+def test_atomic_dir_over_a_file_raises_and_cleans_up(tmp_path):
+    target = tmp_path / "index"
+    target.mkdir()
+    (target / "x").write_bytes(b"x")
+    blocker = tmp_path / "blocker"
+    blocker.write_bytes(b"a file")
+    with pytest.raises(OSError), cache.atomic_dir(blocker) as build:
+        (build / "a").write_bytes(b"a")
+    assert blocker.read_bytes() == b"a file"
+    assert files_under(tmp_path) == ["blocker", "index", "index/x"]
+
+
+# -- touch, usage, evict, clear ---------------------------------------------------------------
+
+
+def test_touch_refreshes_and_tolerates_missing(tmp_path):
+    f = entry(tmp_path / "a", 1, 1_000_000)
+    cache.touch(f)
+    assert f.stat().st_mtime > 1_000_000
+    cache.touch(tmp_path / "missing")  # no error
+    assert not (tmp_path / "missing").exists()
+
+
+def test_usage_counts_files_and_bytes():
+    root = cache.cache_root()
+    entry(root / "downloads" / "a", 100, 1e9)
+    entry(root / "sparse" / "idx" / "b", 30, 1e9)
+    assert cache.usage() == (2, 130)
+
+
+def test_evict_drops_least_recently_used_first():
+    area = cache.cache_dir("downloads")
+    oldest = entry(area / "oldest", 100, 1_000_000)
+    middle = entry(area / "middle", 100, 2_000_000)
+    newest = entry(area / "newest", 100, 3_000_000)
+    assert cache.evict(limit=150) == 200
+    assert not oldest.exists()
+    assert not middle.exists()
+    assert newest.exists()
+
+
+def test_evict_respects_touch():
+    area = cache.cache_dir("downloads")
+    used = entry(area / "old-but-used", 100, 1_000_000)
+    other = entry(area / "newer", 100, 2_000_000)
+    cache.touch(used)
+    assert cache.evict(limit=100) == 100
+    assert used.exists()
+    assert not other.exists()
+
+
+def test_evict_removes_folder_entries_whole():
+    area = cache.cache_dir("sparse")
+    with cache.atomic_dir(area / "index") as build:
+        entry(build / "a.npy", 60, 1_000_000)
+        entry(build / "b.npy", 60, 1_000_000)
+    os.utime(area / "index", (1_000_000, 1_000_000))
+    lone = entry(cache.cache_dir("maps") / "m.nii", 60, 2_000_000)
+    # dropping one file of the folder would suffice by size, but would corrupt it
+    assert cache.evict(limit=100) == 120
+    assert not (area / "index").exists()
+    assert lone.exists()
+
+
+def test_evict_folder_last_use_is_its_newest_file():
+    area = cache.cache_dir("sparse")
+    folder = area / "index"
+    entry(folder / "a.npy", 50, 1_000_000)
+    entry(folder / "b.npy", 50, 3_000_000)
+    os.utime(folder, (1_000_000, 1_000_000))
+    other = entry(area / "x.bin", 50, 2_000_000)
+    assert cache.evict(limit=100) == 50
+    assert folder.is_dir()
+    assert not other.exists()
+
+
+def test_evict_under_limit_does_nothing():
+    f = entry(cache.cache_dir("downloads") / "a", 100, 1_000_000)
+    assert cache.evict(limit=100) == 0
+    assert f.exists()
+
+
+def test_evict_default_limit_from_environment(monkeypatch):
+    f = entry(cache.cache_dir("downloads") / "a", 2000, 1_000_000)
+    monkeypatch.setenv("NEURATLAS_CACHE_MAX_GB", str(1000 / 1024**3))
+    assert cache.max_bytes() == 1000
+    assert cache.evict() == 2000
+    assert not f.exists()
+
+
+def test_max_bytes_default(monkeypatch):
+    monkeypatch.delenv("NEURATLAS_CACHE_MAX_GB", raising=False)
+    assert cache.max_bytes() == cache.DEFAULT_MAX_BYTES
+
+
+def test_clear_area_and_all():
+    entry(cache.cache_dir("downloads") / "a", 1, 1e9)
+    entry(cache.cache_dir("maps") / "b", 1, 1e9)
+    cache.clear("downloads")
+    assert files_under(cache.cache_root()) == ["maps", "maps/b"]
+    cache.clear()
+    assert cache.usage() == (0, 0)
+    cache.clear("never-created")  # no error
