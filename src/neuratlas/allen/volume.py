@@ -134,6 +134,40 @@ class VolumeAccumulator:
             written += int(mask.sum())
         return written
 
+    def add_section(self, picture: NDArray[Any], df: Any, depth: Any) -> int:
+        """Warp a section image (grey levels) with ``df`` and add it at ``depth``.
+
+        Parameters
+        ----------
+        picture : numpy.ndarray
+            The section image (grey or RGB) that ``df`` maps into.
+        df : DisplacementField
+            From the slice grid into ``picture``.
+        depth : float or numpy.ndarray
+            Coordinate (µm) along the axis, one for all pixels or one per pixel.
+
+        Returns
+        -------
+        int
+            The number of voxels written.
+        """
+        gray = to_gray(picture)
+        warped = df.warp(gray, "linear")
+        fx, fy = df.transformation
+        height, width = gray.shape
+        valid = (fx >= 0) & (fx <= width - 1) & (fy >= 0) & (fy <= height - 1)
+        return self.add(warped, valid, depth)
+
+    def to_nifti(self, gaps: Gaps = "empty", max_gap_um: float | None = None) -> Any:
+        """The volume as a uint8 NIfTI image with the CCF affine (see :meth:`result`)."""
+        import nibabel as nib
+
+        values, _ = self.result(gaps, max_gap_um)
+        data = np.clip(np.rint(values), 0, 255).astype(np.uint8)
+        image = nib.Nifti1Image(data, ccf_affine(self.downsample_ref))
+        image.header.set_xyzt_units("mm")
+        return image
+
     def result(
         self, gaps: Gaps = "empty", max_gap_um: float | None = None
     ) -> tuple[NDArray[np.float32], NDArray[np.bool_]]:
@@ -228,8 +262,6 @@ def assemble_volume(
         On unknown ``gaps`` or ``sampling`` values, or if ``expression=True``
         while the downloader does not include expression images.
     """
-    import nibabel as nib
-
     if sampling not in ("parallel", "oblique"):
         raise TransformError(f"unknown sampling {sampling!r}", hint="use 'parallel' or 'oblique'")
     if gaps not in ("empty", "nearest", "linear"):
@@ -259,18 +291,10 @@ def assemble_volume(
                 downsample_ref=downloader.downsample_ref,
                 downsample_img=downloader.downsample_img,
             )
-        gray = to_gray(source)
-        warped = df.warp(gray, "linear")
-        fx, fy = df.transformation
-        height, width = gray.shape
-        valid = (fx >= 0) & (fx <= width - 1) & (fy >= 0) & (fy <= height - 1)
-        accumulator.add(warped, valid, depth)
+        accumulator.add_section(source, df, depth)
         if on_section is not None:
             on_section(image_id, coordinate)
-    values, _ = accumulator.result(gaps, max_gap_um)
-    data = np.clip(np.rint(values), 0, 255).astype(np.uint8)
-    image = nib.Nifti1Image(data, ccf_affine(downloader.downsample_ref))
-    image.header.set_xyzt_units("mm")
+    image = accumulator.to_nifti(gaps, max_gap_um)
     image.header["descrip"] = f"Allen section dataset {downloader.dataset_id}".encode()[:80]
     return image
 
