@@ -207,6 +207,19 @@ class Region:
         names = {r.name for r in self}
         return list(dict.fromkeys(m.space for m in parc.maps if names & set(m.indices)))
 
+    def get_related_regions(self) -> list:
+        """Regions of other parcellations and versions that overlap this one.
+
+        Returns
+        -------
+        list of neuratlas.assignment.RegionRelation
+            Each with the other region, a qualification (``EXACT``, ``CONTAINS``,
+            ``CONTAINED``, ``OVERLAPS``), the space, and the overlap figures.
+        """
+        from neuratlas.assignment import related_regions
+
+        return related_regions(self)
+
     def get_regional_map(
         self, space: str | Space, maptype: str = "statistical"
     ) -> nib.Nifti1Image:

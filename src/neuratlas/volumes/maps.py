@@ -22,12 +22,14 @@ from neuratlas.volumes.volume import Volume, select_volume
 
 if TYPE_CHECKING:
     import nibabel as nib
+    import pandas as pd
 
     from neuratlas.configuration.catalogue import Catalogue
     from neuratlas.configuration.loader import LoadedSpec
     from neuratlas.core.parcellation import Parcellation
     from neuratlas.core.region import Region
     from neuratlas.core.space import Space
+    from neuratlas.volumes.sparse import SparseIndex
     from neuratlas.volumes.surfaces import Mesh
 
 
@@ -185,6 +187,41 @@ class Map(Concept):
             if i.label is not None
         }
 
+    # --- assignment -------------------------------------------------------------
+    def assign(self, item: object, lower_threshold: float = 0.0) -> pd.DataFrame:
+        """Assign a Point, PointCloud or image to this map's regions.
+
+        Returns one row per (input structure, region) pair; the columns are
+        defined once in :mod:`neuratlas.assignment`.
+        """
+        from neuratlas.assignment import assign_to_map
+
+        return assign_to_map(self, item, lower_threshold)
+
+    # --- statistical maps as a sparse index --------------------------------------
+    @cached_property
+    def _sources(self) -> list[tuple[int, int | None]]:
+        """The distinct (volume, z) images of a statistical map, sorted.
+
+        Position ``k`` in this list is volume ``k`` of the map's sparse index.
+        """
+        return sorted({(i.volume, i.z) for e in self.indices.values() for i in e},
+                      key=lambda vz: (vz[0], -1 if vz[1] is None else vz[1]))
+
+    @cached_property
+    def sparse_entries(self) -> list[tuple[str, str | None]]:
+        """(region name, fragment) of each volume of the sparse index, in order."""
+        owner = {(i.volume, i.z): (name, i.fragment)
+                 for name, entries in self.indices.items() for i in entries}
+        return [owner[source] for source in self._sources]
+
+    @cached_property
+    def sparse_index(self) -> SparseIndex:
+        """All region maps of a statistical map in one sparse index (values scaled)."""
+        from neuratlas.volumes.sparse_build import build_sparse_index
+
+        return build_sparse_index(self)
+
     # --- fetching -------------------------------------------------------------
     def fetch(
         self,
@@ -245,7 +282,8 @@ class Map(Concept):
         if self._derived is not None:
             from neuratlas.volumes.derived import maximum_probability_map
 
-            return maximum_probability_map(self)
+            source = self._catalogue.maps.get(self._derived.from_id)
+            return maximum_probability_map(self, source, self._derived.threshold)
         if not 0 <= volume < len(self.volumes):
             raise NotFoundError(f"{self.name!r} has no volume {volume}")
         return self.volumes[volume].fetch()
@@ -279,11 +317,12 @@ class Map(Concept):
     def _statistical_volume(self, index: MapIndex) -> nib.Nifti1Image:
         import nibabel as nib
 
+        from neuratlas.volumes.sparse_build import scaled
+
         img = self.volumes[index.volume].fetch()
         if index.z is not None:
             img = select_volume(img, index.z)
-        data = np.asanyarray(img.dataobj).astype(np.float32) * np.float32(self.value_scale)
-        return nib.Nifti1Image(data, img.affine)
+        return nib.Nifti1Image(scaled(img.dataobj, self.value_scale), img.affine)
 
     def _statistical_whole(self) -> nib.Nifti1Image:
         if len(self.volumes) == 1 and not any(

@@ -1,0 +1,54 @@
+"""Labelled maximum-probability maps derived from statistical maps.
+
+Rule: each voxel gets the label of the region with the highest value there,
+provided that value is above ``threshold`` (default 0: any positive value);
+ties go to the region that comes first in the statistical map's order. Computed
+once from the statistical map's sparse index and cached as NIfTI.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import nibabel as nib
+import numpy as np
+
+from neuratlas.errors import SpecError
+from neuratlas.retrieval import cache
+from neuratlas.volumes.providers import load_nifti
+
+if TYPE_CHECKING:
+    from neuratlas.volumes.maps import Map
+
+
+def maximum_probability_map(labelled: Map, source: Map, threshold: float = 0.0) -> nib.Nifti1Image:
+    """The labelled map ``labelled`` computed from the statistical map ``source``.
+
+    Labels are those of ``labelled``'s indices; a region of ``source`` with no label
+    in ``labelled`` raises :class:`SpecError`.
+    """
+    from neuratlas.volumes.sparse_build import index_key
+
+    key = cache.cache_key("maxprob", labelled.id, index_key(source), threshold)
+    path = cache.cache_path("maps", key, ".nii.gz")
+    if path.exists():
+        cache.touch(path)
+        return load_nifti(path)
+    lut = np.zeros(len(source.sparse_entries) + 1, dtype=np.int32)
+    labels = labelled.label_lut
+    by_name = {name: label for label, name in labels.items()}
+    for k, (name, _) in enumerate(source.sparse_entries):
+        if name not in by_name:
+            raise SpecError(
+                f"region {name!r} of {source.name!r} has no label in {labelled.name!r}",
+                file=labelled.spec_file, path="$.indices",
+            )
+        lut[k + 1] = by_name[name]
+    index = source.sparse_index
+    winner = np.asarray(index.max_label_map(threshold=threshold))  # 0 = none, k+1 = volume k
+    dtype = np.uint8 if lut.max() < 256 else np.uint16
+    img = nib.Nifti1Image(lut[winner].astype(dtype), index.affine)
+    from neuratlas.volumes.nifti import save_nifti
+
+    save_nifti(img, path)
+    return load_nifti(path)

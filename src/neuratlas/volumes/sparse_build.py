@@ -1,0 +1,95 @@
+"""Build the sparse index of a statistical map from its source images, cached on disk.
+
+The index is keyed by the map's ``@id``, its sources (file, size, mtime, z) and the
+value scale, so a changed source file gives a new index. It is stored in the
+cache's memory-mappable form and loaded from there on later runs.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import nibabel as nib
+import numpy as np
+
+from neuratlas.errors import ImageError
+from neuratlas.retrieval import cache
+
+if TYPE_CHECKING:
+    from neuratlas.volumes.maps import Map
+    from neuratlas.volumes.sparse import SparseIndex
+
+FORMAT_VERSION = 1
+
+
+def scaled(values: np.ndarray, scale: float) -> np.ndarray:
+    """Stored values as the map's values: ``float32(values) * float32(scale)``.
+
+    The one formula for every way out of a statistical map (dense fetch, sparse
+    fetch, assignment), so all of them agree to the bit.
+    """
+    return np.asarray(values).astype(np.float32) * np.float32(scale)
+
+
+def _source_files(the_map: Map) -> dict[int, str]:
+    return {v: str(the_map.volumes[v].path()) for v in {v for v, _ in the_map._sources}}
+
+
+def index_key(the_map: Map) -> str:
+    """The cache key of a map's sparse index."""
+    import os
+
+    files = _source_files(the_map)
+    stats = {v: (f, os.stat(f).st_size, int(os.stat(f).st_mtime)) for v, f in files.items()}
+    return cache.cache_key("sparse-index", FORMAT_VERSION, the_map.id, the_map._sources,
+                           sorted(stats.items()), the_map.value_scale)
+
+
+def build_sparse_index(the_map: Map, *, use_cache: bool = True) -> SparseIndex:
+    """The sparse index of ``the_map``: loaded from the cache, or built and cached.
+
+    Volume ``k`` of the index is the map's ``k``-th (volume, z) source, with the
+    source's values unchanged (the map's ``value_scale`` is applied on the way out,
+    see :func:`scaled`).
+    """
+    from neuratlas.volumes.sparse import SparseIndex
+
+    folder = cache.cache_path("sparse", index_key(the_map))
+    if use_cache and folder.is_dir():
+        try:
+            cache.touch(folder)
+            return SparseIndex.load(folder, mmap=True)
+        except (ImageError, OSError, ValueError):
+            pass  # a damaged entry is rebuilt below
+    index = _build(the_map)
+    if use_cache:
+        index.save(folder)
+        return SparseIndex.load(folder, mmap=True)
+    return index
+
+
+def _build(the_map: Map) -> SparseIndex:
+    from neuratlas.volumes.sparse import SparseIndex
+
+    files = _source_files(the_map)
+    blocks = []
+    affine = None
+    for volume in sorted(files):
+        img = nib.load(files[volume])  # not the in-memory LRU: 4D sources are large
+        try:
+            data = np.asanyarray(img.dataobj)
+        except Exception as exc:
+            raise ImageError(f"cannot read {files[volume]!r}: {exc}",
+                             hint="the file is corrupt or truncated") from None
+        zs = [z for v, z in the_map._sources if v == volume]
+        if data.ndim == 4:
+            picks = [0 if z is None else z for z in zs]
+            blocks.append(data[..., picks] if picks != list(range(data.shape[3])) else data)
+        else:
+            blocks.append(data[..., None])
+        if affine is None:
+            affine = img.affine
+        elif not np.allclose(affine, img.affine) or blocks[-1].shape[:3] != blocks[0].shape[:3]:
+            raise ImageError(f"{files[volume]!r} is on another grid than the map's first volume")
+    data4d = blocks[0] if len(blocks) == 1 else np.concatenate(blocks, axis=3)
+    return SparseIndex.from_4d(data4d, affine)
