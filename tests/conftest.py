@@ -31,3 +31,24 @@ def toy(toy_folder: Path):
     from neuratlas.configuration.catalogue import Catalogue
 
     return Catalogue([toy_folder], strict=True)
+
+
+@pytest.fixture
+def toy_active(toy_folder: Path):
+    """Make the toy configuration the active one for one test, then restore the previous."""
+    import neuratlas
+    from neuratlas.configuration import catalogue
+
+    previous = catalogue._active
+    try:
+        yield neuratlas.use_configuration(toy_folder, strict=True)
+    finally:
+        catalogue._active = previous
+
+
+@pytest.fixture
+def toy_copy(toy_folder: Path, tmp_path: Path) -> Path:
+    """A private, writable copy of the toy configuration folder (for tests that edit it)."""
+    import shutil
+
+    return Path(shutil.copytree(toy_folder, tmp_path / "toy"))

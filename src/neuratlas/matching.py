@@ -98,6 +98,8 @@ def score(query: str, name: str) -> float:
 
 def closest(query: str, names: Iterable[str], n: int = 3) -> list[str]:
     """Return up to ``n`` names closest to ``query``, for "did you mean" suggestions."""
+    if n <= 0:
+        return []
     by_norm: dict[str, str] = {}
     for name in names:
         by_norm.setdefault(normalise(name), name)

@@ -48,14 +48,14 @@ def version_order(version: str | None) -> tuple:
     Entries without a version sort before any versioned one.
     """
     if not version:
-        return ((0, 0),)
+        return ()
     parts: list[tuple[int, Any]] = []
     for token in re.split(r"[.\-_\s]+", version.strip().lower()):
         if token.isdigit():
             parts.append((1, int(token)))
         elif token:
             parts.append((0, token))
-    return tuple(parts) or ((0, 0),)
+    return tuple(parts)
 
 
 def make_key(name: str) -> str:
@@ -188,7 +188,9 @@ class InstanceTable(Generic[T]):
             )
             if best > 0:
                 scored.append((best, entry))
-        scored.sort(key=lambda se: (-se[0], _negated(se[1].version_order)))
+        # two stable sorts: newest version first, then best score first
+        scored.sort(key=lambda se: se[1].version_order, reverse=True)
+        scored.sort(key=lambda se: -se[0])
         return scored
 
     def get(self, spec: int | str | T) -> T:
@@ -245,24 +247,6 @@ class InstanceTable(Generic[T]):
             f"{spec!r} matches {len(candidates)} {_plural(self.kind)} equally well",
             candidates=[c.name for c in candidates],
         )
-
-
-def _negated(order: tuple) -> tuple:
-    # sort helper: newest version first without reversing the score order
-    return tuple((-kind, _Neg(value)) for kind, value in order)
-
-
-class _Neg:
-    __slots__ = ("value",)
-
-    def __init__(self, value: Any) -> None:
-        self.value = value
-
-    def __lt__(self, other: _Neg) -> bool:
-        return self.value > other.value
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, _Neg) and self.value == other.value
 
 
 def _plural(kind: str) -> str:
