@@ -37,9 +37,10 @@ def _register_areas() -> None:
     if _state.get("registered"):
         return
     from neuratlas.cli import allen as allen_cli
-    from neuratlas.cli import catalogue, maps, tour
+    from neuratlas.cli import assign, catalogue, maps, tour
 
     catalogue.register(cli)
+    assign.register(cli)
     maps.register(cli)
     tour.register(cli)
     cli.add_typer(allen_cli.app, name="allen")
