@@ -9,7 +9,6 @@ import typer
 
 from neuratlas.cli.output import emit_rows
 
-
 TABLE_COLUMNS = {
     "input structure": "input",
     "region": "region",
@@ -56,7 +55,10 @@ def assign(
     else:
         item = _read_image(image)
     table = the_map.assign(item, lower_threshold=threshold)
-    rows = table.assign(centroid=[list(map(float, c)) for c in table["centroid"]])
+    rows = table.assign(centroid=[[round(float(v), 2) for v in c] for c in table["centroid"]])
+    if not (as_json or output):
+        # the terminal table keeps the columns people read first; --json and -o have all
+        rows = rows[list(TABLE_COLUMNS)].rename(columns=TABLE_COLUMNS)
     emit_rows(
         rows.to_dict("records"),
         title=f"Assignment to {the_map.name}",
