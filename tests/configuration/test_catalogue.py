@@ -1,0 +1,278 @@
+"""Tests of neuratlas.configuration.catalogue: building, switching and extending catalogues."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import nibabel as nib
+import pytest
+
+import neuratlas
+from neuratlas.configuration import catalogue as catalogue_module
+from neuratlas.configuration.catalogue import ENV_VAR, Catalogue
+from neuratlas.configuration.loader import SpecWarning
+from neuratlas.errors import DataUnavailableError, NotFoundError, SpecError
+from neuratlas.retrieval import http
+
+from toy_atlas import PARC_ID, SPACE_ID
+
+
+def edit(file: Path, change) -> None:
+    data = json.loads(file.read_text())
+    change(data)
+    file.write_text(json.dumps(data))
+
+
+@pytest.fixture
+def restore_active():
+    previous = catalogue_module._active
+    yield
+    catalogue_module._active = previous
+
+
+@pytest.fixture
+def fast_offline(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """A private cache and an HTTP client that does not sleep between retries."""
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("NEURATLAS_CACHE", str(cache))
+    monkeypatch.setattr(http, "_default_client", http.HttpClient(sleep=lambda _: None))
+    return cache
+
+
+# --- the toy catalogue ---------------------------------------------------------------------
+def test_toy_tables(toy) -> None:
+    assert [s.id for s in toy.spaces] == [SPACE_ID]
+    assert {p.id for p in toy.parcellations} == {PARC_ID, "toy/parcellation/toy-v1"}
+    assert {m.id for m in toy.maps} == {
+        "toy/map/labelled",
+        "toy/map/statistical",
+        "toy/map/remote",
+    }
+    assert [a.name for a in toy.atlases] == ["Toy atlas"]
+    assert toy.strict is True
+    assert toy.folders[0].is_dir()
+
+
+def test_maps_link_to_catalogue_objects(toy) -> None:
+    labelled = toy.maps["toy/map/labelled"]
+    assert labelled.space is toy.spaces[SPACE_ID]
+    assert labelled.parcellation is toy.parcellations[PARC_ID]
+    remote = toy.maps["toy/map/remote"]
+    assert remote.parcellation is toy.parcellations["toy v1"]
+
+
+def test_get_map(toy) -> None:
+    assert toy.get_map("toy", "toy").id == "toy/map/labelled"
+    assert toy.get_map("toy", "toy", "statistical").id == "toy/map/statistical"
+    assert toy.get_map("toy", None, "STATISTICAL").id == "toy/map/statistical"
+    assert toy.get_map("toy v1").id == "toy/map/remote"
+
+
+def test_get_map_lists_what_is_available(toy) -> None:
+    with pytest.raises(NotFoundError) as info:
+        toy.get_map("toy v1", "toy", "statistical")
+    assert "'Toy parcellation v1' has no statistical map in 'Toy space'" in str(info.value)
+    assert info.value.hint == "available: labelled in toy"
+
+
+def test_get_map_bad_type(toy) -> None:
+    with pytest.raises(NotFoundError, match="unknown map type 'probabilistic'") as info:
+        toy.get_map("toy", "toy", "probabilistic")
+    assert info.value.suggestions == ["labelled", "statistical"]
+
+
+def test_get_map_unknown_parcellation_and_space(toy) -> None:
+    with pytest.raises(NotFoundError, match="no parcellation matches 'julich'"):
+        toy.get_map("julich", "toy")
+    with pytest.raises(NotFoundError, match="no space matches 'colin'"):
+        toy.get_map("toy", "colin")
+
+
+def test_later_folders_replace_same_id(toy_folder: Path, tmp_path: Path) -> None:
+    extra = tmp_path / "extra"
+    (extra / "spaces").mkdir(parents=True)
+    data = json.loads((toy_folder / "spaces" / "toy.json").read_text())
+    data["name"] = "Toy space, revised"
+    data["volumes"][0]["providers"]["nii"] = str(toy_folder / "data" / "template.nii.gz")
+    (extra / "spaces" / "toy.json").write_text(json.dumps(data))
+    both = Catalogue([toy_folder, extra], strict=True)
+    assert len(both.spaces) == 1
+    assert both.spaces[0].name == "Toy space, revised"
+    # maps of the first folder now link to the replacement
+    assert both.maps["toy/map/labelled"].space.name == "Toy space, revised"
+
+
+# --- malformed and dangling specs ----------------------------------------------------------
+def test_map_with_unknown_space_is_skipped_with_warning(toy_copy: Path) -> None:
+    edit(toy_copy / "maps" / "toy-labelled.json", lambda d: d["space"].update({"@id": "nowhere"}))
+    cat = Catalogue([toy_copy])
+    with pytest.warns(SpecWarning, match="refers to unknown space 'nowhere'") as record:
+        ids = {m.id for m in cat.maps}
+    assert "toy-labelled.json:$.space" in str(record[0].message)
+    assert ids == {"toy/map/statistical", "toy/map/remote"}
+
+
+def test_map_with_unknown_parcellation_strict_raises(toy_copy: Path) -> None:
+    edit(
+        toy_copy / "maps" / "toy-statistical.json",
+        lambda d: d["parcellation"].update({"@id": "nothing"}),
+    )
+    cat = Catalogue([toy_copy], strict=True)
+    with pytest.raises(SpecError, match="refers to unknown parcellation 'nothing'") as info:
+        cat.maps  # noqa: B018
+    assert info.value.path == "$.parcellation"
+    assert info.value.file.endswith("toy-statistical.json")
+
+
+def test_non_strict_catalogue_keeps_good_files(toy_copy: Path) -> None:
+    (toy_copy / "spaces" / "broken.json").write_text("[")
+    cat = Catalogue([toy_copy])
+    with pytest.warns(SpecWarning, match=r"broken\.json"):
+        assert len(cat.spaces) == 1
+    assert len(cat.maps) == 3
+
+
+def test_strict_catalogue_raises(toy_copy: Path) -> None:
+    (toy_copy / "spaces" / "broken.json").write_text("[")
+    with pytest.raises(SpecError, match=r"broken\.json"):
+        Catalogue([toy_copy], strict=True).spaces  # noqa: B018
+
+
+def test_atlas_ignores_unknown_references(toy_copy: Path) -> None:
+    edit(
+        toy_copy / "atlases" / "toy.json",
+        lambda d: d["parcellations"].append({"@id": "somewhere/else"}),
+    )
+    atlas = Catalogue([toy_copy], strict=True).atlases[0]
+    assert len(atlas.parcellations) == 2
+
+
+# --- loading never reads images ------------------------------------------------------------
+def test_loading_reads_no_image_data(toy_copy: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    edit(
+        toy_copy / "maps" / "toy-labelled.json",
+        lambda d: d["volumes"][0]["providers"].update({"nii": "../data/does-not-exist.nii.gz"}),
+    )
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("image data read while loading the catalogue")
+
+    cat = Catalogue([toy_copy], strict=True)
+    with monkeypatch.context() as patch:
+        patch.setattr(nib, "load", forbidden)
+        for table in (cat.spaces, cat.parcellations, cat.maps, cat.atlases):
+            for entry in table:
+                repr(entry)
+        region = cat.parcellations["toy"].get_region("Area A left")
+        assert region.supported_spaces == [cat.spaces[0]]
+    the_map = cat.maps["toy/map/labelled"]
+    with pytest.raises(DataUnavailableError) as info:
+        the_map.fetch()
+    assert "does-not-exist.nii.gz" in str(info.value)
+    assert "does not exist" in str(info.value)
+
+
+def test_remote_provider_fails_offline(toy, fast_offline: Path) -> None:
+    url = "http://127.0.0.1:9/toy/labels.nii.gz"
+    remote = toy.maps["toy/map/remote"]
+    for _ in range(2):  # a second try does not find a half-written file either
+        with pytest.raises(DataUnavailableError) as info:
+            remote.fetch()
+        assert url in str(info.value)
+        assert info.value.source == url
+        assert "download" in info.value.hint
+    written = [p for p in fast_offline.rglob("*") if p.is_file()]
+    assert [p for p in written if p.stat().st_size > 0] == []
+    assert not [p for p in written if p.name.endswith(".nii.gz")]
+
+
+# --- the active catalogue -----------------------------------------------------------------
+def test_use_configuration(toy_folder: Path, restore_active) -> None:
+    cat = neuratlas.use_configuration(toy_folder)
+    assert catalogue_module.active() is cat
+    assert cat.folders == [toy_folder]
+    assert [s.id for s in neuratlas.spaces] == [SPACE_ID]
+    assert neuratlas.parcellations["toy"].id == PARC_ID
+    assert neuratlas.get_region("toy", "Nucleus C").name == "Nucleus C"
+    assert neuratlas.get_space("toy").id == SPACE_ID
+    assert neuratlas.get_map("toy", "toy", "statistical").id == "toy/map/statistical"
+    assert neuratlas.get_template("toy") is neuratlas.spaces[0].volumes[0]
+    img = neuratlas.fetch_template("toy")
+    assert img.shape == (20, 24, 16)
+    assert neuratlas.find_regions("Area A left")[0].name == ("Area A - left hemisphere")
+
+
+def test_use_configuration_validates_at_once(toy_copy: Path, restore_active) -> None:
+    previous = catalogue_module._active
+    (toy_copy / "maps" / "broken.json").write_text("{")
+    with pytest.raises(SpecError, match=r"broken\.json"):
+        neuratlas.use_configuration(toy_copy, strict=True)
+    assert catalogue_module._active is previous
+    with pytest.warns(SpecWarning):
+        neuratlas.use_configuration(toy_copy)
+    with pytest.raises(SpecError, match="does not exist"):
+        neuratlas.use_configuration(toy_copy / "missing")
+
+
+def test_extend_configuration(toy_folder: Path, tmp_path: Path, restore_active) -> None:
+    catalogue_module._active = Catalogue([toy_folder], strict=True)
+    extra = tmp_path / "extra"
+    (extra / "spaces").mkdir(parents=True)
+    data = json.loads((toy_folder / "spaces" / "toy.json").read_text())
+    data.update({"@id": "toy/space/other", "name": "Other toy space", "shortName": "other"})
+    data["volumes"][0]["providers"]["nii"] = str(toy_folder / "data" / "template.nii.gz")
+    (extra / "spaces" / "other.json").write_text(json.dumps(data))
+    cat = neuratlas.extend_configuration(extra, strict=True)
+    assert catalogue_module.active() is cat
+    assert cat.folders == [toy_folder, extra]
+    assert {s.id for s in neuratlas.spaces} == {SPACE_ID, "toy/space/other"}
+    assert neuratlas.spaces["other"].get_template().fetch().shape == (20, 24, 16)
+
+
+def test_env_var_in_subprocess(toy_folder: Path, tmp_path: Path) -> None:
+    script = (
+        "import json, warnings\n"
+        "warnings.simplefilter('ignore')\n"
+        "import neuratlas\n"
+        "from neuratlas.configuration.catalogue import active\n"
+        "p = neuratlas.parcellations['toy/parcellation/toy-v2']\n"
+        "print(json.dumps({'folders': [str(f) for f in active().folders],"
+        " 'name': p.name, 'space': neuratlas.spaces['toy/space/toy'].name}))\n"
+    )
+    env = {**os.environ, ENV_VAR: str(toy_folder), "NEURATLAS_CACHE": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert out["folders"][-1] == str(toy_folder)
+    assert out["folders"][0].endswith("builtin")
+    assert out["name"] == "Toy parcellation v2"
+    assert out["space"] == "Toy space"
+
+
+def test_initial_folders_split_on_pathsep(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(ENV_VAR, os.pathsep.join(["/a", "", "/b"]))
+    folders = catalogue_module._initial_folders()
+    assert folders[1:] == [Path("/a"), Path("/b")]
+    monkeypatch.delenv(ENV_VAR)
+    assert len(catalogue_module._initial_folders()) == 1
+
+
+def test_facade_unknown_attribute() -> None:
+    with pytest.raises(AttributeError, match="has no attribute 'nonsense'"):
+        neuratlas.nonsense  # noqa: B018
+    assert "parcellations" in dir(neuratlas)
+
+
+def test_catalogue_is_lazy(toy_copy: Path) -> None:
+    # building the object reads nothing: a folder broken later fails on first access
+    cat = Catalogue([toy_copy], strict=True)
+    (toy_copy / "spaces" / "toy.json").write_text("{")
+    with warnings.catch_warnings(), pytest.raises(SpecError):
+        cat.spaces  # noqa: B018
