@@ -58,7 +58,8 @@ def probability_volumes(seed: int = 0) -> np.ndarray:
 
 
 def _region_tree() -> list[dict]:
-    def area(name: str, rgb: list[int]) -> dict:
+    def area(name: str, rgb: str) -> dict:
+        # siibra writes colours as "#rrggbb"
         return {
             "name": name,
             "rgb": rgb,
@@ -71,11 +72,11 @@ def _region_tree() -> list[dict]:
     return [
         {
             "name": "cortex",
-            "children": [area("Area A", [200, 10, 10]), area("Area B", [10, 200, 10])],
+            "children": [area("Area A", "#c80a0a"), area("Area B", "#0ac80a")],
         },
         {
             "name": "subcortex",
-            "children": [{"name": "Nucleus C", "rgb": [10, 10, 200], "children": []}],
+            "children": [{"name": "Nucleus C", "rgb": "#0a0ac8", "children": []}],
         },
     ]
 
@@ -90,6 +91,7 @@ def write_toy_atlas(root: Path) -> Path:
     nib.save(nib.Nifti1Image(probability_volumes(), AFFINE), root / "data" / "probs.nii.gz")
 
     def dump(sub: str, name: str, obj: dict) -> None:
+        obj.setdefault("species", "Homo sapiens")  # siibra requires it on every concept
         (root / sub / f"{name}.json").write_text(json.dumps(obj, indent=1))
 
     dump(
