@@ -373,8 +373,8 @@ def _warp_numpy(
     h, w = image.shape[:2]
     if spline == 0:
         # Round half to even, like OpenCV, so both back ends pick the same pixel.
-        xi = np.rint(fx).astype(np.intp)
-        yi = np.rint(fy).astype(np.intp)
+        xi = np.clip(np.rint(fx), -(2**40), 2**40).astype(np.intp)
+        yi = np.clip(np.rint(fy), -(2**40), 2**40).astype(np.intp)
         if border_mode == "constant":
             outside = (xi < 0) | (xi >= w) | (yi < 0) | (yi >= h)
             out = image[np.clip(yi, 0, h - 1), np.clip(xi, 0, w - 1)]
@@ -399,9 +399,11 @@ def _bilinear(
     y0f = np.floor(fy)
     wx = (fx - x0f).astype(work)
     wy = (fy - y0f).astype(work)
-    # Clip far-away positions before the integer cast so it cannot overflow.
-    x0 = np.clip(x0f, -2, w + 1).astype(np.intp)
-    y0 = np.clip(y0f, -2, h + 1).astype(np.intp)
+    # Clip far-away positions before the integer cast so it cannot overflow; with a
+    # constant border anything beyond one pixel outside reads the fill value anyway.
+    reach = 2 if border_mode == "constant" else 2**40
+    x0 = np.clip(x0f, -reach, w - 1 + reach).astype(np.intp)
+    y0 = np.clip(y0f, -reach, h - 1 + reach).astype(np.intp)
     if border_mode == "constant":
         # One pixel of fill value around the image: every neighbour outside the
         # image then lands on the fill value, so edges blend into it.

@@ -290,6 +290,7 @@ def get_parallel_transform(
         On a bad axis, downsampling factor or affine shape.
     """
     fixed = _check_axis(axis)
+    _check_downsampling(downsample_ref, downsample_img)
     shape = reference_grid_shape(axis, downsample_ref)
     matrix = pir_to_xy_matrix(affine_2d, affine_3d)
     row_axis, col_axis = (k for k in range(3) if k != fixed)
@@ -360,6 +361,7 @@ def get_oblique_transform(
         axis, so another axis must be chosen), or on bad arguments.
     """
     fixed = _check_axis(axis)
+    _check_downsampling(downsample_ref, downsample_img)
     shape = reference_grid_shape(axis, downsample_ref)
     matrix = pir_to_xy_matrix(affine_2d, affine_3d)
     row_axis, col_axis = (k for k in range(3) if k != fixed)
