@@ -615,7 +615,9 @@ class SparseIndex:
             first = np.minimum.reduceat(
                 np.where(is_peak, np.arange(self._values.size), self._values.size), starts
             )
-            labels[:-1] = np.where(peak > threshold, self._volumes[first].astype(np.int32) + 1, 0)
+            labels[:-1] = np.where(
+                peak > np.float64(threshold), self._volumes[first].astype(np.int32) + 1, 0
+            )
         return np.take(labels, self._grid)
 
     # ---------------------------------------------------------- our own formats
@@ -831,8 +833,8 @@ class SparseIndex:
         ``<base>.sparseindex_v1.voxels.nii.gz`` holds the int32 grid with the
         affine; ``...probs.txt.gz`` one line per row, ``vol value vol value ...``;
         ``...bboxes.txt.gz`` one line per volume, ``x0 y0 z0 x1 y1 z1`` (inclusive).
-        Values are written as integers for integer sources, else in the shortest
-        form that reads back to the stored value (as siibra does).
+        Values are written as integers for integer sources, else as the shortest
+        decimal of their float64 value, as siibra writes them.
 
         Parameters
         ----------
@@ -884,10 +886,11 @@ class SparseIndex:
             The common prefix of the three files (``<folder>/<base>``), or a folder
             holding exactly one such set.
         value_dtype : dtype, optional
-            The value dtype to store. By default ``float32`` when every value in the
-            text is a ``float32`` (written exactly or in ``float32``'s shortest form,
-            as siibra writes float32 maps), else ``float64``. The text cannot tell a
-            float64 0.1 from a float32 0.1; pass ``float64`` to keep such values.
+            The value dtype to store. By default ``float32`` when it holds every
+            value of the text exactly (integers, and float32 maps, which siibra
+            writes as the float64 repr of each value), else ``float64``: reading
+            never rounds. A text ``0.1`` is the float64 0.1; pass ``float32`` to
+            read such short decimals as float32.
 
         Raises
         ------
@@ -1060,8 +1063,9 @@ def _empty_triples(
 def _number_text(numbers: np.ndarray, integral: bool) -> np.ndarray:
     """Numbers as fixed-width bytes, each distinct number formatted once.
 
-    Integers print as integers; floats in the shortest form that reads back to
-    the same value of their dtype (NumPy's float to bytes cast, as ``str``).
+    Integers print as integers; floats as the shortest decimal that reads back
+    to the same float64, which is what siibra writes (its f-strings widen float32
+    to Python floats) and reads (as Python floats).
     """
     if numbers.size == 0:
         return np.zeros(0, dtype="S1")
@@ -1072,7 +1076,7 @@ def _number_text(numbers: np.ndarray, integral: bool) -> np.ndarray:
             return np.arange(low, high + 1).astype("S")[ints - low]
         return ints.astype("S")
     distinct, inverse = np.unique(numbers, return_inverse=True)
-    return distinct.astype("S")[inverse]
+    return distinct.astype(np.float64).astype("S")[inverse]
 
 
 def _join_columns(columns: list[np.ndarray]) -> bytes:
@@ -1201,10 +1205,6 @@ def _as_integers(numbers: np.ndarray, path: Path, what: str) -> np.ndarray:
 def _v1_values(values: np.ndarray, value_dtype: DTypeLike | None) -> np.ndarray:
     if value_dtype is not None:
         return values.astype(value_dtype)
-    as32 = values.astype(np.float32)
-    inexact = as32.astype(np.float64) != values
-    # float32's shortest decimal form, read as float64, is what siibra writes and
-    # what this text holds when the map was float32.
-    if np.all(as32[inexact].astype("S").astype(np.float64) == values[inexact]):
-        return as32
-    return values
+    # siibra writes float32 maps as the float64 repr of each value, which float32
+    # holds exactly; anything else stays float64 so that reading never rounds.
+    return _compact(values)
