@@ -296,7 +296,7 @@ class TestPersistence:
         np.testing.assert_array_equal(df.delta_x, 1.0)
 
     def test_bad_suffix(self, tmp_path: Path) -> None:
-        with pytest.raises(TransformError, match="use a .npy or .npz file name"):
+        with pytest.raises(TransformError, match=r"use a \.npy or \.npz file name"):
             DisplacementField.identity((2, 2)).save(tmp_path / "field.txt")
 
     def test_bad_files(self, tmp_path: Path) -> None:

@@ -85,7 +85,7 @@ def format_value(value: Any) -> str:
     if isinstance(value, float):
         if not math.isfinite(value):
             raise RMAQueryError(f"cannot use {value!r} in an RMA query")
-        return repr(value)
+        return repr(float(value))
     if hasattr(value, "item") and not isinstance(value, str):  # NumPy scalars
         return format_value(value.item())
     if isinstance(value, str):

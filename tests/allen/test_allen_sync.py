@@ -1,0 +1,224 @@
+"""DatasetDownloader against the fake Allen API, checked against the generating phantom."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from fake_allen_api import FakeAllenAPI, Reply, phantom
+
+from conftest import CORONAL_ID, SAGITTAL_ID
+from neuratlas.allen import sync
+from neuratlas.allen.client import AllenClient
+from neuratlas.allen.displacement import DisplacementField
+from neuratlas.allen.sync import DatasetDownloader, DatasetNotFoundError
+from neuratlas.allen.transforms import get_oblique_transform, xy_to_pir
+from neuratlas.errors import DataUnavailableError, Error
+
+
+def test_seed_names_are_in_sync_module() -> None:
+    for name in ("DatasetDownloader", "DatasetNotFoundError", "get_parallel_transform"):
+        assert hasattr(sync, name)
+    assert callable(sync.pir_to_xy) and callable(sync.xy_to_pir)
+    assert issubclass(DatasetNotFoundError, Error)
+
+
+class TestMetadata:
+    def test_fetch(self, client: AllenClient, fake_api: FakeAllenAPI) -> None:
+        downloader = DatasetDownloader(CORONAL_ID, client=client)
+        downloader.fetch_metadata()
+        meta = downloader.metadata
+        assert set(meta) == {"dataset", "images"}
+        assert meta["dataset"]["id"] == CORONAL_ID
+        assert meta["dataset"]["plane_of_section_id"] == 1
+        assert meta["dataset"]["affine_tvr"].shape == (3, 4)
+        assert meta["dataset"]["affine_trv"].shape == (3, 4)
+        assert meta["dataset"]["section_thickness"] == 25.0
+        numbers = [image["section_number"] for image in meta["images"]]
+        assert numbers == sorted(numbers, reverse=True)
+        assert meta["images"][0]["affine_tsv"].shape == (2, 3)
+        assert len(downloader) == 6
+        count = len(fake_api.requests)
+        downloader.fetch_metadata()  # already there: no request
+        downloader.fetch_metadata(force_redownload=True)
+        assert len(fake_api.requests) == count + 2
+
+    def test_missing_dataset(self, client: AllenClient) -> None:
+        downloader = DatasetDownloader(999, client=client)
+        with pytest.raises(DatasetNotFoundError, match="no section dataset with id 999"):
+            downloader.fetch_metadata()
+
+    def test_before_fetch(self, client: AllenClient) -> None:
+        downloader = DatasetDownloader(CORONAL_ID, client=client)
+        with pytest.raises(Error, match="has not been fetched"):
+            len(downloader)
+        with pytest.raises(Error, match="call fetch_metadata"):
+            next(downloader.run())
+
+    def test_images_without_alignment_are_skipped(
+        self, client: AllenClient, fake_api: FakeAllenAPI
+    ) -> None:
+        fake_api.datasets[CORONAL_ID].images[0]["alignment2d"] = None
+        downloader = DatasetDownloader(CORONAL_ID, client=client)
+        downloader.fetch_metadata()
+        assert len(downloader) == 5
+
+    def test_unsupported_plane(self, client: AllenClient, fake_api: FakeAllenAPI) -> None:
+        row = fake_api.datasets[CORONAL_ID].row()
+        row["plane_of_section"] = {"id": 7, "name": "oblique"}
+        fake_api.add_fault(
+            lambda r: (
+                Reply(envelope={"msg": [row], "num_rows": 1, "total_rows": 1})
+                if "SectionDataSet" in r.params.get("criteria", "")
+                else None
+            )
+        )
+        downloader = DatasetDownloader(CORONAL_ID, client=client)
+        downloader.fetch_metadata()
+        with pytest.raises(DataUnavailableError, match="unsupported plane of section 'oblique'"):
+            next(downloader.run())
+
+
+class TestRun:
+    @pytest.mark.parametrize(
+        ("dataset_id", "axis", "shape"),
+        [(CORONAL_ID, 0, (80, 114)), (SAGITTAL_ID, 2, (132, 80))],
+    )
+    def test_yields_in_section_order(
+        self, client: AllenClient, dataset_id: int, axis: int, shape: tuple[int, int]
+    ) -> None:
+        downloader = DatasetDownloader(
+            dataset_id,
+            downsample_ref=100,
+            detection_xy=(500, 300),
+            downsample_img=5,
+            client=client,
+        )
+        downloader.fetch_metadata()
+        results = list(downloader.run())
+        records = downloader.metadata["images"]
+        assert [r[0] for r in results] == [image["id"] for image in records]
+        for (_, coordinate, img, img_expr, df), record in zip(results, records, strict=True):
+            z = record["section_number"] * 25.0
+            pir = xy_to_pir(
+                [[500], [300], [z]],
+                record["affine_tsv"],
+                downloader.metadata["dataset"]["affine_tvr"],
+            )
+            assert coordinate == pytest.approx(pir[axis, 0])
+            assert img.dtype == np.uint8 and img.ndim == 3
+            assert img_expr is None
+            assert isinstance(df, DisplacementField) and df.shape == shape
+        assert downloader.failures == {}
+
+    def test_expression_images(self, client: AllenClient) -> None:
+        downloader = DatasetDownloader(
+            CORONAL_ID,
+            downsample_ref=200,
+            include_expression=True,
+            downsample_img=6,
+            client=client,
+        )
+        downloader.fetch_metadata()
+        for _, _, img, img_expr, _ in downloader.run():
+            assert img_expr is not None and img_expr.shape == img.shape
+
+    def test_sections_land_on_the_phantom(
+        self, client: AllenClient, fake_api: FakeAllenAPI
+    ) -> None:
+        downloader = DatasetDownloader(
+            CORONAL_ID,
+            downsample_ref=50,
+            detection_xy=(6000, 4500),
+            downsample_img=4,
+            client=client,
+        )
+        downloader.fetch_metadata()
+        errors_parallel, errors_oblique = [], []
+        trv = downloader.metadata["dataset"]["affine_trv"]
+        records = {r["id"]: r for r in downloader.metadata["images"]}
+        for image_id, coordinate, img, _, df in downloader.run():
+            red = img[..., 0].astype(np.float64)
+            rows, cols = np.indices(df.shape)
+            # compare only well inside the brain, away from the phantom's sharp rim
+            pir = np.stack(
+                [np.full(rows.size, coordinate), rows.ravel() * 50.0, cols.ravel() * 50.0]
+            )
+            core = (((pir[1] - 4000) / 3000) ** 2 + ((pir[2] - 5700) / 4500) ** 2 <= 1).reshape(
+                df.shape
+            )
+            warped = df.warp(red)
+            truth = phantom(pir).reshape(df.shape)
+            errors_parallel.append(np.abs(warped - truth)[core])
+            sampling = get_oblique_transform(
+                downloader.section_z(records[image_id]),
+                records[image_id]["affine_tvs"],
+                trv,
+                "coronal",
+                50,
+                4,
+            )
+            pir_true = np.stack([sampling.depth.ravel(), pir[1], pir[2]])
+            truth_true = phantom(pir_true).reshape(df.shape)
+            errors_oblique.append(np.abs(sampling.df.warp(red) - truth_true)[core])
+        oblique = np.concatenate(errors_oblique)
+        parallel = np.concatenate(errors_parallel)
+        # JPEG and bilinear interpolation of a 16x smaller picture: a few grey levels
+        assert np.median(oblique) < 0.8 and np.percentile(oblique, 99) < 3
+        # the parallel assumption ignores the 2-degree tilt of the cut
+        assert np.median(parallel) > np.median(oblique)
+
+    def test_failed_image_does_not_lose_the_others(
+        self, client: AllenClient, fake_api: FakeAllenAPI
+    ) -> None:
+        bad = fake_api.datasets[CORONAL_ID].images[2]["id"]
+        corrupt = fake_api.datasets[CORONAL_ID].images[4]["id"]
+        fake_api.add_fault(
+            lambda r: Reply(status=404, body=b"missing") if r.path.endswith(str(bad)) else None
+        )
+        fake_api.add_fault(
+            lambda r: Reply(body=b"<html>oops</html>") if r.path.endswith(str(corrupt)) else None
+        )
+        downloader = DatasetDownloader(
+            CORONAL_ID, downsample_ref=200, downsample_img=6, client=client
+        )
+        downloader.fetch_metadata()
+        ids = [result[0] for result in downloader.run()]
+        assert len(ids) == 4 and bad not in ids and corrupt not in ids
+        assert set(downloader.failures) == {bad, corrupt}
+        assert isinstance(downloader.failures[bad], DataUnavailableError)
+
+    def test_downloads_are_concurrent_and_bounded(self, fake_api: FakeAllenAPI) -> None:
+        fake_api.image_delay = 0.2
+        with AllenClient(fake_api.base_url, max_concurrency=3, backoff=0.0) as client:
+            downloader = DatasetDownloader(
+                CORONAL_ID,
+                downsample_ref=200,
+                include_expression=True,
+                downsample_img=6,
+                client=client,
+            )
+            downloader.fetch_metadata()
+            assert len(list(downloader.run())) == 6
+        assert 2 <= fake_api.max_in_flight <= 3
+
+    def test_second_run_uses_the_cache(self, client: AllenClient, fake_api: FakeAllenAPI) -> None:
+        downloader = DatasetDownloader(
+            CORONAL_ID, downsample_ref=200, downsample_img=6, client=client
+        )
+        downloader.fetch_metadata()
+        first = [r[2] for r in downloader.run()]
+        count = len(fake_api.requests)
+        second = [r[2] for r in downloader.run()]
+        assert len(fake_api.requests) == count
+        for a, b in zip(first, second, strict=True):
+            np.testing.assert_array_equal(a, b)
+
+    def test_stopping_early_is_clean(self, client: AllenClient) -> None:
+        downloader = DatasetDownloader(
+            CORONAL_ID, downsample_ref=200, downsample_img=6, client=client
+        )
+        downloader.fetch_metadata()
+        run = downloader.run()
+        first = next(run)
+        run.close()
+        assert first[0] == downloader.metadata["images"][0]["id"]
