@@ -117,7 +117,8 @@ def test_arithmetic_and_distance(spaces) -> None:
     np.testing.assert_array_equal(total.coordinate, [5, 8, 6])
     assert total.space is toy and total.sigma_mm == 1.5
     np.testing.assert_array_equal((b - a).coordinate, [3, 4, 0])
-    np.testing.assert_array_equal(([*a, 1, 1, 1]).coordinate, [2, 3, 4])
+    shifted = a + np.ones(3)
+    np.testing.assert_array_equal(shifted.coordinate, [2, 3, 4])
     # a point without space combines with any
     assert (a + Point([0, 0, 0])).space is toy
 
