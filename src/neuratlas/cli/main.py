@@ -62,11 +62,12 @@ def app() -> None:
     except typer.Abort:
         sys.exit(1)
     except Exception as exc:  # click usage errors carry their own exit code
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        if isinstance(exc, click.exceptions.Exit):
-            sys.exit(exc.exit_code)
-        raise
+        # recent typer releases vendor click (typer._click), so its usage errors are not
+        # click.ClickException instances: recognise them by what they carry instead
+        code = getattr(exc, "exit_code", None)
+        if not isinstance(code, int):
+            raise
+        show = getattr(exc, "show", None)
+        if callable(show):
+            show()
+        sys.exit(code)
