@@ -65,30 +65,39 @@ BUILTIN_SCENARIO = Scenario(
         ("juelich", "hIP2 right"),
         ("juelich", "BA44 left"),
         ("juelich", "Broca's area BA45 - right hemisphere"),
-        ("juelich", "hippocampus cornu ammonis left"),
-        ("juelich", "V1 right"),
-        ("juelich", "amygdala laterobasal group left"),
-        ("juelich", "primary motor cortex BA4a left"),
+        ("juelich", "Hippocampus cornu ammonis left"),
+        ("juelich", "V1 BA17 right"),
+        ("juelich", "Amygdala laterobasal group left"),
+        ("juelich", "BA4a left"),
+        ("juelich", "OP1 right"),
+        ("juelich", "Corticospinal tract left"),
         ("aal3", "Precentral left"),
-        ("aal3", "Hippocampus right"),
+        ("aal3", "Hippocampus - right hemisphere"),
         ("aal3", "Amygdala left"),
         ("aal3", "Insula right"),
-        ("aal3", "Thalamus left"),
-        ("aal3", "Cerebellum 6 right"),
         ("aal3", "Frontal Sup 2 left"),
         ("aal3", "Calcarine right"),
-        ("harvard-oxford cortical", "Insular Cortex left"),
-        ("harvard-oxford cortical", "Frontal Pole right"),
-        ("harvard-oxford cortical", "Precuneous Cortex left"),
-        ("harvard-oxford cortical", "Lingual Gyrus right"),
-        ("harvard-oxford subcortical", "Left Hippocampus"),
-        ("harvard-oxford subcortical", "Right Amygdala"),
-        ("harvard-oxford subcortical", "Brain-Stem"),
-        ("desikan-killiany", "precentral left"),
-        ("desikan-killiany", "superior temporal right"),
-        ("desikan-killiany", "insula left"),
+        ("ho cortical", "Insular Cortex left"),
+        ("ho cortical", "Frontal Pole - right hemisphere"),
+        ("ho cortical", "Precuneous Cortex left"),
+        ("ho cortical", "Lingual Gyrus right"),
+        ("ho subcortical", "Hippocampus left"),
+        ("ho subcortical", "Amygdala right"),
+        ("ho subcortical", "Brain Stem"),
+        ("ho subcortical", "Putamen"),
+        ("dk", "Precentral left"),
+        ("dk", "Superior temporal right"),
+        ("dk", "Pars opercularis left"),
+        ("dk", "Rostral anterior cingulate - right hemisphere"),
+        ("destrieux", "Cerebral White Matter left"),
+        ("hcpex", "Primary Visual Cortex left"),
     ],
-    mask=("aal3", "mni152 nlin6", "Hippocampus - left hemisphere"),
+    # siibra matches spaces by name or id only (not shortName): use the full name
+    mask=(
+        "aal3",
+        "MNI 152 Nonlinear 6th Generation Asymmetric (FSL)",
+        "Hippocampus - left hemisphere",
+    ),
 )
 
 TOY_SCENARIO = Scenario(
@@ -267,8 +276,12 @@ def worker_check(tool: str, folder: str, scenario: Scenario) -> dict:
         except Exception as exc:  # report whatever the tool raises
             answers[f"{parc} | {query}"] = f"ERROR {type(exc).__name__}: {exc}"[:200]
     parc, space, region = scenario.mask
-    module.get_map(parc, space, "labelled").fetch(region=region)
-    return {"answers": answers, "network": sorted(set(attempts))}
+    try:
+        module.get_map(parc, space, "labelled").fetch(region=region)
+        mask = "ok"
+    except Exception as exc:  # the benchmark reports it and stops
+        mask = f"{type(exc).__name__}: {exc}"
+    return {"answers": answers, "mask": mask, "network": sorted(set(attempts))}
 
 
 def worker_mask(tool: str, folder: str, scenario: Scenario, repeats: int, out: str) -> dict:
@@ -394,6 +407,10 @@ def _bench(args, source: Path, name: str, scenario: Scenario, work: Path) -> int
 
     # answers and network check, untimed
     checks = {t: _worker("check", t, folder, name, [], work) for t in TOOLS}
+    for tool in TOOLS:
+        if checks[tool]["mask"] != "ok":
+            print(f"error: {tool} cannot fetch the mask: {checks[tool]['mask']}", file=sys.stderr)
+            return 1
     usable = []
     disagreements = []
     for parc, query in scenario.lookups:
