@@ -36,6 +36,9 @@ def run(toy_active, monkeypatch: pytest.MonkeyPatch, toy_folder: Path):
 ENTRY = (
     "import sys, neuratlas\n"
     "neuratlas.use_configuration(sys.argv[1], strict=True)\n"
+    # offline retries without waiting between them, to keep the test short
+    "from neuratlas.retrieval import http\n"
+    "http._default_client = http.HttpClient(sleep=lambda _: None)\n"
     "sys.argv = ['neuratlas', *sys.argv[2:]]\n"
     "from neuratlas.cli.main import app\n"
     "app()\n"
