@@ -163,11 +163,6 @@ def test_unversioned_query_of_a_collection_returns_newest_same_length_versions()
     assert table["Julich-Brain Atlas"].version == "3.9"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="fuzzy scores prefer shorter names, so 'v3.9' beats 'v3.10' before the "
-    "newest-version rule (which only breaks exact ties) is applied",
-)
 def test_unversioned_query_of_a_collection_returns_newest() -> None:
     table = make_table()
     assert table["julich"].version == "3.10"  # 3.10 > 3.9 > 2.9

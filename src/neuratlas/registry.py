@@ -180,6 +180,7 @@ class InstanceTable(Generic[T]):
         return [e for _, e in scored]
 
     def _scored(self, query: str) -> list[tuple[float, T]]:
+        best_of: dict[str, float] = {}
         scored = []
         for entry in self._entries:
             best = max(
@@ -188,7 +189,10 @@ class InstanceTable(Generic[T]):
             )
             if best > 0:
                 scored.append((best, entry))
-        # two stable sorts: newest version first, then best score first
+                best_of[entry.collection] = max(best, best_of.get(entry.collection, 0.0))
+        # versions of one collection rank together (at the collection's best score),
+        # so an unversioned query finds the newest version, not the shortest name
+        scored = [(best_of[e.collection], e) for _, e in scored]
         scored.sort(key=lambda se: se[1].version_order, reverse=True)
         scored.sort(key=lambda se: -se[0])
         return scored

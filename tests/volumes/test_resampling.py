@@ -163,16 +163,10 @@ def test_nearest_round_trip_through_finer_grid(labels, factor, t) -> None:
     fine = resample_to_resolution(img, 3.0 / factor, order=0)
     back = resample_to_grid(fine, affine, data.shape, order=0)
     np.testing.assert_allclose(back.affine, affine)
-    # the outermost voxels are covered by the xfail test below
     inner = (slice(1, -1),) * 3
     np.testing.assert_array_equal(np.asanyarray(back.dataobj)[inner], data[inner])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="mode='constant' treats a sample a rounding error beyond the last voxel centre "
-    "as outside: the round trip loses the last slice",
-)
 def test_nearest_round_trip_keeps_the_outermost_voxels() -> None:
     data = np.zeros((2, 3, 4), np.int16)
     data[1, 2, 3] = 1
@@ -182,11 +176,6 @@ def test_nearest_round_trip_keeps_the_outermost_voxels() -> None:
     np.testing.assert_array_equal(np.asanyarray(back.dataobj), data)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="scipy's mode='constant' zeroes samples outside [0, n-1] voxel centres, so the "
-    "outer half voxel of the field of view is lost when refining (order 0 and 1)",
-)
 @pytest.mark.parametrize("order", [0, 1])
 def test_refining_keeps_the_whole_field_of_view(order: int) -> None:
     img = nib.Nifti1Image(np.ones((4, 4, 4), np.float32), np.diag([2.0, 2.0, 2.0, 1.0]))

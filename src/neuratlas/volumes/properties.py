@@ -57,7 +57,8 @@ class SpatialProperties:
 
 def voxel_volume_mm3(affine: np.ndarray) -> float:
     """The volume of one voxel of a grid with this affine."""
-    return float(abs(np.linalg.det(np.asarray(affine)[:3, :3])))
+    # rounded: 2 mm voxels are 8 mm³, not 7.999999999999998
+    return round(float(abs(np.linalg.det(np.asarray(affine)[:3, :3]))), 9)
 
 
 def spatial_properties(mask: nib.Nifti1Image) -> SpatialProperties:

@@ -38,7 +38,20 @@ def resolve(url: str, base: Path | None = None) -> Path:
     return packages.resolve(url, base=base)
 
 
+def _stamp(path: str | Path) -> tuple[str, int, int]:
+    # the in-memory caches key on size and mtime too: a file replaced in place is re-read
+    try:
+        st = Path(path).stat()
+    except OSError:
+        return str(path), -1, -1
+    return str(path), st.st_size, st.st_mtime_ns
+
+
 @lru_cache(maxsize=16)
+def _load_nifti_stamped(stamp: tuple[str, int, int]) -> nib.Nifti1Image:
+    return _load_nifti(stamp[0])
+
+
 def _load_nifti(path: str) -> nib.Nifti1Image:
     try:
         img = nib.load(path)
@@ -56,15 +69,19 @@ def _load_nifti(path: str) -> nib.Nifti1Image:
 
 def load_nifti(path: str | Path) -> nib.Nifti1Image:
     """Load a NIfTI image with its data decoded (cached; the array is read-only)."""
-    return _load_nifti(str(path))
+    return _load_nifti_stamped(_stamp(path))
 
 
 def load_array(path: str | Path) -> np.ndarray:
     """The decoded, read-only data array of a NIfTI file (cached)."""
-    return np.asanyarray(_load_nifti(str(path)).dataobj)
+    return np.asanyarray(load_nifti(path).dataobj)
 
 
 @lru_cache(maxsize=32)
+def _load_gifti_stamped(stamp: tuple[str, int, int]) -> nib.gifti.GiftiImage:
+    return _load_gifti(stamp[0])
+
+
 def _load_gifti(path: str) -> nib.gifti.GiftiImage:
     try:
         if path.endswith(".gz"):
@@ -82,7 +99,7 @@ def _load_gifti(path: str) -> nib.gifti.GiftiImage:
 
 def load_mesh(path: str | Path) -> Mesh:
     """Load a GIfTI mesh (``.gii`` or ``.gii.gz``)."""
-    gii = _load_gifti(str(path))
+    gii = _load_gifti_stamped(_stamp(path))
     try:
         vertices = gii.agg_data("NIFTI_INTENT_POINTSET")
         faces = gii.agg_data("NIFTI_INTENT_TRIANGLE")
@@ -95,7 +112,7 @@ def load_mesh(path: str | Path) -> Mesh:
 
 def load_labels(path: str | Path) -> np.ndarray:
     """Load per-vertex integer labels from a GIfTI label file."""
-    gii = _load_gifti(str(path))
+    gii = _load_gifti_stamped(_stamp(path))
     if not gii.darrays:
         raise ImageError(f"{str(path)!r} holds no data arrays")
     return np.asarray(gii.darrays[0].data).astype(np.int64, copy=False)

@@ -32,17 +32,39 @@ def resample_to_grid(
     # voxel of the target -> voxel of the source
     matrix = np.linalg.inv(img.affine) @ np.asarray(affine, dtype=float)
     source = data if order == 0 else data.astype(np.float32, copy=False)
+    # 'nearest' extends the edge voxels; samples beyond the outer voxel *faces*
+    # (not centres) are then set to 0, so no half voxel of the field of view is lost
     out = ndimage.affine_transform(
         source,
         matrix[:3, :3],
         offset=matrix[:3, 3],
         output_shape=tuple(shape[:3]),
         order=order,
-        mode="constant",
-        cval=0.0,
+        mode="nearest",
         prefilter=False,
     )
+    out[~_inside_source(matrix, tuple(shape[:3]), data.shape)] = 0
     return nib.Nifti1Image(out, np.asarray(affine, dtype=float))
+
+
+def _inside_source(
+    matrix: np.ndarray, out_shape: tuple[int, ...], in_shape: tuple[int, ...]
+) -> np.ndarray:
+    """Which target voxels sample the source within its field of view [-0.5, n - 0.5]."""
+    tol = 1e-6
+    linear = matrix[:3, :3]
+    if np.allclose(linear, np.diag(np.diag(linear))):
+        # axis-aligned grids: one 1D test per axis, broadcast (no full coordinate grid)
+        masks = []
+        for axis in range(3):
+            coord = linear[axis, axis] * np.arange(out_shape[axis]) + matrix[axis, 3]
+            masks.append((coord >= -0.5 - tol) & (coord <= in_shape[axis] - 0.5 + tol))
+        return masks[0][:, None, None] & masks[1][None, :, None] & masks[2][None, None, :]
+    ijk = np.indices(out_shape, dtype=np.float32).reshape(3, -1)
+    coords = linear.astype(np.float32) @ ijk + matrix[:3, 3:4].astype(np.float32)
+    upper = np.array(in_shape[:3], dtype=np.float32)[:, None] - 0.5 + tol
+    inside = np.all((coords >= -0.5 - tol) & (coords <= upper), axis=0)
+    return inside.reshape(out_shape)
 
 
 def grid_at_resolution(
