@@ -41,7 +41,8 @@ def maximum_probability_map(labelled: Map, source: Map, threshold: float = 0.0) 
         if name not in by_name:
             raise SpecError(
                 f"region {name!r} of {source.name!r} has no label in {labelled.name!r}",
-                file=labelled.spec_file, path="$.indices",
+                file=labelled.spec_file,
+                path="$.indices",
             )
         lut[k + 1] = by_name[name]
     index = source.sparse_index

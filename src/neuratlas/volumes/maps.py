@@ -205,14 +205,19 @@ class Map(Concept):
 
         Position ``k`` in this list is volume ``k`` of the map's sparse index.
         """
-        return sorted({(i.volume, i.z) for e in self.indices.values() for i in e},
-                      key=lambda vz: (vz[0], -1 if vz[1] is None else vz[1]))
+        return sorted(
+            {(i.volume, i.z) for e in self.indices.values() for i in e},
+            key=lambda vz: (vz[0], -1 if vz[1] is None else vz[1]),
+        )
 
     @cached_property
     def sparse_entries(self) -> list[tuple[str, str | None]]:
         """(region name, fragment) of each volume of the sparse index, in order."""
-        owner = {(i.volume, i.z): (name, i.fragment)
-                 for name, entries in self.indices.items() for i in entries}
+        owner = {
+            (i.volume, i.z): (name, i.fragment)
+            for name, entries in self.indices.items()
+            for i in entries
+        }
         return [owner[source] for source in self._sources]
 
     @cached_property

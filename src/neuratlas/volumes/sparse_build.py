@@ -41,8 +41,14 @@ def index_key(the_map: Map) -> str:
 
     files = _source_files(the_map)
     stats = {v: (f, os.stat(f).st_size, int(os.stat(f).st_mtime)) for v, f in files.items()}
-    return cache.cache_key("sparse-index", FORMAT_VERSION, the_map.id, the_map._sources,
-                           sorted(stats.items()), the_map.value_scale)
+    return cache.cache_key(
+        "sparse-index",
+        FORMAT_VERSION,
+        the_map.id,
+        the_map._sources,
+        sorted(stats.items()),
+        the_map.value_scale,
+    )
 
 
 def build_sparse_index(the_map: Map, *, use_cache: bool = True) -> SparseIndex:
@@ -79,8 +85,9 @@ def _build(the_map: Map) -> SparseIndex:
         try:
             data = np.asanyarray(img.dataobj)
         except Exception as exc:
-            raise ImageError(f"cannot read {files[volume]!r}: {exc}",
-                             hint="the file is corrupt or truncated") from None
+            raise ImageError(
+                f"cannot read {files[volume]!r}: {exc}", hint="the file is corrupt or truncated"
+            ) from None
         zs = [z for v, z in the_map._sources if v == volume]
         if data.ndim == 4:
             picks = [0 if z is None else z for z in zs]
