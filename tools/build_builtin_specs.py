@@ -115,7 +115,7 @@ def leaf_name(e: Entry) -> str:
 
 
 def build_tree(entries: Sequence[Entry]) -> list[dict]:
-    """Nest entries into ``[{name, rgb, children}]``; group colours average their leaves."""
+    """Nest entries into ``[{name, rgb, children}]`` in first-seen order."""
     roots: list[dict] = []
     nodes: dict[tuple[str, ...], dict] = {}
     area_colour: dict[str, list[int]] = {}
@@ -137,14 +137,10 @@ def build_tree(entries: Sequence[Entry]) -> list[dict]:
         if e.hemi:
             node(area_path)["rgb"] = area_colour[e.area]
 
-    def fill(n: dict) -> list[int]:
-        colours = [fill(c) for c in n["children"]]
-        if n["rgb"] is None:
-            n["rgb"] = [round(v) for v in np.mean(colours, axis=0)]
-        return n["rgb"]
-
-    for r in roots:
-        fill(r)
+    # groups have no source colour: continue the palette after the areas' colours
+    groups = [n for n in walk(roots) if n["rgb"] is None]
+    for k, n in enumerate(groups):
+        n["rgb"] = palette(len(area_colour) + k)
     return roots
 
 
@@ -268,20 +264,22 @@ def statistical_map(pid: str, sid: str, url: str, entries: list[Entry]) -> tuple
     slope, inter = img.header.get_slope_inter()
     if slope not in (None, 1.0) or inter not in (None, 0.0):
         raise BuildError(f"{url}: header scaling {slope}, {inter} would change the value scale")
-    data = np.asanyarray(img.dataobj)
+    if url not in _IMAGE_CACHE:
+        _IMAGE_CACHE[url] = np.asanyarray(img.dataobj)
+    data = _IMAGE_CACHE[url]
     if data.ndim != 4 or data.dtype != np.uint8 or int(data.max()) != 100:
         raise BuildError(f"{url}: expected 4D uint8 percentages, got {data.dtype} {data.shape}")
-    x = world_x(data.shape, img.affine).ravel()
-    flat = data.reshape(-1, data.shape[3])
+    x = world_x(data.shape, img.affine)
     centre = {}
     for e in entries:
         if not 0 <= e.value < data.shape[3]:
             raise BuildError(f"{pid}: z {e.value} outside {url} ({data.shape[3]} volumes)")
-        p = flat[:, e.value].astype(np.float32)
-        if not p.any():
+        p = data[..., e.value]  # one contiguous block of nibabel's Fortran-ordered array
+        total = p.sum(dtype=np.float64)
+        if not total:
             raise BuildError(f"{pid}: z {e.value} ({leaf_name(e)}) is empty in {url}")
         if e.hemi:
-            centre[leaf_name(e)] = float(p @ x / p.sum())
+            centre[leaf_name(e)] = float(np.einsum("ijk,ijk->", p, x, dtype=np.float64) / total)
     check_sides(f"{pid} in {url}", centre)
     stat = map_spec(
         pid,
