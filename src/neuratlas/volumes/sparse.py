@@ -58,8 +58,9 @@ from numpy.typing import ArrayLike, DTypeLike
 
 from neuratlas.errors import ImageError, NotFoundError, SpecError
 from neuratlas.retrieval.cache import atomic_dir, atomic_write, cache_path, touch
+from neuratlas.volumes.maps import Map, MapIndex
 
-__all__ = ["SIIBRA_V1_SUFFIXES", "SparseIndex"]
+__all__ = ["SIIBRA_V1_SUFFIXES", "SparseIndex", "SparseMap"]
 
 #: File name endings of siibra's ``sparseindex_v1`` format, by part.
 SIIBRA_V1_SUFFIXES = {
@@ -782,6 +783,9 @@ class SparseIndex:
                 )
         if affine.shape != (4, 4) or order not in ("C", "F"):
             raise SpecError("sparse index header has a bad affine or order", file=where)
+        grid_flags = arrays["voxels"].flags
+        if not (grid_flags.f_contiguous if order == "F" else grid_flags.c_contiguous):
+            raise ImageError(f"{where}: the voxel grid is not stored in {order} order")
         if rows and (arrays["indptr"][0] != 0 or arrays["indptr"][-1] != entries):
             raise ImageError(f"{where}: indptr does not span the {entries} entries")
         index = cls()
@@ -1208,3 +1212,79 @@ def _v1_values(values: np.ndarray, value_dtype: DTypeLike | None) -> np.ndarray:
     # siibra writes float32 maps as the float64 repr of each value, which float32
     # holds exactly; anything else stays float64 so that reading never rounds.
     return _compact(values)
+
+
+class SparseMap(Map):
+    """A statistical map whose region maps live in one :class:`SparseIndex`.
+
+    The index is built from the source images on first use and cached on disk
+    (memory-mapped on later loads), so fetching one region never decodes the
+    whole 4D source again.
+    """
+
+    @property
+    def affine(self) -> np.ndarray:
+        """The affine of the map's voxel grid."""
+        return self.sparse_index.affine
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """The shape of the map's voxel grid."""
+        return self.sparse_index.shape
+
+    def _statistical_volume(self, index: MapIndex) -> nib.Nifti1Image:
+        from neuratlas.volumes.sparse_build import scaled
+
+        try:
+            k = self._sources.index((index.volume, index.z))
+        except ValueError:
+            raise NotFoundError(f"{self.name!r} has no map at {index}") from None
+        data = scaled(self.sparse_index.fetch(k), self.value_scale)
+        return nib.Nifti1Image(data, self.affine)
+
+    def _statistical_whole(self) -> nib.Nifti1Image:
+        # the maximum-probability labelled map: label k + 1 for the k-th region map
+        labels = np.asarray(self.sparse_index.max_label_map())
+        dtype = np.uint8 if len(self._sources) < 256 else np.uint16
+        return nib.Nifti1Image(labels.astype(dtype), self.affine)
+
+    def load_zipped_sparseindex(self, zipfname: str) -> SparseIndex:
+        """Load a precomputed index from a zip (path or URL) and cache it for this map.
+
+        Parameters
+        ----------
+        zipfname : str
+            A path or URL of a zip written by :meth:`save_sparseindex`.
+
+        Raises
+        ------
+        ImageError
+            The index does not fit this map (number of volumes or grid).
+        """
+        from neuratlas.retrieval.packages import resolve
+        from neuratlas.volumes.sparse_build import index_key
+
+        loaded = SparseIndex.load_zip(resolve(str(zipfname)))
+        if loaded.num_volumes != len(self._sources):
+            raise ImageError(
+                f"{zipfname!r} holds {loaded.num_volumes} volumes, "
+                f"but {self.name!r} has {len(self._sources)} region maps",
+                hint="the index was computed for another map",
+            )
+        folder = cache_path("sparse", index_key(self))
+        loaded.save(folder)
+        self.__dict__["sparse_index"] = SparseIndex.load(folder, mmap=True)
+        return self.sparse_index
+
+    def save_sparseindex(self, destination: str | Path, filename: str | None = None) -> Path:
+        """Save this map's index as ``<destination>/<filename>.zip`` (built first if needed).
+
+        Parameters
+        ----------
+        destination : path-like
+            The folder to write to.
+        filename : str, optional
+            Name of the zip (without ``.zip``); defaults to the map's key.
+        """
+        name = filename or self.key.lower()
+        return self.sparse_index.save_zip(Path(destination) / f"{name}.zip")
