@@ -137,6 +137,9 @@ def build_tree(entries: Sequence[Entry]) -> list[dict]:
         if e.hemi:
             node(area_path)["rgb"] = area_colour[e.area]
 
+    # left before right, whatever order the source lists the hemispheres in
+    for n in walk(roots):
+        n["children"].sort(key=lambda c: c["name"].endswith(" - right hemisphere"))
     # groups have no source colour: continue the palette after the areas' colours
     groups = [n for n in walk(roots) if n["rgb"] is None]
     for k, n in enumerate(groups):
@@ -320,7 +323,7 @@ def map_spec(
     return {
         "@id": f"neuratlas/map/{pslug}/{sslug}/{suffix or kind}",
         "@type": MAP_T,
-        "name": f"{pslug} in {sslug} ({suffix or kind})",
+        "name": "",  # filled in by build(), which knows the names
         "space": {"@id": sid},
         "parcellation": {"@id": pid},
         "maptype": kind,
@@ -1428,6 +1431,13 @@ def build() -> dict[str, list[dict]]:
     space_specs = spaces()
     parcs = [juelich(), *harvard_oxford(), *aal(), aicha(), desikan_killiany(), destrieux()]
     parcs += [marsatlas(), neuromorphometrics(), *talairach(), hcpex()]
+    names = {s["@id"]: s["name"] for s in [*space_specs, *(p.spec for p in parcs)]}
+    for p in parcs:
+        for m in p.maps:
+            what = m["@id"].rsplit("/", 1)[1].replace("-", " ")
+            m["name"] = (
+                f"{names[m['parcellation']['@id']]} in {names[m['space']['@id']]} ({what} map)"
+            )
     return {
         "atlases": [atlas(space_specs, parcs)],
         "spaces": space_specs,
