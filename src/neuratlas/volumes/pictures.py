@@ -39,7 +39,10 @@ def render_png(
 
     from neuratlas.volumes.resampling import resample_to_grid
 
+    # RAS+ voxel order: after rot90 the subject's left is on the left (neurological view)
+    img = nib.as_closest_canonical(img)
     if template is not None:
+        template = nib.as_closest_canonical(template)
         overlay = resample_to_grid(
             img, template.affine, template.shape, order=0 if labelled else 1
         )
@@ -60,6 +63,9 @@ def render_png(
         layer = np.ma.masked_less_equal(np.rot90(data[tuple(index)]), 0)
         ax.imshow(layer, cmap=cmap, vmin=0, vmax=vmax, alpha=0.85, interpolation="nearest")
         ax.set_axis_off()
+        if axis != 0:
+            ax.text(0.02, 0.02, "L", color="white", transform=ax.transAxes, fontsize=9)
+            ax.text(0.95, 0.02, "R", color="white", transform=ax.transAxes, fontsize=9)
         ax.set_title(("sagittal", "coronal", "axial")[axis], color="white", fontsize=9)
     if title:
         fig.suptitle(title, color="white", fontsize=11)
