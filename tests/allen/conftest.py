@@ -6,12 +6,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fake_allen_api import FakeAllenAPI, make_dataset
+from fake_allen_api import CORONAL_ID, SAGITTAL_ID, FakeAllenAPI, make_dataset
 
 from neuratlas.allen.client import AllenClient
-
-CORONAL_ID = 74881161
-SAGITTAL_ID = 75457579
 
 
 @pytest.fixture

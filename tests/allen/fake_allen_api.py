@@ -32,6 +32,9 @@ import numpy as np
 from PIL import Image
 
 REFERENCE_UM = (13200.0, 8000.0, 11400.0)
+#: Ids of the two datasets served by the ``fake_api`` fixture.
+CORONAL_ID = 74881161
+SAGITTAL_ID = 75457579
 PAGE_CAP = 2000  # the fake's own row cap, to exercise paging
 
 
@@ -418,6 +421,14 @@ class FakeAllenAPI:
             "msg": page,
         }
 
+    def image_pixels(self, image_id: int) -> int:
+        """Full-resolution pixel count of an image (0 if unknown)."""
+        for dataset in self.datasets.values():
+            for image in dataset.images:
+                if image["id"] == image_id:
+                    return int(image["image_width"]) * int(image["image_height"])
+        return 0
+
     def image_bytes(self, image_id: int, downsample: int, expression: bool) -> bytes | None:
         for dataset in self.datasets.values():
             for image in dataset.images:
@@ -482,6 +493,10 @@ class FakeAllenAPI:
                     return 404, b"not found", {"Content-Type": "text/plain"}
                 if api.image_delay:
                     time.sleep(api.image_delay)
+                factor = 2 ** int(params.get("downsample", 0))
+                pixels = api.image_pixels(int(match.group(1))) // factor**2
+                if pixels > 20_000_000:  # keep tests fast: refuse to render huge pictures
+                    return 413, b"the fake API renders downsample >= 2 only", {}
                 data = api.image_bytes(
                     int(match.group(1)),
                     int(params.get("downsample", 0)),

@@ -7,10 +7,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from fake_allen_api import FakeAllenAPI, Reply, Request, render_image
+from fake_allen_api import CORONAL_ID, SAGITTAL_ID, FakeAllenAPI, Reply, Request, render_image
 from PIL import Image
 
-from conftest import CORONAL_ID, SAGITTAL_ID
 from neuratlas.allen.client import DEFAULT_API, AllenClient, resolve_base_url
 from neuratlas.allen.errors import DatasetNotFoundError, RMAError
 from neuratlas.errors import DataUnavailableError, Error, ImageError

@@ -9,9 +9,8 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import numpy as np
 import pytest
-from fake_allen_api import FakeAllenAPI, Reply, Request, make_dataset
+from fake_allen_api import CORONAL_ID, FakeAllenAPI, Reply, Request, make_dataset
 
-from conftest import CORONAL_ID
 from neuratlas.allen.client import AllenClient
 from neuratlas.allen.errors import RMAError, RMAQueryError
 from neuratlas.allen.rma import Filter, RMAQuery, format_value, rma, rma_all

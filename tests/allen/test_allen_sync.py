@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from fake_allen_api import FakeAllenAPI, Reply, phantom
+from fake_allen_api import CORONAL_ID, SAGITTAL_ID, FakeAllenAPI, Reply, phantom
 
-from conftest import CORONAL_ID, SAGITTAL_ID
 from neuratlas.allen import sync
 from neuratlas.allen.client import AllenClient
 from neuratlas.allen.displacement import DisplacementField

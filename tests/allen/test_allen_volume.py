@@ -7,9 +7,8 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import pytest
-from fake_allen_api import FakeAllenAPI, phantom
+from fake_allen_api import CORONAL_ID, SAGITTAL_ID, FakeAllenAPI, phantom
 
-from conftest import CORONAL_ID, SAGITTAL_ID
 from neuratlas.allen.client import AllenClient
 from neuratlas.allen.errors import TransformError
 from neuratlas.allen.sync import DatasetDownloader

@@ -6,7 +6,7 @@ builtin that best describes it, so generic ``except LookupError`` code works.
 
 from __future__ import annotations
 
-from neuratlas.errors import Error
+from neuratlas.errors import Error, NotFoundError
 
 
 class RMAError(Error):
@@ -21,8 +21,11 @@ class RMAQueryError(RMAError, ValueError):
     """An RMA query that cannot be written down (bad name, unquotable value)."""
 
 
-class DatasetNotFoundError(Error, LookupError):
-    """Raised when there is no section dataset (or image) for the given ID."""
+class DatasetNotFoundError(NotFoundError):
+    """Raised when there is no section dataset (or image) for the given ID.
+
+    A :class:`neuratlas.errors.NotFoundError`, hence also a ``LookupError``.
+    """
 
 
 class TransformError(Error, ValueError):

@@ -1,0 +1,240 @@
+"""``neuratlas allen ...`` against the fake Allen API."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "allen"))
+from fake_allen_api import CORONAL_ID, SAGITTAL_ID, FakeAllenAPI, Reply, make_dataset
+
+from neuratlas.allen.errors import DatasetNotFoundError
+from neuratlas.cli.main import _register_areas, cli
+
+if not any(group.name == "allen" for group in cli.registered_groups):
+    _register_areas()
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def api(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeAllenAPI]:
+    server = FakeAllenAPI(
+        [
+            make_dataset(CORONAL_ID, "coronal", n_images=4, gene="Gad1", seed=1),
+            make_dataset(SAGITTAL_ID, "sagittal", n_images=3, gene="Pvalb", seed=2),
+        ]
+    ).start()
+    monkeypatch.setenv("NEURATLAS_ALLEN_API", server.base_url)
+    monkeypatch.setenv("NEURATLAS_CACHE", str(tmp_path / "cache"))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def _run(*args: str) -> object:
+    return runner.invoke(cli, ["allen", *args], catch_exceptions=True)
+
+
+def test_help_lists_the_verbs() -> None:
+    result = runner.invoke(cli, ["allen", "--help"])
+    assert result.exit_code == 0
+    for verb in ("dataset", "search", "download", "cache"):
+        assert verb in result.output
+
+
+class TestDataset:
+    def test_info_table(self, api: FakeAllenAPI) -> None:
+        result = _run("dataset", "info", str(CORONAL_ID))
+        assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
+        assert "coronal" in result.output and "Gad1" in result.output  # type: ignore[attr-defined]
+
+    def test_info_json(self, api: FakeAllenAPI) -> None:
+        result = _run("dataset", "info", str(SAGITTAL_ID), "--json")
+        info = json.loads(result.output)  # type: ignore[attr-defined]
+        assert info["id"] == SAGITTAL_ID and info["plane"] == "sagittal"
+        assert info["images"] == 3 and len(info["sections"]) == 3
+        np.testing.assert_allclose(info["affine_tvr"], api.datasets[SAGITTAL_ID].tvr)
+
+    def test_info_missing(self, api: FakeAllenAPI) -> None:
+        result = _run("dataset", "info", "42")
+        assert isinstance(result.exception, DatasetNotFoundError)  # type: ignore[attr-defined]
+
+    def test_preview(self, api: FakeAllenAPI, tmp_path: Path) -> None:
+        out = tmp_path / "preview.png"
+        result = _run("dataset", "preview", str(CORONAL_ID), "-o", str(out), "--downsample", "6")
+        assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
+        with Image.open(out) as img:
+            assert img.format == "PNG" and img.width > 100
+
+    def test_preview_registered_subset(self, api: FakeAllenAPI, tmp_path: Path) -> None:
+        out = tmp_path / "preview.png"
+        result = _run(
+            "dataset",
+            "preview",
+            str(SAGITTAL_ID),
+            "-o",
+            str(out),
+            "--registered",
+            "--max-images",
+            "2",
+            "--downsample",
+            "6",
+        )
+        assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
+        assert len(api.paths("section_image_download")) == 2
+        assert out.exists()
+
+
+class TestSearch:
+    def test_dataset_by_gene_and_plane(self, api: FakeAllenAPI) -> None:
+        result = _run("search", "dataset", "--gene", "Pvalb", "--plane", "sagittal", "--json")
+        assert [row["id"] for row in json.loads(result.output)] == [SAGITTAL_ID]  # type: ignore[attr-defined]
+        result = _run("search", "dataset", "--gene", "Pvalb", "--plane", "coronal")
+        assert result.exit_code == 0 and "0 section datasets" in result.output  # type: ignore[attr-defined]
+
+    def test_dataset_needs_a_filter(self, api: FakeAllenAPI) -> None:
+        result = _run("search", "dataset")
+        assert result.exit_code == 2 and "give --gene, --plane or both" in result.output  # type: ignore[attr-defined]
+
+    def test_bad_plane(self, api: FakeAllenAPI) -> None:
+        result = _run("search", "dataset", "--gene", "Gad1", "--plane", "axial")
+        assert result.exit_code == 2 and "coronal or sagittal" in result.output  # type: ignore[attr-defined]
+
+    def test_images(self, api: FakeAllenAPI) -> None:
+        result = _run("search", "image", "--dataset", str(CORONAL_ID), "--json")
+        rows = json.loads(result.output)  # type: ignore[attr-defined]
+        assert [r["section_number"] for r in rows] == [44, 36, 28, 20]
+        table = _run("search", "image", "--dataset", str(CORONAL_ID))
+        assert str(rows[0]["id"]) in table.output  # type: ignore[attr-defined]
+
+
+class TestDownload:
+    def test_dataset_with_volume(self, api: FakeAllenAPI, tmp_path: Path) -> None:
+        out = tmp_path / "out"
+        result = _run(
+            "download",
+            "dataset",
+            str(CORONAL_ID),
+            str(out),
+            "--downsample-ref",
+            "100",
+            "--downsample-img",
+            "5",
+            "--expression",
+            "--volume",
+            "--gaps",
+            "linear",
+            "--fields",
+        )
+        assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
+        manifest = json.loads((out / "metadata.json").read_text())
+        assert manifest["dataset_id"] == CORONAL_ID and len(manifest["sections"]) == 4
+        section = manifest["sections"][0]
+        with Image.open(out / section["image"]) as img:
+            assert img.size == (114, 80)  # the coronal reference grid at 100 µm
+        assert (out / section["expression"]).exists() and (out / section["field"]).exists()
+        volume = nib.load(out / "volume.nii.gz")
+        assert volume.shape == (132, 80, 114)
+        assert nib.aff2axcodes(volume.affine) == ("P", "I", "R")
+        assert (out / "volume_expression.nii.gz").exists()
+        assert manifest["volumes"] == {
+            "image": "volume.nii.gz",
+            "expression": "volume_expression.nii.gz",
+        }
+
+    def test_dataset_oblique(self, api: FakeAllenAPI, tmp_path: Path) -> None:
+        out = tmp_path / "out"
+        result = _run(
+            "download",
+            "dataset",
+            str(SAGITTAL_ID),
+            str(out),
+            "--downsample-ref",
+            "200",
+            "--downsample-img",
+            "6",
+            "--oblique",
+            "--volume",
+        )
+        assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
+        assert json.loads((out / "metadata.json").read_text())["sampling"] == "oblique"
+
+    def test_dataset_with_a_failed_image(self, api: FakeAllenAPI, tmp_path: Path) -> None:
+        bad = api.datasets[CORONAL_ID].images[1]["id"]
+        api.add_fault(
+            lambda r: Reply(status=404, body=b"gone") if r.path.endswith(str(bad)) else None
+        )
+        out = tmp_path / "out"
+        result = _run(
+            "download",
+            "dataset",
+            str(CORONAL_ID),
+            str(out),
+            "--downsample-ref",
+            "200",
+            "--downsample-img",
+            "6",
+        )
+        assert result.exit_code == 1  # type: ignore[attr-defined]
+        manifest = json.loads((out / "metadata.json").read_text())
+        assert len(manifest["sections"]) == 3 and list(manifest["failures"]) == [str(bad)]
+
+    def test_bad_gaps(self, api: FakeAllenAPI, tmp_path: Path) -> None:
+        result = _run("download", "dataset", str(CORONAL_ID), str(tmp_path), "--gaps", "x")
+        assert result.exit_code == 2  # type: ignore[attr-defined]
+
+    def test_image(self, api: FakeAllenAPI, tmp_path: Path) -> None:
+        image_id = api.datasets[CORONAL_ID].images[0]["id"]
+        result = _run(
+            "download", "image", str(image_id), str(tmp_path), "--downsample", "6", "--expression"
+        )
+        assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
+        with Image.open(tmp_path / f"{image_id}_expression.jpg") as img:
+            assert img.format == "JPEG"
+        target = tmp_path / "named.jpg"
+        result = _run("download", "image", str(image_id), str(target), "--downsample", "5")
+        assert result.exit_code == 0  # type: ignore[attr-defined]
+        assert target.stat().st_size > 0
+
+    def test_unknown_image(self, api: FakeAllenAPI, tmp_path: Path) -> None:
+        result = _run("download", "image", "17", str(tmp_path / "x.jpg"))
+        assert isinstance(result.exception, DatasetNotFoundError)  # type: ignore[attr-defined]
+        assert not (tmp_path / "x.jpg").exists()
+
+
+class TestCache:
+    def test_info_and_clear(self, api: FakeAllenAPI) -> None:
+        _run("dataset", "info", str(CORONAL_ID))
+        info = json.loads(_run("cache", "info", "--json").output)  # type: ignore[attr-defined]
+        assert info["files"] == 1 and info["bytes"] > 0
+        assert _run("cache", "clear", "--yes").exit_code == 0  # type: ignore[attr-defined]
+        info = json.loads(_run("cache", "info", "--json").output)  # type: ignore[attr-defined]
+        assert info["files"] == 0
+
+
+def test_console_script_prints_one_line_errors(api: FakeAllenAPI, tmp_path: Path) -> None:
+    env = {**os.environ, "NEURATLAS_ALLEN_API": api.base_url}
+    script = Path(sys.executable).parent / "neuratlas"
+    done = subprocess.run(
+        [str(script), "allen", "dataset", "info", "42"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert done.stderr.startswith("error: there is no section dataset with id 42")
+    assert "Traceback" not in done.stderr
