@@ -163,6 +163,18 @@ def test_add_img_after_a_build_merges_lazily():
     assert np.all((np.diff(rows) > 0) | (np.diff(volumes) > 0))  # sorted within rows
 
 
+def test_add_img_to_a_memory_mapped_index(tmp_path):
+    data = np.asfortranarray(sparse_maps(np.random.default_rng(11), shape=(5, 4, 6, 3)))
+    first_two = SparseIndex.from_4d(data[..., :2], AFFINE)
+    first_two.save(tmp_path / "index")
+    index = SparseIndex.load(tmp_path / "index")
+    index.add_img(data[..., 2], AFFINE)
+    assert index.num_volumes == 3 and not isinstance(index.voxels, np.memmap)
+    for v in range(3):
+        np.testing.assert_array_equal(index.fetch(v), positive(data[..., v]))
+    assert_same_index(SparseIndex.load(tmp_path / "index"), first_two)  # file untouched
+
+
 def test_large_index_chunks_its_4d_build(monkeypatch):
     import neuratlas.volumes.sparse as sparse
 
@@ -488,6 +500,13 @@ def test_load_reports_inconsistent_arrays(tmp_path):
     folder = index.save(tmp_path / "index")
     np.save(folder / "volumes.npy", np.zeros(3, dtype=np.int16))
     with pytest.raises(ImageError, match=r"array 'volumes' has shape \(3,\)"):
+        SparseIndex.load(folder)
+    index.save(folder)
+    np.save(folder / "voxels.npy", np.ascontiguousarray(index.voxels.transpose(1, 0, 2)))
+    with pytest.raises(ImageError, match=r"array 'voxels' has shape \(8, 9, 7\)"):
+        SparseIndex.load(folder)
+    np.save(folder / "voxels.npy", np.asfortranarray(index.voxels))
+    with pytest.raises(ImageError, match="not stored in C order"):
         SparseIndex.load(folder)
 
 
