@@ -1186,8 +1186,8 @@ def _read_number_lines(path: Path) -> tuple[np.ndarray, np.ndarray]:
     blank = blank[filled[0] : filled[-1] + 1]
     token_start = ~blank
     token_start[1:] &= blank[:-1]
-    line_starts = np.r_[0, np.flatnonzero(raw == 10) + 1]
-    counts = np.add.reduceat(token_start.view(np.uint8), line_starts, dtype=np.int64)
+    line_bounds = np.r_[0, np.flatnonzero(raw == 10) + 1, raw.size]
+    counts = np.diff(np.searchsorted(np.flatnonzero(token_start), line_bounds))
     total = int(counts.sum())
     try:
         with warnings.catch_warnings():
