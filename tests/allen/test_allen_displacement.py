@@ -166,6 +166,13 @@ class TestWarpKnownMotions:
         np.testing.assert_array_equal(df.warp(img, c=-7.0), -7.0)
         np.testing.assert_array_equal(df.warp(img, "nearest", c=-7.0), -7.0)
 
+    def test_nan_fill(self) -> None:
+        df = DisplacementField(np.full((2, 3), 1.0), np.zeros((2, 3)))
+        out = df.warp(np.arange(6.0).reshape(2, 3), c=np.nan)
+        np.testing.assert_array_equal(out, [[1.0, 2.0, np.nan], [4.0, 5.0, np.nan]])
+        with pytest.raises(TransformError, match="cannot fill a uint8 image with nan"):
+            df.warp(np.zeros((2, 3), np.uint8), c=np.nan)
+
     @pytest.mark.parametrize(
         ("mode", "expected"),
         [

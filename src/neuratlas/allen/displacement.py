@@ -263,16 +263,21 @@ class DisplacementField:
             )
         if backend not in ("auto", "numpy", "cv2"):
             raise TransformError(f"unknown backend {backend!r}", hint="use auto, numpy or cv2")
+        if not np.isfinite(c) and not np.issubdtype(image.dtype, np.floating):
+            raise TransformError(
+                f"cannot fill a {image.dtype} image with {c!r}",
+                hint="use a finite fill value c, or convert the image to float",
+            )
         spline = INTERPOLATIONS[interpolation]
         if image.dtype == bool:
             spline = 0
-        fx, fy = self.transformation
         use_cv2 = (
             spline > 0
             and backend != "numpy"
             and image.dtype in _CV2_DTYPES
             and (image.ndim == 2 or image.shape[2] <= 4)
             and max(*image.shape[:2], *self.shape) < _CV2_MAX_SIDE
+            and bool(np.isfinite(c))
             and _have_cv2()
         )
         if backend == "cv2" and not use_cv2 and spline > 0:
@@ -282,8 +287,22 @@ class DisplacementField:
                 hint="use backend='numpy' or install opencv-python-headless",
             )
         if use_cv2:
-            return _warp_cv2(image, fx, fy, spline, border_mode, c)
-        return _warp_numpy(image, fx, fy, spline, border_mode, c)
+            return _warp_cv2(image, *self._maps32(), spline, border_mode, c)
+        return _warp_numpy(image, *self.transformation, spline, border_mode, c)
+
+    def _maps32(self) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+        """Absolute positions in float32, built without float64 temporaries.
+
+        float32 still places positions below 2**20 px to better than 1/16 px,
+        finer than OpenCV's own 1/32 px interpolation table.
+        """
+        rows = np.arange(self.shape[0], dtype=np.float32)[:, None]
+        cols = np.arange(self.shape[1], dtype=np.float32)[None, :]
+        fx = np.empty(self.shape, dtype=np.float32)
+        fy = np.empty(self.shape, dtype=np.float32)
+        np.add(self.delta_x, cols, out=fx, dtype=np.float32, casting="same_kind")
+        np.add(self.delta_y, rows, out=fy, dtype=np.float32, casting="same_kind")
+        return fx, fy
 
     # -- persistence -------------------------------------------------------------
     def save(self, path: str | os.PathLike[str]) -> Path:
@@ -383,6 +402,12 @@ def _warp_numpy(
         return image[_border_index(yi, h, border_mode), _border_index(xi, w, border_mode)]
     if spline == 3:
         return _warp_ndimage(image, fx, fy, border_mode, c)
+    if border_mode == "constant" and not np.isfinite(c):
+        # NaN * 0 is NaN: blend with 0 and mark every position outside afterwards
+        out = _bilinear(image, fx, fy, border_mode, 0.0)
+        h, w = image.shape[:2]
+        out[(fx < 0) | (fx > w - 1) | (fy < 0) | (fy > h - 1)] = c
+        return _cast(out, image.dtype)
     return _cast(_bilinear(image, fx, fy, border_mode, c), image.dtype)
 
 
@@ -407,22 +432,34 @@ def _bilinear(
     if border_mode == "constant":
         # One pixel of fill value around the image: every neighbour outside the
         # image then lands on the fill value, so edges blend into it.
-        source = np.empty((h + 2, w + 2, *image.shape[2:]), dtype=work)
+        fill = np.asarray(c, dtype=np.float64)
+        # keep the image's dtype when the fill value is representable in it
+        keep = bool(np.isfinite(fill) and fill.astype(image.dtype) == fill)
+        source = np.empty((h + 2, w + 2, *image.shape[2:]), image.dtype if keep else work)
         source[...] = c
         source[1:-1, 1:-1] = image
         cols = (np.clip(x0 + 1, 0, w + 1), np.clip(x0 + 2, 0, w + 1))
         rows = (np.clip(y0 + 1, 0, h + 1), np.clip(y0 + 2, 0, h + 1))
     else:
-        source = image.astype(work, copy=False)
+        source = image
         cols = (_border_index(x0, w, border_mode), _border_index(x0 + 1, w, border_mode))
         rows = (_border_index(y0, h, border_mode), _border_index(y0 + 1, h, border_mode))
+    # Gather through flat indices in the image's own dtype (cheaper than 2D fancy
+    # indexing of a float copy), then interpolate in floating point.
+    flat = source.reshape(-1, *image.shape[2:])
+    width = source.shape[1]
+    row_starts = (rows[0] * width, rows[1] * width)
+
+    def gather(r: int, k: int) -> NDArray[Any]:
+        return np.take(flat, row_starts[r] + cols[k], axis=0).astype(work, copy=False)
+
     if image.ndim == 3:
         wx = wx[..., None]
         wy = wy[..., None]
-    top = source[rows[0], cols[0]]
-    top += (source[rows[0], cols[1]] - top) * wx
-    bottom = source[rows[1], cols[0]]
-    bottom += (source[rows[1], cols[1]] - bottom) * wx
+    top = gather(0, 0)
+    top += (gather(0, 1) - top) * wx
+    bottom = gather(1, 0)
+    bottom += (gather(1, 1) - bottom) * wx
     top += (bottom - top) * wy
     return top
 
@@ -448,8 +485,8 @@ def _warp_ndimage(
 
 def _warp_cv2(
     image: NDArray[Any],
-    fx: NDArray[np.float64],
-    fy: NDArray[np.float64],
+    fx: NDArray[np.float32],
+    fy: NDArray[np.float32],
     spline: int,
     border_mode: str,
     c: float,
@@ -464,12 +501,10 @@ def _warp_cv2(
         "reflect_101": cv2.BORDER_REFLECT101,
         "wrap": cv2.BORDER_WRAP,
     }
-    # OpenCV wants float32 maps; that still places positions below 2**20 px to
-    # better than 1/16 px, finer than its own 1/32 px interpolation table.
     out = cv2.remap(
         np.ascontiguousarray(image),
-        fx.astype(np.float32),
-        fy.astype(np.float32),
+        fx,
+        fy,
         interpolation=interpolation,
         borderMode=borders[border_mode],
         borderValue=(float(c),) * 4,
