@@ -48,6 +48,14 @@ class TestMetadata:
         tvs = np.vstack([images[0].affine_tvs, [0, 0, 1]])
         np.testing.assert_allclose(tsv @ tvs, np.eye(3), atol=1e-10)
 
+    def test_summaries(self, client: AllenClient) -> None:
+        dataset, images = client.fetch_metadata(CORONAL_ID)
+        assert repr(dataset) == (
+            f"SectionDataSet({CORONAL_ID}, coronal, Gad1, 25 um sections, aligned)"
+        )
+        assert repr(images[0]).startswith(f"SectionImage({images[0].id}, dataset {CORONAL_ID}")
+        assert "section 60" in repr(images[0]) and repr(images[0]).endswith("aligned)")
+
     def test_sagittal(self, client: AllenClient) -> None:
         dataset, images = client.fetch_metadata(SAGITTAL_ID)
         assert (dataset.plane, dataset.axis, len(images)) == ("sagittal", "sagittal", 5)

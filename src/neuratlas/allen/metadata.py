@@ -85,7 +85,7 @@ def _field(row: Mapping[str, Any], key: str, kind: type, what: str) -> Any:
         raise RMAError(f"{what} record has an invalid {key!r}: {row.get(key)!r}") from exc
 
 
-@dataclasses.dataclass(frozen=True, eq=False)
+@dataclasses.dataclass(frozen=True, eq=False, repr=False)
 class SectionDataSet:
     """One Allen section dataset (an ISH experiment or similar).
 
@@ -117,6 +117,15 @@ class SectionDataSet:
     affine_tvr: NDArray[np.float64] | None
     affine_trv: NDArray[np.float64] | None
     raw: dict[str, Any]
+
+    def __repr__(self) -> str:
+        genes = ", ".join(self.genes) or "no gene"
+        state = "aligned" if self.affine_tvr is not None else "not aligned"
+        failed = ", failed QC" if self.failed else ""
+        return (
+            f"SectionDataSet({self.id}, {self.plane}, {genes}, "
+            f"{self.section_thickness:g} um sections, {state}{failed})"
+        )
 
     @classmethod
     def from_api(cls, row: Mapping[str, Any]) -> SectionDataSet:
@@ -173,7 +182,7 @@ class SectionDataSet:
         return self.affine_tvr, self.affine_trv
 
 
-@dataclasses.dataclass(frozen=True, eq=False)
+@dataclasses.dataclass(frozen=True, eq=False, repr=False)
 class SectionImage:
     """One section image of a dataset.
 
@@ -201,6 +210,13 @@ class SectionImage:
     affine_tsv: NDArray[np.float64] | None
     affine_tvs: NDArray[np.float64] | None
     raw: dict[str, Any]
+
+    def __repr__(self) -> str:
+        state = "aligned" if self.aligned else "not aligned"
+        return (
+            f"SectionImage({self.id}, dataset {self.data_set_id}, section {self.section_number}, "
+            f"{self.width}x{self.height} px, {state})"
+        )
 
     @classmethod
     def from_api(cls, row: Mapping[str, Any]) -> SectionImage:
