@@ -222,7 +222,7 @@ def main() -> None:
     print(f"OpenCV available to neuratlas: {_have_cv2()}\n")
     print(
         "| task | atldld (ms) | neuratlas (ms) | speed-up | max abs diff | agrees | "
-        "error vs float128: atldld / neuratlas |"
+        "error vs long double: atldld / neuratlas |"
     )
     print("|---|---:|---:|---:|---:|:---:|---|")
     for name in ours:
@@ -253,6 +253,30 @@ def main() -> None:
             errors = "-"
         peer_text = f"{peer_ms:.1f}" if peer_ms else "-"
         print(f"| {name} | {peer_text} | {ours_ms:.1f} | {speed} | {diff} | {agree} | {errors} |")
+    agreement_all_axes(inputs)
+
+
+def agreement_all_axes(inputs: dict[str, Any]) -> None:
+    """Check get_parallel_transform against atldld on every axis (in-process peer only)."""
+    try:
+        from atldld import sync as peer
+    except ImportError:
+        return
+    print("\nget_parallel_transform agreement on every axis (max abs diff, px):\n")
+    for axis in ("coronal", "sagittal", "transverse"):
+        for ds_ref, ds_img in ((25, 0), (10, 2)):
+            a = peer.get_parallel_transform(
+                inputs["slice"], inputs["tvs"], inputs["trv"], axis, ds_ref, ds_img
+            )
+            b = transforms.get_parallel_transform(
+                inputs["slice"], inputs["tvs"], inputs["trv"], axis, ds_ref, ds_img
+            )
+            ok = a.shape == b.shape
+            delta = max(np.abs(a.delta_x - b.delta_x).max(), np.abs(a.delta_y - b.delta_y).max())
+            print(
+                f"- {axis}, downsample_ref {ds_ref}, downsample_img {ds_img}: "
+                f"shape {b.shape} {'==' if ok else '!='} atldld, {delta:.1e}"
+            )
 
 
 def _peer_version() -> str:
