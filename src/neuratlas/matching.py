@@ -38,6 +38,7 @@ def normalise(text: str) -> str:
     return " ".join(_SEPARATORS.split(text.casefold())).strip()
 
 
+@lru_cache(maxsize=4096)
 def as_regex(query: str) -> re.Pattern[str] | None:
     """Return the compiled pattern of a ``/pattern/flags`` query, else ``None``.
 

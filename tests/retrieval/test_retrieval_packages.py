@@ -244,7 +244,9 @@ def test_resolve_http_downloads_once_into_cache(server):
 
 
 def test_resolve_http_unreachable(closed_port_url, monkeypatch):
-    monkeypatch.setattr(packages.http.default_client(), "retries", 0)  # fail at once
+    from neuratlas.retrieval import http
+
+    monkeypatch.setattr(http.default_client(), "retries", 0)  # fail at once
     with pytest.raises(DataUnavailableError) as e:
         resolve(closed_port_url)
     assert closed_port_url in str(e.value)

@@ -303,7 +303,7 @@ class AllenClient:
         url = IMAGE_PATH.format(image_id=image_id)
         self.http.download(url, staging, params=params)
         try:
-            _read_image(staging, f"section image {image_id}")
+            read_image(staging, f"section image {image_id}")
         except ImageError:
             staging.unlink(missing_ok=True)
             raise
@@ -318,7 +318,7 @@ class AllenClient:
         See :meth:`image_path` for the parameters and errors.
         """
         path = self.image_path(image_id, downsample=downsample, expression=expression)
-        return _read_image(path, f"section image {image_id}")
+        return read_image(path, f"section image {image_id}")
 
 
 def _check_id(value: Any, what: str) -> int:
@@ -333,8 +333,21 @@ def _check_id(value: Any, what: str) -> int:
     return number
 
 
-def _read_image(path: Path, what: str) -> NDArray[np.uint8]:
-    """Decode an image file fully, or raise :class:`ImageError` saying why."""
+def read_image(path: Path, what: str = "image") -> NDArray[np.uint8]:
+    """Decode an 8-bit image file completely.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The file (JPEG as served by the API, or any format Pillow reads).
+    what : str
+        How to name the image in error messages.
+
+    Raises
+    ------
+    ImageError
+        If the file is not a complete, decodable 8-bit image.
+    """
     from PIL import Image, UnidentifiedImageError
 
     try:
@@ -366,5 +379,6 @@ __all__ = [
     "AllenClient",
     "DatasetNotFoundError",
     "RMAError",
+    "read_image",
     "resolve_base_url",
 ]

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from neuratlas.allen.client import AllenClient, _read_image
+from neuratlas.allen.client import AllenClient, read_image
 from neuratlas.allen.displacement import DisplacementField
 from neuratlas.allen.errors import DatasetNotFoundError
 from neuratlas.allen.metadata import SectionDataSet, SectionImage
@@ -41,6 +41,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
+#: What :meth:`DatasetDownloader.run` yields for every image.
 SyncResult = tuple[int, float, NDArray[np.uint8], NDArray[np.uint8] | None, DisplacementField]
 
 
@@ -221,13 +222,7 @@ class DatasetDownloader:
         finally:
             executor.shutdown(wait=True, cancel_futures=True)
 
-    def run(
-        self,
-    ) -> Generator[
-        tuple[int, float, NDArray[np.uint8], NDArray[np.uint8] | None, DisplacementField],
-        None,
-        None,
-    ]:
+    def run(self) -> Generator[SyncResult, None, None]:
         """Download the entire dataset.
 
         For every image, highest section number first: find the reference
@@ -267,9 +262,9 @@ class DatasetDownloader:
                 continue
             image_id = record["id"]
             try:
-                img = _read_image(paths[0], f"section image {image_id}")
+                img = read_image(paths[0], f"section image {image_id}")
                 img_expr = (
-                    _read_image(paths[1], f"expression image {image_id}")
+                    read_image(paths[1], f"expression image {image_id}")
                     if paths[1] is not None
                     else None
                 )

@@ -52,6 +52,7 @@ class Region:
         for child in self.children:
             child.parent = self
         self._find_memo: dict[str, list[Region]] = {}
+        self._get_memo: dict[str, Region] = {}
 
     # --- identity ------------------------------------------------------------
     @property
@@ -181,6 +182,13 @@ class Region:
             if self.includes(spec):
                 return spec
             raise NotFoundError(f"{spec.name!r} is not part of {self.name!r}")
+        hit = self._get_memo.get(spec)
+        if hit is None:
+            hit = self._get_region(spec)
+            self._get_memo[spec] = hit
+        return hit
+
+    def _get_region(self, spec: str) -> Region:
         hits = self.find(spec)
         if not hits:
             raise NotFoundError(
@@ -232,9 +240,14 @@ class Region:
         For a non-leaf region the mask is the union of its descendants. With
         ``maptype="statistical"`` the mask is where the probability is above zero.
         """
+        from neuratlas.volumes.maps import MapType
         from neuratlas.volumes.masks import binary_mask
 
-        return binary_mask(self.parcellation.get_map(space, maptype).fetch(region=self))
+        the_map = self.parcellation.get_map(space, maptype)
+        img = the_map.fetch(region=self)
+        if the_map.maptype is MapType.LABELLED and not the_map.is_surface:
+            return img  # already a uint8 0/1 mask
+        return binary_mask(img)
 
     def spatial_props(self, space: str | Space, maptype: str = "labelled") -> SpatialProperties:
         """Volume (mm³), connected components with centroids (mm), and bounding box."""

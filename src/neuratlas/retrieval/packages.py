@@ -21,7 +21,7 @@ from pathlib import Path, PurePosixPath
 from urllib.parse import unquote, urlsplit
 
 from neuratlas.errors import DataUnavailableError, SpecError
-from neuratlas.retrieval import cache, http
+from neuratlas.retrieval import cache
 
 #: Import names whose distribution (the name given to pip) differs by more than ``_``/``-``.
 DISTRIBUTIONS: dict[str, str] = {
@@ -194,6 +194,8 @@ def resolve(url: str, *, base: str | os.PathLike[str] | None = None) -> Path:
         if scheme in _WEB_SCHEMES:
             if not parts.netloc:
                 raise SpecError(f"{url!r} has no host name", hint="write https://<host>/<path>")
+            from neuratlas.retrieval import http  # httpx costs ~100 ms: only when needed
+
             return http.download(url)
         if scheme == "file":
             if parts.netloc not in ("", "localhost"):
@@ -249,6 +251,8 @@ def resolve_in_zip(url_and_member: str, *, base: str | os.PathLike[str] | None =
     stat = archive.stat()
     # the key follows the archive's identity, so a replaced archive is extracted afresh
     key = cache.cache_key("zip", str(archive.resolve()), stat.st_size, stat.st_mtime_ns, member)
+    from neuratlas.retrieval import http
+
     dest = cache.cache_path("zips", key, http.name_suffix(parts[-1]))
     if dest.is_file():
         cache.touch(dest)

@@ -33,6 +33,9 @@ if TYPE_CHECKING:
     from neuratlas.volumes.surfaces import Mesh
 
 
+RECENT_REGIONS = 8  # region images kept in memory per map
+
+
 class MapType(enum.StrEnum):
     """The two kinds of map."""
 
@@ -307,6 +310,19 @@ class Map(Concept):
         return self._statistical_volume(index)
 
     def _fetch_region(self, region: Region) -> nib.Nifti1Image:
+        # a few recent region images stay in memory: repeated fetches cost nothing
+        recent = self.__dict__.setdefault("_recent", {})
+        if region.name in recent:
+            return recent[region.name]
+        img = self._compute_region(region)
+        if isinstance(img.dataobj, np.ndarray):
+            img.dataobj.setflags(write=False)  # shared between callers: nobody edits it
+        recent[region.name] = img
+        while len(recent) > RECENT_REGIONS:
+            recent.pop(next(iter(recent)))
+        return img
+
+    def _compute_region(self, region: Region) -> nib.Nifti1Image:
         indices = self.get_indices(region)
         if self.maptype is MapType.LABELLED:
             by_volume: dict[int, list[int]] = {}
@@ -378,7 +394,7 @@ def _mask_of_labels(img: nib.Nifti1Image, labels: list[int]) -> nib.Nifti1Image:
 
     data = np.asanyarray(img.dataobj)
     mask = data == labels[0] if len(labels) == 1 else np.isin(data, labels)
-    return nib.Nifti1Image(mask.astype(np.uint8), img.affine)
+    return nib.Nifti1Image(mask.view(np.uint8), img.affine)
 
 
 def _combine(images: list[nib.Nifti1Image], op: np.ufunc) -> nib.Nifti1Image:
