@@ -34,6 +34,8 @@ The columns, the same for labelled and statistical maps:
 ``input containedness``
     ``Σ min(I, M) / Σ I``: how much of the input lies inside the region.
 
+Rows come ordered by input structure, then by region in the map's order.
+
 An exact point (``sigma_mm == 0``) is a single voxel with ``I = 1``; a point with
 ``sigma_mm > 0`` is the Gaussian ``I = exp(-d² / 2σ²)`` (peak 1), cut at 3σ; an
 image component carries the image's values (NaN counts as 0; only positive
@@ -391,7 +393,11 @@ def _assign_exact_points(lookup: MapLookup, coords: np.ndarray, which: np.ndarra
         n_im=ones,
     )
     structure = which[row]
-    return _frame(lookup, structure, coords[structure], np.zeros(len(row)), entry, value, sums)
+    # one centroid object per point, shared by its rows (cheaper than one per row)
+    per_point = np.empty(len(which), dtype=object)
+    per_point[:] = list(coords[which])
+    centroid = per_point[row]
+    return _frame(lookup, structure, centroid, np.zeros(len(row)), entry, value, sums)
 
 
 def _assign_structures(lookup: MapLookup, structures: list[tuple[int, Structure]]) -> pd.DataFrame:
@@ -423,11 +429,13 @@ def _assign_structures(lookup: MapLookup, structures: list[tuple[int, Structure]
         _, c_entry, c_value = lookup.values_at(centre_vox[None])
         at_centre = dict(zip(c_entry.tolist(), c_value.tolist(), strict=True))
         map_value = np.array([at_centre.get(e, 0.0) for e in hit.tolist()])
+        centroid = np.empty(k, dtype=object)
+        centroid[:] = [s.centroid] * k
         frames.append(
             _frame(
                 lookup,
                 np.full(k, number),
-                np.tile(s.centroid, (k, 1)),
+                centroid,
                 np.full(k, s.volume),
                 hit,
                 map_value,
@@ -457,7 +465,7 @@ def _frame(
     )
     columns: dict[str, Any] = {
         "input structure": structure.astype(np.int64),
-        "centroid": list(np.round(centroid, 6)),
+        "centroid": centroid,
         "volume": volume.astype(float),
         "fragment": frags[entry],
         "region": region,
@@ -475,13 +483,10 @@ def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
     if not frames:
         return pd.DataFrame({c: [] for c in COLUMNS}, columns=COLUMNS)
     if len(frames) == 1:
-        out = frames[0]
-    else:
-        out = pd.concat(frames, ignore_index=True)
-        out["region"] = out["region"].astype(str)
-    return out.sort_values(
-        ["input structure", "map value"], ascending=[True, False], kind="stable"
-    ).reset_index(drop=True)
+        return frames[0]  # already in row order
+    out = pd.concat(frames, ignore_index=True)
+    out["region"] = out["region"].astype(str)
+    return out.sort_values("input structure", kind="stable").reset_index(drop=True)
 
 
 # --- related regions -----------------------------------------------------------------
