@@ -44,12 +44,13 @@ values form components).
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from neuratlas.errors import Error, ImageError, SpaceMismatchError
+from neuratlas.errors import DataUnavailableError, Error, ImageError, SpaceMismatchError
 
 if TYPE_CHECKING:
     import nibabel as nib
@@ -545,7 +546,12 @@ def related_regions(region: Any) -> list[RegionRelation]:
                 continue
             if other.maptype is not MapType.LABELLED or other.is_surface:
                 continue
-            lookup = MapLookup(other)
+            try:
+                lookup = MapLookup(other)
+            except DataUnavailableError as exc:
+                # one unreachable map must not hide the relations found in the others
+                warnings.warn(f"skipped {other.name!r}: {exc}", stacklevel=2)
+                continue
             structure = _mask_structure(data, mask.affine, lookup)
             table = _assign_structures(lookup, [(0, structure)])
             for row in table.itertuples(index=False):
