@@ -128,3 +128,20 @@ def test_toy_sparse_index_matches_the_source(toy) -> None:
     for k, (name, _) in enumerate(toy_map.sparse_entries):
         assert name == LEAVES[k]
         assert np.array_equal(index.fetch(k), source[..., k])
+
+
+def test_a_new_index_evicts_the_least_recently_used_entries(toy, tmp_path, monkeypatch) -> None:
+    import os
+
+    from neuratlas.retrieval import cache
+    from neuratlas.volumes.sparse_build import build_sparse_index
+
+    monkeypatch.setenv("NEURATLAS_CACHE", str(tmp_path / "cache"))
+    old = cache.cache_path("downloads", "old", ".bin")
+    old.write_bytes(b"x" * 400_000)
+    os.utime(old, (1_000_000, 1_000_000))  # used long ago
+    monkeypatch.setenv("NEURATLAS_CACHE_MAX_GB", str(300_000 / 1024**3))
+    index = build_sparse_index(toy.get_map("toy", "toy", "statistical"))
+    assert not old.exists()
+    assert index.num_volumes == len(LEAVES)
+    assert cache.usage()[1] <= 300_000

@@ -608,4 +608,7 @@ def download(
     if target.exists():
         cache.touch(target)
         return target
-    return default_client().download(url, target, sha256=sha256)
+    path = default_client().download(url, target, sha256=sha256)
+    if dest is None:
+        cache.evict()  # keep the cache under its cap, least recently used out first
+    return path

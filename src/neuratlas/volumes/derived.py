@@ -52,4 +52,5 @@ def maximum_probability_map(labelled: Map, source: Map, threshold: float = 0.0) 
     from neuratlas.volumes.nifti import save_nifti
 
     save_nifti(img, path)
+    cache.evict()  # keep the cache under its cap, least recently used out first
     return load_nifti(path)

@@ -70,6 +70,7 @@ def build_sparse_index(the_map: Map, *, use_cache: bool = True) -> SparseIndex:
     index = _build(the_map)
     if use_cache:
         index.save(folder)
+        cache.evict()  # keep the cache under its cap, least recently used out first
         return SparseIndex.load(folder, mmap=True)
     return index
 
