@@ -24,7 +24,9 @@ The columns, the same for labelled and statistical maps:
 ``intersection over union``
     ``Σ min(I, M) / Σ max(I, M)`` (the Jaccard index for binary ``I`` and ``M``).
 ``correlation``
-    Pearson correlation of ``I`` and ``M`` over the union of their supports.
+    Pearson correlation of ``I`` and ``M`` over the union of their supports;
+    NaN where it is undefined (either is constant there, e.g. two identical
+    binary masks, or an exact point).
 ``map weighted mean``
     ``Σ I·M / Σ M``: the mean of the input, weighted by the map.
 ``map containedness``
