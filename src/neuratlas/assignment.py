@@ -26,7 +26,7 @@ The columns, the same for labelled and statistical maps:
 ``correlation``
     Pearson correlation of ``I`` and ``M`` over the union of their supports;
     NaN where it is undefined (either is constant there, e.g. two identical
-    binary masks, or an exact point).
+    binary masks).
 ``map weighted mean``
     ``Σ I·M / Σ M``: the mean of the input, weighted by the map.
 ``map containedness``
