@@ -145,3 +145,23 @@ def test_a_new_index_evicts_the_least_recently_used_entries(toy, tmp_path, monke
     assert not old.exists()
     assert index.num_volumes == len(LEAVES)
     assert cache.usage()[1] <= 300_000
+
+
+def test_thousands_of_points_on_juelich_match_a_dense_lookup(juelich, juelich_source) -> None:
+    rng = np.random.default_rng(11)
+    ijk = rng.integers(-3, np.array(juelich_source.shape[:3]) + 3, (5000, 3))
+    coords = ijk @ juelich.affine[:3, :3].T + juelich.affine[:3, 3]
+    table = juelich.assign(neuratlas.PointCloud(coords, juelich.space))
+    expected = set()
+    for n, v in enumerate(ijk):
+        if np.all((v >= 0) & (v < juelich_source.shape[:3])):
+            for z in np.flatnonzero(juelich_source[tuple(v)]):
+                value = np.float32(juelich_source[(*v, z)]) * np.float32(0.01)
+                expected.add((n, juelich.sparse_entries[z][0], float(value)))
+    got = {
+        (int(s), str(r), float(np.float32(m)))
+        for s, r, m in zip(
+            table["input structure"], table["region"], table["map value"], strict=True
+        )
+    }
+    assert got == expected and len(got) > 500
