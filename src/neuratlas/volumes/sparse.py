@@ -57,7 +57,7 @@ import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 
 from neuratlas.errors import ImageError, NotFoundError, SpecError
-from neuratlas.retrieval.cache import atomic_dir, atomic_write, cache_path, touch
+from neuratlas.retrieval.cache import atomic_dir, atomic_write, cache_path, evict, touch
 from neuratlas.volumes.maps import Map, MapIndex
 
 __all__ = ["SIIBRA_V1_SUFFIXES", "SparseIndex", "SparseMap"]
@@ -827,6 +827,7 @@ class SparseIndex:
                 touch(folder / _HEADER)
                 return index
         build().save(folder)
+        evict()  # keep the cache under its cap, least recently used out first
         return cls.load(folder, mmap=mmap)
 
     # ------------------------------------------------------- siibra's v1 format

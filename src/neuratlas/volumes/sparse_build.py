@@ -51,7 +51,7 @@ def index_key(the_map: Map) -> str:
     )
 
 
-def build_sparse_index(the_map: Map, *, use_cache: bool = True) -> SparseIndex:
+def build_sparse_index(the_map: Map) -> SparseIndex:
     """The sparse index of ``the_map``: loaded from the cache, or built and cached.
 
     Volume ``k`` of the index is the map's ``k``-th (volume, z) source, with the
@@ -60,19 +60,7 @@ def build_sparse_index(the_map: Map, *, use_cache: bool = True) -> SparseIndex:
     """
     from neuratlas.volumes.sparse import SparseIndex
 
-    folder = cache.cache_path("sparse", index_key(the_map))
-    if use_cache and folder.is_dir():
-        try:
-            cache.touch(folder)
-            return SparseIndex.load(folder, mmap=True)
-        except (ImageError, OSError, ValueError):
-            pass  # a damaged entry is rebuilt below
-    index = _build(the_map)
-    if use_cache:
-        index.save(folder)
-        cache.evict()  # keep the cache under its cap, least recently used out first
-        return SparseIndex.load(folder, mmap=True)
-    return index
+    return SparseIndex.cached(index_key(the_map), lambda: _build(the_map))
 
 
 def _build(the_map: Map) -> SparseIndex:
