@@ -37,15 +37,13 @@ Files
     arrays plus ``header.json`` that loads memory-mapped in milliseconds (the cache
     form); :meth:`SparseIndex.save_zip` / :meth:`SparseIndex.load_zip` the same in
     one zip; :meth:`SparseIndex.save_siibra_v1` / :meth:`SparseIndex.load_siibra_v1`
-    siibra's three-file ``sparseindex_v1`` format.
+    siibra's three-file ``sparseindex_v1`` format (in :mod:`neuratlas.volumes.sparse_siibra`).
 """
 
 from __future__ import annotations
 
-import gzip
 import json
 import math
-import warnings
 import zipfile
 import zlib
 from collections.abc import Callable, Iterable, Sequence
@@ -62,7 +60,8 @@ from neuratlas.volumes.maps import Map, MapIndex
 
 __all__ = ["SIIBRA_V1_SUFFIXES", "SparseIndex", "SparseMap"]
 
-#: File name endings of siibra's ``sparseindex_v1`` format, by part.
+#: File name endings of siibra's ``sparseindex_v1`` format, by part. Defined here, not in
+#: :mod:`neuratlas.volumes.sparse_siibra` (which imports this module), so that both export it.
 SIIBRA_V1_SUFFIXES = {
     "voxels": ".sparseindex_v1.voxels.nii.gz",
     "probs": ".sparseindex_v1.probs.txt.gz",
@@ -835,11 +834,7 @@ class SparseIndex:
     def save_siibra_v1(self, folder: str | Path, base: str) -> dict[str, Path]:
         """Write siibra's three ``sparseindex_v1`` files, each atomically.
 
-        ``<base>.sparseindex_v1.voxels.nii.gz`` holds the int32 grid with the
-        affine; ``...probs.txt.gz`` one line per row, ``vol value vol value ...``;
-        ``...bboxes.txt.gz`` one line per volume, ``x0 y0 z0 x1 y1 z1`` (inclusive).
-        Values are written as integers for integer sources, else as the shortest
-        decimal of their float64 value, as siibra writes them.
+        See :func:`neuratlas.volumes.sparse_siibra.save_siibra_v1`.
 
         Parameters
         ----------
@@ -853,31 +848,10 @@ class SparseIndex:
         dict
             The written paths by part (``voxels``, ``probs``, ``bboxes``).
         """
-        self._require_data("save")
-        assert self._grid is not None and self._affine is not None
-        paths = {
-            part: Path(folder) / f"{base}{suffix}" for part, suffix in SIIBRA_V1_SUFFIXES.items()
-        }
-        image = nib.Nifti1Image(np.asarray(self._grid), self._affine)
-        image.set_data_dtype(np.int32)
-        with atomic_write(paths["voxels"]) as handle:
-            handle.write(gzip.compress(image.to_bytes(), compresslevel=_GZIP_LEVEL))
-        with atomic_write(paths["probs"]) as handle:
-            handle.write(gzip.compress(self._probs_text(), compresslevel=_GZIP_LEVEL))
-        boxes = self._bboxes.reshape(-1, 6)
-        with atomic_write(paths["bboxes"]) as handle:
-            handle.write(
-                gzip.compress(_join_lines(boxes.astype("S"), 6), compresslevel=_GZIP_LEVEL)
-            )
-        return paths
+        # imported here: sparse_siibra imports this module
+        from neuratlas.volumes.sparse_siibra import save_siibra_v1
 
-    def _probs_text(self) -> bytes:
-        """All rows as ``vol value ...`` lines, assembled as one byte matrix."""
-        integral = self._source_dtype is not None and self._source_dtype.kind in "biu"
-        volume_text = np.arange(self._num_volumes).astype("S")[self._volumes]
-        ends = np.full(self._values.size, b" ", dtype="S1")
-        ends[self._indptr[1:] - 1] = b"\n"
-        return _join_columns([volume_text, _number_text(self._values, integral), ends])
+        return save_siibra_v1(self, folder, base)
 
     @classmethod
     def load_siibra_v1(
@@ -885,104 +859,46 @@ class SparseIndex:
     ) -> SparseIndex:
         """Read siibra's three ``sparseindex_v1`` files.
 
+        See :func:`neuratlas.volumes.sparse_siibra.load_siibra_v1`.
+
         Parameters
         ----------
         folder_or_prefix : path-like
             The common prefix of the three files (``<folder>/<base>``), or a folder
             holding exactly one such set.
         value_dtype : dtype, optional
-            The value dtype to store. By default ``float32`` when it holds every
-            value of the text exactly (integers, and float32 maps, which siibra
-            writes as the float64 repr of each value), else ``float64``: reading
-            never rounds. A text ``0.1`` is the float64 0.1; pass ``float32`` to
-            read such short decimals as float32.
+            The value dtype to store; by default the narrowest of ``float32`` and
+            ``float64`` that holds every value of the text exactly.
 
         Raises
         ------
         neuratlas.errors.ImageError
-            If a file is missing, truncated or corrupt, or the files disagree (line
-            counts, row numbers, volume numbers); the message names the file.
+            If a file is missing, truncated or corrupt, or the files disagree.
         """
-        prefix = _v1_prefix(Path(folder_or_prefix))
-        paths = {part: Path(f"{prefix}{suffix}") for part, suffix in SIIBRA_V1_SUFFIXES.items()}
-        missing = [str(p) for p in paths.values() if not p.is_file()]
-        if missing:
-            raise ImageError(
-                f"siibra sparse index files missing: {', '.join(missing)}",
-                hint="all three sparseindex_v1 files (voxels, probs, bboxes) are needed",
-            )
-        grid, affine = _read_v1_voxels(paths["voxels"])
-        box_numbers, box_counts = _read_number_lines(paths["bboxes"])
-        if np.any(box_counts != 6):
-            line = int(np.flatnonzero(box_counts != 6)[0]) + 1
-            raise ImageError(
-                f"{paths['bboxes']}: line {line} has {box_counts[line - 1]} numbers, "
-                "expected 6 (x0 y0 z0 x1 y1 z1)"
-            )
-        bboxes = _as_integers(box_numbers, paths["bboxes"], "bounding box").reshape(-1, 2, 3)
-        numbers, counts = _read_number_lines(paths["probs"])
-        bad = (counts == 0) | (counts % 2 == 1)
-        if np.any(bad):
-            line = int(np.flatnonzero(bad)[0]) + 1
-            raise ImageError(
-                f"{paths['probs']}: line {line} has {counts[line - 1]} numbers, expected "
-                "pairs of 'volume value'"
-            )
-        return cls._from_v1(grid, affine, bboxes, numbers, counts // 2, paths, value_dtype)
+        from neuratlas.volumes.sparse_siibra import load_siibra_v1
+
+        return load_siibra_v1(folder_or_prefix, value_dtype)
 
     @classmethod
-    def _from_v1(
+    def _from_entries(
         cls,
-        grid: np.ndarray,
+        shape: tuple[int, ...],
         affine: np.ndarray,
+        order: Order,
+        num_volumes: int,
         bboxes: np.ndarray,
-        numbers: np.ndarray,
-        row_sizes: np.ndarray,
-        paths: dict[str, Path],
-        value_dtype: DTypeLike | None,
+        keys: np.ndarray,
+        vols: np.ndarray,
+        values: np.ndarray,
     ) -> SparseIndex:
-        num_volumes = bboxes.shape[0]
-        vols = _as_integers(numbers[0::2], paths["probs"], "volume index")
-        if vols.size and (vols.min() < 0 or vols.max() >= num_volumes):
-            raise ImageError(
-                f"{paths['probs']}: volume index {int(vols.max())} out of range: "
-                f"{paths['bboxes'].name} lists {num_volumes} volumes"
-            )
-        values = numbers[1::2]
-        if not np.all(values > 0):
-            raise ImageError(f"{paths['probs']}: values must be > 0 (no NaN, zero or negative)")
-        values = _v1_values(values, value_dtype)
+        """An index from entries sorted by (grid key, volume), for file readers."""
         index = cls()
-        index._shape = grid.shape  # type: ignore[assignment]
+        index._shape = shape  # type: ignore[assignment]
         index._affine = affine
         index._affine.flags.writeable = False
-        index._order = "F" if grid.flags.f_contiguous and not grid.flags.c_contiguous else "C"
+        index._order = order
         index._num_volumes = num_volumes
         index._bboxes = bboxes
-        flat = _flat(np.ascontiguousarray(grid) if index._order == "C" else grid, index._order)
-        positions = np.flatnonzero(flat >= 0)
-        rows = flat[positions].astype(np.int64)
-        num_rows = row_sizes.size
-        if rows.size != num_rows or (
-            rows.size and np.any(np.bincount(rows, minlength=num_rows) != 1)
-        ):
-            raise ImageError(
-                f"{paths['probs']} has {num_rows} lines but {paths['voxels'].name} maps "
-                f"{rows.size} voxels to rows up to {int(rows.max()) if rows.size else -1}: "
-                "each line must belong to exactly one voxel",
-                hint="the files come from different indexes or one is truncated",
-            )
-        if np.any(flat < -1):
-            raise ImageError(f"{paths['voxels']}: row indices below -1")
-        row_keys = np.empty(num_rows, dtype=np.int64)
-        row_keys[rows] = positions
-        keys = np.repeat(row_keys, row_sizes)
-        vols = vols.astype(_volume_dtype(num_volumes))
-        order = np.lexsort((vols, keys))
-        keys, vols, values = keys[order], vols[order], values[order]
-        twice = (keys[1:] == keys[:-1]) & (vols[1:] == vols[:-1])
-        if np.any(twice):
-            raise ImageError(f"{paths['probs']}: a line names volume {vols[1:][twice][0]} twice")
         index._set_rows(keys, vols, values)
         return index
 
@@ -1065,54 +981,6 @@ def _empty_triples(
     return np.zeros(0, np.intp), np.zeros(0, vol_dtype), np.zeros(0, value_dtype)
 
 
-def _number_text(numbers: np.ndarray, integral: bool) -> np.ndarray:
-    """Numbers as fixed-width bytes, each distinct number formatted once.
-
-    Integers print as integers; floats as the shortest decimal that reads back
-    to the same float64, which is what siibra writes (its f-strings widen float32
-    to Python floats) and reads (as Python floats).
-    """
-    if numbers.size == 0:
-        return np.zeros(0, dtype="S1")
-    if integral:
-        ints = numbers.astype(np.int64)
-        low, high = int(ints.min()), int(ints.max())
-        if high - low <= 1 << 20:
-            return np.arange(low, high + 1).astype("S")[ints - low]
-        return ints.astype("S")
-    distinct, inverse = np.unique(numbers, return_inverse=True)
-    return distinct.astype(np.float64).astype("S")[inverse]
-
-
-def _join_columns(columns: list[np.ndarray]) -> bytes:
-    """Concatenate fixed-width bytes columns row by row into one byte string.
-
-    Columns are separated by one space, except the last one, which holds each
-    row's own terminator (a space or a newline). The columns are laid side by side
-    in one byte matrix and the NUL padding is dropped in a single pass.
-    """
-    rows = columns[0].size
-    widths = [c.dtype.itemsize for c in columns]
-    matrix = np.zeros((rows, sum(widths) + len(columns) - 2), dtype=np.uint8)
-    at = 0
-    for number, (column, width) in enumerate(zip(columns, widths, strict=True)):
-        matrix[:, at : at + width] = (
-            np.ascontiguousarray(column).view(np.uint8).reshape(rows, width)
-        )
-        at += width
-        if number < len(columns) - 2:
-            matrix[:, at] = ord(" ")
-            at += 1
-    return matrix[matrix != 0].tobytes()
-
-
-def _join_lines(cells: np.ndarray, per_line: int) -> bytes:
-    """Bytes cells, ``per_line`` to a line, joined by spaces and newlines."""
-    ends = np.full(cells.size, b" ", dtype="S1")
-    ends[per_line - 1 :: per_line] = b"\n"
-    return _join_columns([cells.reshape(-1), ends])
-
-
 def _read_header(read: Callable[[], bytes], where: str) -> dict[str, Any]:
     try:
         header = json.loads(read())
@@ -1130,89 +998,6 @@ def _read_header(read: Callable[[], bytes], where: str) -> dict[str, Any]:
             hint="rebuild the index with this neuratlas version",
         )
     return header
-
-
-def _v1_prefix(path: Path) -> str:
-    if not path.is_dir():
-        return str(path)
-    suffix = SIIBRA_V1_SUFFIXES["voxels"]
-    found = sorted(path.glob(f"*{suffix}"))
-    if len(found) != 1:
-        raise ImageError(
-            f"folder {path} holds {len(found)} siibra sparse indexes ({suffix} files), "
-            "expected exactly one",
-            hint="pass the file prefix <folder>/<base> instead",
-        )
-    return str(found[0])[: -len(suffix)]
-
-
-def _read_gz(path: Path) -> bytes:
-    try:
-        return gzip.decompress(path.read_bytes())
-    except (OSError, EOFError, zlib.error) as exc:
-        raise ImageError(
-            f"cannot decompress {path}: {exc}", hint="the file is truncated or corrupt"
-        ) from exc
-
-
-def _read_v1_voxels(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    try:
-        image = nib.Nifti1Image.from_bytes(_read_gz(path))
-        grid = np.asanyarray(image.dataobj)
-    except ImageError:
-        raise
-    except Exception as exc:  # nibabel raises many types for broken headers
-        raise ImageError(f"cannot read the voxel grid {path}: {exc}") from exc
-    if grid.ndim != 3 or grid.dtype.kind not in "iu":
-        raise ImageError(
-            f"{path}: the voxel grid must be a 3D integer image, got {grid.dtype} {grid.shape}"
-        )
-    return grid.astype(np.int32, copy=False), np.asarray(image.affine, dtype=np.float64)
-
-
-def _read_number_lines(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """All numbers of a whitespace-separated text file, and how many each line holds.
-
-    Vectorised: tokens are counted per line on the raw bytes, then parsed at once
-    with ``np.fromstring``. Leading and trailing blank lines are ignored (siibra
-    strips the text); blank lines inside count as lines with no numbers.
-    """
-    text = _read_gz(path)
-    raw = np.frombuffer(text, dtype=np.uint8)
-    blank = (raw == 32) | (raw == 9) | (raw == 13) | (raw == 10)
-    filled = np.flatnonzero(~blank)
-    if filled.size == 0:
-        return np.zeros(0), np.zeros(0, dtype=np.int64)
-    raw = raw[filled[0] : filled[-1] + 1]
-    blank = blank[filled[0] : filled[-1] + 1]
-    token_start = ~blank
-    token_start[1:] &= blank[:-1]
-    line_bounds = np.r_[0, np.flatnonzero(raw == 10) + 1, raw.size]
-    counts = np.diff(np.searchsorted(np.flatnonzero(token_start), line_bounds))
-    total = int(counts.sum())
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", DeprecationWarning)
-            numbers = np.fromstring(raw.tobytes(), dtype=np.float64, sep=" ")
-    except (ValueError, DeprecationWarning) as exc:
-        raise ImageError(f"{path}: text that is not a number ({exc})") from exc
-    if numbers.size != total:
-        raise ImageError(f"{path}: text that is not a number after {numbers.size} numbers")
-    return numbers, counts
-
-
-def _as_integers(numbers: np.ndarray, path: Path, what: str) -> np.ndarray:
-    if numbers.size and not np.all(np.isfinite(numbers) & (numbers == np.round(numbers))):
-        raise ImageError(f"{path}: every {what} must be an integer")
-    return numbers.astype(np.int64)
-
-
-def _v1_values(values: np.ndarray, value_dtype: DTypeLike | None) -> np.ndarray:
-    if value_dtype is not None:
-        return values.astype(value_dtype)
-    # siibra writes float32 maps as the float64 repr of each value, which float32
-    # holds exactly; anything else stays float64 so that reading never rounds.
-    return _compact(values)
 
 
 class SparseMap(Map):
