@@ -314,3 +314,20 @@ def test_spatial_props_of_empty_mask() -> None:
 
     with pytest.raises(ImageError, match="the region mask is empty"):
         spatial_properties(nib.Nifti1Image(np.zeros((3, 3, 3), np.uint8), np.eye(4)))
+
+
+def test_mask_defaults_to_the_labelled_map_else_the_statistical_one(toy, toy_copy) -> None:
+    from neuratlas.configuration.catalogue import Catalogue
+
+    region = toy.parcellations["toy v2"].get_region("Area A left")
+    default = np.asanyarray(region.get_regional_mask("toy").dataobj)
+    labelled = np.asanyarray(region.get_regional_mask("toy", "labelled").dataobj)
+    assert np.array_equal(default, labelled)
+
+    (toy_copy / "maps" / "toy-labelled.json").unlink()  # leave only the statistical map
+    only_stats = Catalogue([toy_copy], strict=True).parcellations["toy v2"]
+    region = only_stats.get_region("Area A left")
+    default = np.asanyarray(region.get_regional_mask("toy").dataobj)
+    statistical = np.asanyarray(region.get_regional_mask("toy", "statistical").dataobj)
+    assert np.array_equal(default, statistical) and not np.array_equal(default, labelled)
+    assert region.spatial_props("toy").volume_mm3 == statistical.sum() * 8.0

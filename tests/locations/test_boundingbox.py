@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import nibabel as nib
 import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from neuratlas.configuration.catalogue import Catalogue
 from neuratlas.errors import Error, SpaceMismatchError
 from neuratlas.locations.boundingbox import BoundingBox
 from neuratlas.locations.point import Point
@@ -20,18 +16,6 @@ from toy_atlas import AFFINE, SHAPE, label_volume
 
 value = st.floats(-100, 100, allow_nan=False)
 corner = st.tuples(value, value, value)
-
-
-@pytest.fixture
-def spaces(toy_folder: Path, tmp_path: Path):
-    (tmp_path / "spaces").mkdir()
-    spec = json.loads((toy_folder / "spaces" / "toy.json").read_text())
-    spec.update({"@id": "other/space", "name": "Other space", "shortName": "other"})
-    (tmp_path / "spaces" / "other.json").write_text(json.dumps(spec))
-    return (
-        Catalogue([toy_folder], strict=True).spaces[0],
-        Catalogue([tmp_path], strict=True).spaces[0],
-    )
 
 
 @given(corner, corner)

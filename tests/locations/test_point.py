@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from neuratlas.configuration.catalogue import Catalogue
 from neuratlas.errors import Error, NotFoundError, SpaceMismatchError
 from neuratlas.locations.boundingbox import BoundingBox
 from neuratlas.locations.point import Point
@@ -18,18 +14,6 @@ from neuratlas.locations.point import Point
 from toy_atlas import AFFINE
 
 finite = st.floats(-1e4, 1e4, allow_nan=False, allow_infinity=False)
-
-
-@pytest.fixture
-def spaces(toy_folder: Path, tmp_path: Path):
-    """Two different spaces: the toy space and a second one from another catalogue."""
-    (tmp_path / "spaces").mkdir()
-    spec = json.loads((toy_folder / "spaces" / "toy.json").read_text())
-    spec.update({"@id": "other/space", "name": "Other space", "shortName": "other"})
-    (tmp_path / "spaces" / "other.json").write_text(json.dumps(spec))
-    other = Catalogue([tmp_path], strict=True).spaces[0]
-    toy = Catalogue([toy_folder], strict=True).spaces[0]
-    return toy, other
 
 
 def test_construction_from_sequences_arrays_and_strings() -> None:

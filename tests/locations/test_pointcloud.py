@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from neuratlas.configuration.catalogue import Catalogue
 from neuratlas.errors import Error, SpaceMismatchError
 from neuratlas.locations.boundingbox import BoundingBox
 from neuratlas.locations.point import Point
@@ -24,18 +20,6 @@ coords = hnp.arrays(
     st.tuples(st.integers(1, 30), st.just(3)),
     elements=st.floats(-500, 500, allow_nan=False),
 )
-
-
-@pytest.fixture
-def spaces(toy_folder: Path, tmp_path: Path):
-    (tmp_path / "spaces").mkdir()
-    spec = json.loads((toy_folder / "spaces" / "toy.json").read_text())
-    spec.update({"@id": "other/space", "name": "Other space", "shortName": "other"})
-    (tmp_path / "spaces" / "other.json").write_text(json.dumps(spec))
-    return (
-        Catalogue([toy_folder], strict=True).spaces[0],
-        Catalogue([tmp_path], strict=True).spaces[0],
-    )
 
 
 def test_from_array(spaces) -> None:

@@ -121,15 +121,7 @@ def region(
     }
     target = neuratlas.get_space(space) if space else (supported[0] if supported else None)
     if target is not None and not target.is_surface:
-        maptype = (
-            "labelled"
-            if any(
-                m.space is target and m.maptype.value == "labelled"
-                for m in found.parcellation.maps
-            )
-            else "statistical"
-        )
-        props = found.spatial_props(target, maptype=maptype)
+        props = found.spatial_props(target)
         info["space"] = target.name
         info["volume_mm3"] = round(props.volume_mm3, 1)
         info["centroid_mm"] = [round(v, 2) for v in props.centroid_mm]

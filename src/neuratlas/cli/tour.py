@@ -48,7 +48,7 @@ def tour(
     space = found.supported_spaces[0]
     console.rule(f"Spatial properties in {space.name}")
     maps = {m.maptype.value: m for m in found.parcellation.maps if m.space is space}
-    props = found.spatial_props(space, maptype="labelled" if "labelled" in maps else "statistical")
+    props = found.spatial_props(space)
     console.print(f"volume: {props.volume_mm3:.0f} mm³")
     console.print(f"centroid: ({', '.join(f'{v:.1f}' for v in props.centroid_mm)}) mm")
     console.print(f"bounding box: {props.bbox_mm[0]} - {props.bbox_mm[1]} mm")

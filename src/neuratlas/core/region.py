@@ -234,23 +234,34 @@ class Region:
         """The region's map in ``space``: a probability map, or a mask for ``labelled``."""
         return self.parcellation.get_map(space, maptype).fetch(region=self)
 
-    def get_regional_mask(self, space: str | Space, maptype: str = "labelled") -> nib.Nifti1Image:
+    def get_regional_mask(self, space: str | Space, maptype: str | None = None) -> nib.Nifti1Image:
         """A binary (uint8) mask of this region in ``space``.
 
-        For a non-leaf region the mask is the union of its descendants. With
-        ``maptype="statistical"`` the mask is where the probability is above zero.
+        For a non-leaf region the mask is the union of its descendants. ``maptype``
+        defaults to the labelled map when the parcellation has one in ``space``,
+        else the statistical map, whose mask is where the value is above zero.
         """
         from neuratlas.volumes.maps import MapType
         from neuratlas.volumes.masks import binary_mask
 
-        the_map = self.parcellation.get_map(space, maptype)
+        parc = self.parcellation
+        if maptype is not None:
+            the_map = parc.get_map(space, maptype)
+        else:
+            try:
+                the_map = parc.get_map(space, MapType.LABELLED)
+            except NotFoundError:
+                the_map = parc.get_map(space, MapType.STATISTICAL)
         img = the_map.fetch(region=self)
         if the_map.maptype is MapType.LABELLED and not the_map.is_surface:
             return img  # already a uint8 0/1 mask
         return binary_mask(img)
 
-    def spatial_props(self, space: str | Space, maptype: str = "labelled") -> SpatialProperties:
-        """Volume (mm³), connected components with centroids (mm), and bounding box."""
+    def spatial_props(self, space: str | Space, maptype: str | None = None) -> SpatialProperties:
+        """Volume (mm³), connected components with centroids (mm), and bounding box.
+
+        ``maptype`` is chosen as in :meth:`get_regional_mask`.
+        """
         from neuratlas.volumes.properties import spatial_properties
 
         return spatial_properties(self.get_regional_mask(space, maptype))
