@@ -1,9 +1,26 @@
-"""The neuratlas exception hierarchy.
+"""The neuratlas exception hierarchy, every area's errors included.
 
 Every error a user can cause derives from :class:`Error`, so ``except
 neuratlas.Error`` catches all of them; each also derives from the builtin that
-best describes it (``LookupError``, ``ValueError``) so generic code keeps working.
-Messages say what was wrong, where, and what to do about it.
+best describes it (``LookupError``, ``ValueError``, ``TypeError``) so generic code
+keeps working. Messages say what was wrong, where, and what to do about it.
+The rules are written down in CONTRIBUTING.md ("Errors").
+
+::
+
+    Error
+      ArgumentError(Error, ValueError)       an argument with a value we cannot use
+      ArgumentTypeError(Error, TypeError)    an argument of the wrong type
+      NotFoundError(Error, LookupError)      unknown key/region/space; .suggestions
+        DatasetNotFoundError                 no Allen section dataset or image
+      AmbiguousError(Error, LookupError)     several equally good matches; .candidates
+      SpecError(Error, ValueError)           malformed spec: file, JSON path, expectation
+      DataUnavailableError(Error)            cannot fetch: URL/package, reason, remedy
+      SpaceMismatchError(Error, ValueError)  objects in different spaces, no transform
+      ImageError(Error, ValueError)          an image or index file that cannot be used
+      RMAError(Error)                        the Allen API refused or mangled an answer
+        RMAQueryError(RMAError, ValueError)  an Allen query that cannot be written
+      TransformError(Error, ValueError)      coordinates or fields of the wrong shape
 """
 
 from __future__ import annotations
@@ -26,6 +43,14 @@ class Error(Exception):
         self.message = message
         self.hint = hint
         super().__init__(message if not hint else f"{message} ({hint})")
+
+
+class ArgumentError(Error, ValueError):
+    """An argument whose value neuratlas cannot use (out of range, malformed, missing)."""
+
+
+class ArgumentTypeError(Error, TypeError):
+    """An argument of a type neuratlas cannot use."""
 
 
 class NotFoundError(Error, LookupError):
@@ -83,3 +108,24 @@ class SpaceMismatchError(Error, ValueError):
 
 class ImageError(Error, ValueError):
     """An image that cannot be read or used: corrupt, truncated, wrong shape or grid."""
+
+
+# --- Allen Brain section datasets (neuratlas.allen) ------------------------------
+class RMAError(Error):
+    """The Allen API answered a query with ``success: false`` or an unusable envelope."""
+
+    def __init__(self, message: str, *, url: str | None = None, hint: str | None = None):
+        self.url = url
+        super().__init__(message, hint=hint)
+
+
+class RMAQueryError(RMAError, ValueError):
+    """An RMA query that cannot be written down (bad name, unquotable value)."""
+
+
+class DatasetNotFoundError(NotFoundError):
+    """There is no section dataset (or image) with the given ID."""
+
+
+class TransformError(Error, ValueError):
+    """Coordinates, affines or displacement fields of the wrong shape or content."""

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from neuratlas.allen.displacement import DisplacementField, _have_cv2
-from neuratlas.allen.errors import TransformError
+from neuratlas.errors import TransformError
 from neuratlas.errors import ImageError
 
 BACKENDS = ["numpy"] + (["cv2"] if _have_cv2() else [])

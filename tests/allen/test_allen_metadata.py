@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from fake_allen_api import affine_fields
 
-from neuratlas.allen.errors import RMAError
+from neuratlas.errors import RMAError
 from neuratlas.allen.metadata import SectionDataSet, SectionImage, extract_affine
 from neuratlas.errors import DataUnavailableError
 

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from neuratlas.allen.errors import TransformError
+from neuratlas.errors import TransformError
 from neuratlas.allen.transforms import (
     get_oblique_transform,
     get_parallel_transform,

@@ -10,7 +10,7 @@ import pytest
 from fake_allen_api import CORONAL_ID, SAGITTAL_ID, FakeAllenAPI, phantom
 
 from neuratlas.allen.client import AllenClient
-from neuratlas.allen.errors import TransformError
+from neuratlas.errors import TransformError
 from neuratlas.allen.sync import DatasetDownloader
 from neuratlas.allen.volume import (
     VolumeAccumulator,

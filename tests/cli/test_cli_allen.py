@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 sys.path.insert(0, str(Path(__file__).parents[1] / "allen"))
 from fake_allen_api import CORONAL_ID, SAGITTAL_ID, FakeAllenAPI, Reply, make_dataset
 
-from neuratlas.allen.errors import DatasetNotFoundError
+from neuratlas.errors import DatasetNotFoundError
 from neuratlas.cli.main import _register_areas, cli
 
 if not any(group.name == "allen" for group in cli.registered_groups):

@@ -10,7 +10,7 @@
 
 from neuratlas.allen.client import AllenClient
 from neuratlas.allen.displacement import DisplacementField
-from neuratlas.allen.errors import DatasetNotFoundError, RMAError, RMAQueryError, TransformError
+from neuratlas.errors import DatasetNotFoundError, RMAError, RMAQueryError, TransformError
 from neuratlas.allen.metadata import SectionDataSet, SectionImage
 from neuratlas.allen.rma import Filter, RMAQuery, rma, rma_all
 from neuratlas.allen.sync import DatasetDownloader

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from neuratlas.allen.errors import DatasetNotFoundError, RMAError
+from neuratlas.errors import DatasetNotFoundError, RMAError
 from neuratlas.allen.metadata import SectionDataSet, SectionImage
 from neuratlas.allen.rma import RMAPage, RMAQuery, rma, rma_all
 from neuratlas.errors import ImageError

@@ -22,7 +22,7 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from neuratlas.allen.errors import TransformError
+from neuratlas.errors import TransformError
 from neuratlas.errors import ImageError
 from neuratlas.retrieval.cache import atomic_write
 

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from neuratlas.allen.errors import RMAError
+from neuratlas.errors import RMAError
 from neuratlas.errors import DataUnavailableError
 
 #: Field names of each affine, laid out as the matrix they form.

@@ -22,7 +22,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from neuratlas.allen.errors import RMAError, RMAQueryError
+from neuratlas.errors import RMAError, RMAQueryError
 
 if TYPE_CHECKING:
     from neuratlas.retrieval.http import HttpClient

@@ -19,7 +19,7 @@ from numpy.typing import NDArray
 
 from neuratlas.allen.client import AllenClient, read_image
 from neuratlas.allen.displacement import DisplacementField
-from neuratlas.allen.errors import DatasetNotFoundError
+from neuratlas.errors import DatasetNotFoundError
 from neuratlas.allen.metadata import SectionDataSet, SectionImage
 from neuratlas.allen.transforms import (
     AXIS_INDEX,

@@ -23,7 +23,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from neuratlas.allen.displacement import DisplacementField
-from neuratlas.allen.errors import TransformError
+from neuratlas.errors import TransformError
 
 Axis = Literal["coronal", "transverse", "sagittal"]
 

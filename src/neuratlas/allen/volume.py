@@ -25,7 +25,7 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from neuratlas.allen.errors import TransformError
+from neuratlas.errors import TransformError
 from neuratlas.allen.sync import DatasetDownloader
 from neuratlas.allen.transforms import AXIS_INDEX, REFERENCE_SHAPE_UM, get_oblique_transform
 from neuratlas.retrieval.cache import atomic_write
