@@ -28,7 +28,7 @@ def toy_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def toy(toy_folder: Path):
     """A Catalogue over the toy configuration only."""
-    from neuratlas.configuration.catalogue import Catalogue
+    from neuratlas.catalogue import Catalogue
 
     return Catalogue([toy_folder], strict=True)
 
@@ -37,7 +37,7 @@ def toy(toy_folder: Path):
 def toy_active(toy_folder: Path):
     """Make the toy configuration the active one for one test, then restore the previous."""
     import neuratlas
-    from neuratlas.configuration import catalogue
+    from neuratlas import catalogue
 
     previous = catalogue._active
     try:

@@ -251,7 +251,7 @@ def toy_with_local_v1(toy_folder, tmp_path):
     import json
     import shutil
 
-    from neuratlas.configuration.catalogue import Catalogue
+    from neuratlas.catalogue import Catalogue
 
     folder = tmp_path / "toy"
     shutil.copytree(toy_folder, folder)

@@ -24,7 +24,7 @@ def test_import_reads_no_spec_and_no_image() -> None:
     code = (
         "import sys, neuratlas\n"
         "assert 'nibabel' not in sys.modules and 'pandas' not in sys.modules\n"
-        "from neuratlas.configuration import catalogue\n"
+        "from neuratlas import catalogue\n"
         "assert catalogue._active is None\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)

@@ -10,12 +10,16 @@ is built on first access from the embedded specs, without touching the network.
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
+from neuratlas import matching
 from neuratlas.__about__ import __version__
-from neuratlas.configuration.catalogue import extend_configuration, use_configuration
+from neuratlas.catalogue import active, extend_configuration, use_configuration
 from neuratlas.errors import (
     AmbiguousError,
+    ArgumentError,
+    ArgumentTypeError,
     DataUnavailableError,
     Error,
     ImageError,
@@ -26,35 +30,33 @@ from neuratlas.errors import (
 
 if TYPE_CHECKING:
     import nibabel as nib
+    import pandas as pd
 
+    from neuratlas.core.maps import Map
     from neuratlas.core.region import Region
-    from neuratlas.volumes.maps import Map
+    from neuratlas.core.space import Space
     from neuratlas.volumes.volume import Volume
 
 _TABLES = ("atlases", "spaces", "parcellations", "maps")
+# heavy: these bring NumPy and nibabel along, so `import neuratlas` imports them on
+# first use and stays at the cost of reading the specs
 _LAZY = {
-    "MapType": "neuratlas.volumes.maps",
-    "MapIndex": "neuratlas.volumes.maps",
+    "MapType": "neuratlas.core.map_index",
+    "MapIndex": "neuratlas.core.map_index",
     "Point": "neuratlas.locations.point",
     "PointCloud": "neuratlas.locations.pointcloud",
     "BoundingBox": "neuratlas.locations.boundingbox",
     "Region": "neuratlas.core.region",
-    "Map": "neuratlas.volumes.maps",
-    "SparseMap": "neuratlas.volumes.sparse",
+    "Map": "neuratlas.core.maps",
+    "SparseMap": "neuratlas.core.sparse_map",
     "SparseIndex": "neuratlas.volumes.sparse",
-    "assign": "neuratlas.assignment",
 }
 
 
 def __getattr__(name: str) -> Any:
-    # the catalogue and heavy modules load on first use, keeping `import neuratlas` cheap
     if name in _TABLES:
-        from neuratlas.configuration.catalogue import active
-
         return getattr(active(), name)
     if name in _LAZY:
-        import importlib
-
         return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'neuratlas' has no attribute {name!r}")
 
@@ -65,16 +67,11 @@ def __dir__() -> list[str]:
 
 def get_region(parcellation: str, region: str) -> Region:
     """The region of ``parcellation`` that ``region`` names (see ``Region.get_region``)."""
-    from neuratlas.configuration.catalogue import active
-
     return active().parcellations.get(parcellation).get_region(region)
 
 
 def find_regions(query: str) -> list[Region]:
     """Regions matching ``query`` in every parcellation, best first."""
-    from neuratlas import matching
-    from neuratlas.configuration.catalogue import active
-
     hits = [r for p in active().parcellations for r in p.find(query)]
     hits.sort(key=lambda r: -matching.score(query, r.name))
     return hits
@@ -82,22 +79,16 @@ def find_regions(query: str) -> list[Region]:
 
 def get_map(parcellation: str, space: str | None = None, maptype: str = "labelled") -> Map:
     """The map of ``parcellation`` in ``space`` (``"labelled"`` or ``"statistical"``)."""
-    from neuratlas.configuration.catalogue import active
-
     return active().get_map(parcellation, space, maptype)
 
 
 def get_template(space: str, variant: str | None = None) -> Volume:
     """The template volume of ``space`` (or one of its variants)."""
-    from neuratlas.configuration.catalogue import active
-
     return active().spaces.get(space).get_template(variant)
 
 
-def get_space(space: str):
+def get_space(space: str) -> Space:
     """The space that ``space`` names."""
-    from neuratlas.configuration.catalogue import active
-
     return active().spaces.get(space)
 
 
@@ -106,8 +97,41 @@ def fetch_template(space: str, variant: str | None = None) -> nib.Nifti1Image:
     return get_template(space, variant).fetch()
 
 
+def assign(
+    item: Any,
+    parcellation: str,
+    space: str | None = None,
+    maptype: str = "labelled",
+    lower_threshold: float = 0.0,
+) -> pd.DataFrame:
+    """Assign ``item`` to the regions of the ``maptype`` map of ``parcellation``.
+
+    Parameters
+    ----------
+    item : Point, PointCloud or nibabel.Nifti1Image
+    parcellation : str
+        Parcellation name, key or id.
+    space : str, optional
+        Defaults to the space of the points, or for images the first space the
+        parcellation is mapped in.
+    maptype : {"labelled", "statistical"}
+    lower_threshold : float
+        Map values at or below this count as 0.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (input structure, region) pair; see :mod:`neuratlas.assignment`.
+    """
+    if space is None:
+        space = getattr(item, "space", None)
+    return get_map(parcellation, space, maptype).assign(item, lower_threshold)
+
+
 __all__ = [
     "AmbiguousError",
+    "ArgumentError",
+    "ArgumentTypeError",
     "DataUnavailableError",
     "Error",
     "ImageError",
@@ -115,6 +139,7 @@ __all__ = [
     "SpaceMismatchError",
     "SpecError",
     "__version__",
+    "assign",
     "extend_configuration",
     "find_regions",
     "get_map",

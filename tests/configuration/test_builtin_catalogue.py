@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 import neuratlas
-from neuratlas.configuration.catalogue import Catalogue
+from neuratlas.catalogue import Catalogue
 from neuratlas.configuration.loader import BUILTIN
-from neuratlas.volumes.maps import MapType
+from neuratlas.core.map_index import MapType
 from neuratlas.volumes.surfaces import Mesh
 
 

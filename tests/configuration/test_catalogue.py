@@ -1,4 +1,4 @@
-"""Tests of neuratlas.configuration.catalogue: building, switching and extending catalogues."""
+"""Tests of neuratlas.catalogue: building, switching and extending catalogues."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import nibabel as nib
 import pytest
 
 import neuratlas
-from neuratlas.configuration import catalogue as catalogue_module
-from neuratlas.configuration.catalogue import ENV_VAR, Catalogue
+from neuratlas import catalogue as catalogue_module
+from neuratlas.catalogue import ENV_VAR, Catalogue
 from neuratlas.configuration.loader import SpecWarning
 from neuratlas.errors import DataUnavailableError, NotFoundError, SpecError
 from neuratlas.retrieval import http
@@ -239,7 +239,7 @@ def test_env_var_in_subprocess(toy_folder: Path, tmp_path: Path) -> None:
         "import json, warnings\n"
         "warnings.simplefilter('ignore')\n"
         "import neuratlas\n"
-        "from neuratlas.configuration.catalogue import active\n"
+        "from neuratlas.catalogue import active\n"
         "p = neuratlas.parcellations['toy/parcellation/toy-v2']\n"
         "print(json.dumps({'folders': [str(f) for f in active().folders],"
         " 'name': p.name, 'space': neuratlas.spaces['toy/space/toy'].name}))\n"

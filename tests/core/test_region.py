@@ -317,7 +317,7 @@ def test_spatial_props_of_empty_mask() -> None:
 
 
 def test_mask_defaults_to_the_labelled_map_else_the_statistical_one(toy, toy_copy) -> None:
-    from neuratlas.configuration.catalogue import Catalogue
+    from neuratlas.catalogue import Catalogue
 
     region = toy.parcellations["toy v2"].get_region("Area A left")
     default = np.asanyarray(region.get_regional_mask("toy").dataobj)

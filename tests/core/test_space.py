@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from neuratlas.configuration.catalogue import Catalogue
+from neuratlas.catalogue import Catalogue
 from neuratlas.errors import NotFoundError
 
 from toy_atlas import AFFINE, SHAPE, SPACE_ID

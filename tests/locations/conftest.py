@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from neuratlas.configuration.catalogue import Catalogue
+from neuratlas.catalogue import Catalogue
 
 
 @pytest.fixture

@@ -10,8 +10,9 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from neuratlas.errors import ImageError
+from neuratlas.volumes.grid import voxel_volume_mm3
 from neuratlas.volumes.masks import binary_mask
-from neuratlas.volumes.properties import spatial_properties, voxel_volume_mm3
+from neuratlas.volumes.properties import spatial_properties
 
 AFFINE = np.array([[1.5, 0, 0, -10], [0, 2.0, 0, 5], [0, 0, 0.5, 0], [0, 0, 0, 1]])
 

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from neuratlas.errors import ImageError, NotFoundError, SpecError
-from neuratlas.volumes.sparse import SIIBRA_V1_SUFFIXES, SparseIndex
+from neuratlas.volumes.sparse import SIIBRA_V1_SUFFIXES, SparseIndex, cached_index
 
 AFFINE = np.array([[2.0, 0, 0, -90.0], [0, 2.0, 0, -126.0], [0, 0, 2.0, -72.0], [0, 0, 0, 1.0]])
 
@@ -553,13 +553,13 @@ def test_cached_builds_once_then_loads_memory_mapped(tmp_path, monkeypatch):
         calls.append(1)
         return SparseIndex.from_4d(data, AFFINE)
 
-    first = SparseIndex.cached("key1", build)
-    second = SparseIndex.cached("key1", build)
+    first = cached_index("key1", build)
+    second = cached_index("key1", build)
     assert len(calls) == 1
     assert isinstance(second.voxels, np.memmap)
     assert_same_index(first, second)
     (tmp_path / "sparse" / "key1" / "indptr.npy").write_bytes(b"garbage")
-    third = SparseIndex.cached("key1", build)
+    third = cached_index("key1", build)
     assert len(calls) == 2
     np.testing.assert_array_equal(third.fetch(0), positive(data[..., 0]))
 

@@ -6,13 +6,14 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 from neuratlas.core.concept import Concept
+from neuratlas.errors import NotFoundError
 from neuratlas.registry import InstanceTable
 
 if TYPE_CHECKING:
+    from neuratlas.core.maps import Map
     from neuratlas.core.parcellation import Parcellation
     from neuratlas.core.region import Region
     from neuratlas.core.space import Space
-    from neuratlas.volumes.maps import Map
 
 
 class Atlas(Concept):
@@ -20,18 +21,23 @@ class Atlas(Concept):
 
     @cached_property
     def spaces(self) -> InstanceTable[Space]:
-        known = {s.id for s in self._catalogue.spaces}
-        return InstanceTable(
-            "space",
-            [self._catalogue.spaces.get(r.id) for r in self._loaded.spec.spaces if r.id in known],
-        )
+        """The atlas's spaces that the catalogue knows (unknown references are skipped)."""
+        return InstanceTable("space", self._resolve(self._loaded.spec.spaces))
 
     @cached_property
     def parcellations(self) -> InstanceTable[Parcellation]:
-        table = self._catalogue.parcellations
-        known = {p.id for p in table}
-        refs = [r.id for r in self._loaded.spec.parcellations if r.id in known]
-        return InstanceTable("parcellation", [table.get(i) for i in refs])
+        """The atlas's parcellations that the catalogue knows."""
+        refs = self._loaded.spec.parcellations
+        return InstanceTable("parcellation", self._resolve(refs))
+
+    def _resolve(self, refs: list) -> list:
+        out = []
+        for ref in refs:
+            try:
+                out.append(self._references.by_id(ref.id))
+            except NotFoundError:
+                continue  # an atlas may list a space or parcellation this catalogue lacks
+        return out
 
     def get_parcellation(self, spec: str | None = None) -> Parcellation:
         return self.parcellations[spec if spec is not None else 0]

@@ -8,24 +8,24 @@ from typing import TYPE_CHECKING
 from neuratlas.registry import make_key
 
 if TYPE_CHECKING:
-    from neuratlas.configuration.catalogue import Catalogue
     from neuratlas.configuration.loader import LoadedSpec
+    from neuratlas.core.references import References
 
 
 class Concept:
-    """Base of the catalogue's objects: built from a loaded spec, linked to a catalogue.
+    """Base of the catalogue's objects: built from a loaded spec, linked to the others.
 
     Parameters
     ----------
     loaded : LoadedSpec
         The validated spec and its file.
-    catalogue : Catalogue
-        The catalogue that resolves references to other objects.
+    references : References
+        Resolves links to other objects (the catalogue that builds this one).
     """
 
-    def __init__(self, loaded: LoadedSpec, catalogue: Catalogue) -> None:
+    def __init__(self, loaded: LoadedSpec, references: References) -> None:
         self._loaded = loaded
-        self._catalogue = catalogue
+        self._references = references
         spec = loaded.spec
         self.id: str = spec.id
         self.name: str = spec.name
@@ -36,6 +36,11 @@ class Concept:
         self.description: str = spec.description or ""
         self.publications = list(spec.publications)
         self.source = spec.source
+
+    @property
+    def references(self) -> References:
+        """What resolves this object's links to others (the catalogue that built it)."""
+        return self._references
 
     @property
     def spec_file(self) -> str:

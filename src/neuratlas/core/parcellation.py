@@ -10,10 +10,10 @@ from neuratlas.core.region import Region
 from neuratlas.registry import version_order
 
 if TYPE_CHECKING:
-    from neuratlas.configuration.catalogue import Catalogue
     from neuratlas.configuration.loader import LoadedSpec
+    from neuratlas.core.maps import Map
+    from neuratlas.core.references import References
     from neuratlas.core.space import Space
-    from neuratlas.volumes.maps import Map
 
 
 def _build(spec: RegionSpec) -> Region:
@@ -27,8 +27,8 @@ class Parcellation(Concept, Region):
     ``leaves``...); in addition it knows its versions and its maps.
     """
 
-    def __init__(self, loaded: LoadedSpec, catalogue: Catalogue) -> None:
-        Concept.__init__(self, loaded, catalogue)
+    def __init__(self, loaded: LoadedSpec, references: References) -> None:
+        Concept.__init__(self, loaded, references)
         spec = loaded.spec
         Region.__init__(self, spec.name, None, [_build(r) for r in spec.regions])
         self._version = spec.version
@@ -54,7 +54,7 @@ class Parcellation(Concept, Region):
     @property
     def maps(self) -> list[Map]:
         """All maps of this parcellation, in every space."""
-        return [m for m in self._catalogue.maps if m.parcellation is self]
+        return self._references.maps_of(parcellation=self)
 
     @property
     def spaces(self) -> list[Space]:
@@ -75,7 +75,7 @@ class Parcellation(Concept, Region):
         NotFoundError
             No such map; the message lists what is available.
         """
-        return self._catalogue.get_map(self, space, maptype)
+        return self._references.get_map(self, space, maptype)
 
     def __repr__(self) -> str:
         version = f" version {self.version}" if self.version else ""

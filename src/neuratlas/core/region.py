@@ -13,12 +13,15 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 from neuratlas import matching
+from neuratlas.core.map_index import MapType
 from neuratlas.errors import AmbiguousError, NotFoundError
 from neuratlas.registry import make_key
 
 if TYPE_CHECKING:
     import nibabel as nib
 
+    from neuratlas.assignment.related import RegionRelation
+    from neuratlas.core.maps import Map
     from neuratlas.core.parcellation import Parcellation
     from neuratlas.core.space import Space
     from neuratlas.volumes.properties import SpatialProperties
@@ -208,14 +211,19 @@ class Region:
         )
 
     # --- maps and spatial properties ----------------------------------------
+    # The image work happens in the map (core.maps): this module stays free of the
+    # numeric stack, so that loading a parcellation's tree costs no NumPy import.
     @property
     def supported_spaces(self) -> list[Space]:
         """The spaces in which a map of the parcellation covers this region."""
-        parc = self.parcellation
-        names = {r.name for r in self}
-        return list(dict.fromkeys(m.space for m in parc.maps if names & set(m.indices)))
+        names = [r.name for r in self]
+        return list(
+            dict.fromkeys(
+                m.space for m in self.parcellation.maps if any(name in m.indices for name in names)
+            )
+        )
 
-    def get_related_regions(self) -> list:
+    def get_related_regions(self) -> list[RegionRelation]:
         """Regions of other parcellations and versions that overlap this one.
 
         Returns
@@ -224,9 +232,7 @@ class Region:
             Each with the other region, a qualification (``EXACT``, ``CONTAINS``,
             ``CONTAINED``, ``OVERLAPS``), the space, and the overlap figures.
         """
-        from neuratlas.assignment import related_regions
-
-        return related_regions(self)
+        return self.parcellation.references.related_regions(self)
 
     def get_regional_map(
         self, space: str | Space, maptype: str = "statistical"
@@ -241,27 +247,20 @@ class Region:
         defaults to the labelled map when the parcellation has one in ``space``,
         else the statistical map, whose mask is where the value is above zero.
         """
-        from neuratlas.volumes.maps import MapType
-        from neuratlas.volumes.masks import binary_mask
-
-        parc = self.parcellation
-        if maptype is not None:
-            the_map = parc.get_map(space, maptype)
-        else:
-            try:
-                the_map = parc.get_map(space, MapType.LABELLED)
-            except NotFoundError:
-                the_map = parc.get_map(space, MapType.STATISTICAL)
-        img = the_map.fetch(region=self)
-        if the_map.maptype is MapType.LABELLED and not the_map.is_surface:
-            return img  # already a uint8 0/1 mask
-        return binary_mask(img)
+        return self._map_for_mask(space, maptype).fetch_mask(self)
 
     def spatial_props(self, space: str | Space, maptype: str | None = None) -> SpatialProperties:
         """Volume (mm³), connected components with centroids (mm), and bounding box.
 
         ``maptype`` is chosen as in :meth:`get_regional_mask`.
         """
-        from neuratlas.volumes.properties import spatial_properties
+        return self._map_for_mask(space, maptype).spatial_props(self)
 
-        return spatial_properties(self.get_regional_mask(space, maptype))
+    def _map_for_mask(self, space: str | Space, maptype: str | None) -> Map:
+        parc = self.parcellation
+        if maptype is not None:
+            return parc.get_map(space, maptype)
+        try:
+            return parc.get_map(space, MapType.LABELLED)
+        except NotFoundError:
+            return parc.get_map(space, MapType.STATISTICAL)

@@ -10,15 +10,16 @@ from neuratlas.errors import NotFoundError
 from neuratlas.volumes.volume import Volume
 
 if TYPE_CHECKING:
-    from neuratlas.configuration.catalogue import Catalogue
     from neuratlas.configuration.loader import LoadedSpec
+    from neuratlas.core.parcellation import Parcellation
+    from neuratlas.core.references import References
 
 
 class Space(Concept):
     """A reference space (MNI152 variants, fsaverage5, ...) and its template volumes."""
 
-    def __init__(self, loaded: LoadedSpec, catalogue: Catalogue) -> None:
-        super().__init__(loaded, catalogue)
+    def __init__(self, loaded: LoadedSpec, references: References) -> None:
+        super().__init__(loaded, references)
         self.volumes = [
             Volume(
                 v.providers, space_id=self.id, variant=v.variant, name=v.name, base=loaded.folder
@@ -57,9 +58,9 @@ class Space(Concept):
         return best[1]
 
     @property
-    def parcellations(self) -> list:
+    def parcellations(self) -> list[Parcellation]:
         """Parcellations mapped in this space."""
-        return list(dict.fromkeys(m.parcellation for m in self._catalogue.maps if m.space is self))
+        return list(dict.fromkeys(m.parcellation for m in self._references.maps_of(space=self)))
 
     def __repr__(self) -> str:
         kind = "surface" if self.is_surface else "volume"

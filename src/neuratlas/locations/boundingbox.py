@@ -7,9 +7,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from neuratlas.errors import Error
+from neuratlas.errors import ArgumentTypeError, ImageError
 from neuratlas.locations.location import resolve_space, same_space
 from neuratlas.locations.point import Point
+from neuratlas.volumes.grid import voxel_to_world, world_to_voxel
 
 if TYPE_CHECKING:
     import nibabel as nib
@@ -80,7 +81,9 @@ class BoundingBox:
     def intersection(self, other: BoundingBox) -> BoundingBox | None:
         """The overlap of two boxes, or ``None`` if they do not overlap."""
         if not isinstance(other, BoundingBox):
-            raise Error(f"can only intersect a box with a box, got {type(other).__name__}")
+            raise ArgumentTypeError(
+                f"can only intersect a box with a box, got {type(other).__name__}"
+            )
         same_space(self.space, other.space, "intersect boxes")
         lo = np.maximum(self.minpoint, other.minpoint)
         hi = np.minimum(self.maxpoint, other.maxpoint)
@@ -90,20 +93,28 @@ class BoundingBox:
 
     def voxel_slices(self, affine: np.ndarray, shape: Sequence[int]) -> tuple[slice, ...]:
         """Index slices of the voxels of a grid (``affine``, ``shape``) inside the box."""
-        inv = np.linalg.inv(np.asarray(affine, dtype=float))
         corners = np.array(np.meshgrid(*zip(self.minpoint, self.maxpoint, strict=True)))
-        corners = corners.reshape(3, -1).T
-        ijk = corners @ inv[:3, :3].T + inv[:3, 3]
+        ijk = world_to_voxel(affine, corners.reshape(3, -1).T)
         lo = np.clip(np.ceil(ijk.min(0) - 1e-9).astype(int), 0, np.array(shape[:3]))
         hi = np.clip(np.floor(ijk.max(0) + 1e-9).astype(int) + 1, 0, np.array(shape[:3]))
         return tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
 
     @classmethod
-    def from_image(cls, img: nib.Nifti1Image, space=None, threshold: float = 0.0) -> BoundingBox:
-        """The box around the voxels of ``img`` above ``threshold``."""
+    def from_image(
+        cls, img: nib.Nifti1Image, space: str | Space | None = None, threshold: float = 0.0
+    ) -> BoundingBox:
+        """The box around the voxels of ``img`` above ``threshold``.
+
+        Raises
+        ------
+        ImageError
+            No voxel of the image is above ``threshold``.
+        """
         ijk = np.argwhere(np.asanyarray(img.dataobj) > threshold)
         if not len(ijk):
-            raise Error("the image has no voxel above the threshold: no bounding box")
-        a = img.affine[:3, :3] @ ijk.min(0) + img.affine[:3, 3]
-        b = img.affine[:3, :3] @ ijk.max(0) + img.affine[:3, 3]
+            raise ImageError(
+                "the image has no voxel above the threshold: no bounding box",
+                hint="lower the threshold or check that the image is not empty",
+            )
+        a, b = voxel_to_world(img.affine, np.array([ijk.min(0), ijk.max(0)]))
         return cls(a, b, space)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from neuratlas.core import references
 from neuratlas.errors import SpaceMismatchError
 
 if TYPE_CHECKING:
@@ -14,9 +15,7 @@ def resolve_space(space: str | Space | None) -> Space | None:
     """Turn a space spec (name, key, @id or Space) into a Space of the active catalogue."""
     if space is None or not isinstance(space, str):
         return space
-    from neuratlas.configuration.catalogue import active
-
-    return active().spaces.get(space)
+    return references.active().space(space)
 
 
 def same_space(a: Space | None, b: Space | None, what: str) -> None:

@@ -7,8 +7,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from neuratlas.errors import Error
+from neuratlas.errors import ArgumentError
 from neuratlas.locations.location import resolve_space, same_space
+from neuratlas.volumes.grid import voxel_to_world, world_to_voxel
 
 if TYPE_CHECKING:
     from neuratlas.core.space import Space
@@ -38,7 +39,7 @@ class Point:
         self.coordinate = _parse_coords(coords)
         self.space = resolve_space(space)
         if not np.isfinite(sigma_mm) or sigma_mm < 0:
-            raise Error(f"sigma_mm must be a finite number >= 0, got {sigma_mm}")
+            raise ArgumentError(f"sigma_mm must be a finite number >= 0, got {sigma_mm}")
         self.sigma_mm = float(sigma_mm)
 
     def __iter__(self):
@@ -47,15 +48,20 @@ class Point:
     def __array__(self, dtype=None, copy=None) -> np.ndarray:
         return self.coordinate.astype(dtype or float)
 
+    @property
+    def _identity(self) -> tuple:
+        # equality and hash share one key, so equal points always hash alike: the
+        # coordinates on a 1e-6 mm grid (+ 0.0 turns -0.0 into 0.0), and the space
+        rounded = np.round(self.coordinate, 6) + 0.0
+        return (tuple(rounded.tolist()), getattr(self.space, "id", None))
+
     def __eq__(self, other: object) -> bool:
-        return (
-            isinstance(other, Point)
-            and np.allclose(self.coordinate, other.coordinate)
-            and getattr(self.space, "id", None) == getattr(other.space, "id", None)
-        )
+        if not isinstance(other, Point):
+            return NotImplemented
+        return self._identity == other._identity
 
     def __hash__(self) -> int:
-        return hash((tuple(np.round(self.coordinate, 6)), getattr(self.space, "id", None)))
+        return hash(self._identity)
 
     def __repr__(self) -> str:
         x, y, z = self.coordinate
@@ -69,14 +75,14 @@ class Point:
 
     def voxel_coordinate(self, affine: np.ndarray) -> np.ndarray:
         """The continuous voxel coordinate of the point on a grid with ``affine``."""
-        inv = np.linalg.inv(np.asarray(affine, dtype=float))
-        return inv[:3, :3] @ self.coordinate + inv[:3, 3]
+        return world_to_voxel(affine, self.coordinate)
 
     @classmethod
-    def from_voxel(cls, ijk: Sequence[float], affine: np.ndarray, space=None) -> Point:
+    def from_voxel(
+        cls, ijk: Sequence[float], affine: np.ndarray, space: str | Space | None = None
+    ) -> Point:
         """The point at voxel ``ijk`` of a grid with ``affine``."""
-        affine = np.asarray(affine, dtype=float)
-        return cls(affine[:3, :3] @ np.asarray(ijk, dtype=float) + affine[:3, 3], space)
+        return cls(voxel_to_world(affine, ijk), space)
 
     def intersects(self, other: BoundingBox) -> bool:
         """True if the point lies inside the bounding box ``other``."""
@@ -107,13 +113,13 @@ def _parse_coords(coords: Sequence[float] | str | np.ndarray) -> np.ndarray:
         try:
             coords = [float(p) for p in parts]
         except ValueError:
-            raise Error(
+            raise ArgumentError(
                 f"cannot read coordinates from {coords!r}",
                 hint='write them as "x, y, z" in mm, e.g. "-40, 10, 35"',
             ) from None
     array = np.asarray(coords, dtype=float).reshape(-1)
     if array.shape != (3,):
-        raise Error(f"a point needs 3 coordinates, got {array.size}")
+        raise ArgumentError(f"a point needs 3 coordinates, got {array.size}")
     if not np.all(np.isfinite(array)):
-        raise Error(f"point coordinates must be finite, got {array.tolist()}")
+        raise ArgumentError(f"point coordinates must be finite, got {array.tolist()}")
     return array

@@ -7,13 +7,14 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from neuratlas.errors import Error
+from neuratlas.errors import ArgumentError
+from neuratlas.locations.boundingbox import BoundingBox
 from neuratlas.locations.location import resolve_space, same_space
 from neuratlas.locations.point import Point
+from neuratlas.volumes.grid import nearest_voxel
 
 if TYPE_CHECKING:
     from neuratlas.core.space import Space
-    from neuratlas.locations.boundingbox import BoundingBox
 
 
 class PointCloud:
@@ -46,14 +47,16 @@ class PointCloud:
             sigma_mm = [p.sigma_mm for p in points]
         array = np.asarray(coords, dtype=float)
         if array.ndim != 2 or array.shape[1] != 3:
-            raise Error(f"a point cloud needs an (N, 3) array of coordinates, got {array.shape}")
+            raise ArgumentError(
+                f"a point cloud needs an (N, 3) array of coordinates, got {array.shape}"
+            )
         if not np.all(np.isfinite(array)):
-            raise Error("point cloud coordinates must be finite (found NaN or inf)")
+            raise ArgumentError("point cloud coordinates must be finite (found NaN or inf)")
         self.coordinates = array
         self.space = resolve_space(space)
         sigma = np.broadcast_to(np.asarray(sigma_mm, dtype=float), (len(array),))
         if np.any(sigma < 0) or not np.all(np.isfinite(sigma)):
-            raise Error("sigma_mm must be finite and >= 0 for every point")
+            raise ArgumentError("sigma_mm must be finite and >= 0 for every point")
         self.sigma_mm = sigma
 
     def __len__(self) -> int:
@@ -76,14 +79,12 @@ class PointCloud:
 
     @property
     def boundingbox(self) -> BoundingBox:
-        from neuratlas.locations.boundingbox import BoundingBox
-
+        """The smallest box holding every point."""
         return BoundingBox(self.coordinates.min(0), self.coordinates.max(0), self.space)
 
     def voxels(self, affine: np.ndarray) -> np.ndarray:
         """Nearest voxel indices (N, 3) of all points on a grid with ``affine``."""
-        inv = np.linalg.inv(np.asarray(affine, dtype=float))
-        return np.rint(self.coordinates @ inv[:3, :3].T + inv[:3, 3]).astype(np.int64)
+        return nearest_voxel(affine, self.coordinates)
 
     def intersection(self, box: BoundingBox) -> PointCloud:
         """The points inside ``box``."""

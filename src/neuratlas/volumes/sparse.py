@@ -50,15 +50,13 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-import nibabel as nib
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 
 from neuratlas.errors import ImageError, NotFoundError, SpecError
 from neuratlas.retrieval.cache import atomic_dir, atomic_write, cache_path, evict, touch
-from neuratlas.volumes.maps import Map, MapIndex
 
-__all__ = ["SIIBRA_V1_SUFFIXES", "SparseIndex", "SparseMap"]
+__all__ = ["SIIBRA_V1_SUFFIXES", "SparseIndex", "cached_index", "store_index"]
 
 #: File name endings of siibra's ``sparseindex_v1`` format, by part. Defined here, not in
 #: :mod:`neuratlas.volumes.sparse_siibra` (which imports this module), so that both export it.
@@ -801,34 +799,6 @@ class SparseIndex:
         index._bboxes = arrays["bboxes"]
         return index
 
-    @classmethod
-    def cached(
-        cls, key: str, build: Callable[[], SparseIndex], *, mmap: bool = True
-    ) -> SparseIndex:
-        """Load the index cached under ``key``, building and caching it if needed.
-
-        Parameters
-        ----------
-        key : str
-            Cache key (e.g. from :func:`neuratlas.retrieval.cache.cache_key`).
-        build : callable
-            Returns the index when the cache has none (or a corrupt one).
-        mmap : bool
-            Memory-map the cached arrays.
-        """
-        folder = cache_path("sparse", key)
-        if (folder / _HEADER).is_file():
-            try:
-                index = cls.load(folder, mmap=mmap)
-            except (ImageError, SpecError):
-                pass  # a damaged entry is rebuilt below
-            else:
-                touch(folder / _HEADER)
-                return index
-        build().save(folder)
-        evict()  # keep the cache under its cap, least recently used out first
-        return cls.load(folder, mmap=mmap)
-
     # ------------------------------------------------------- siibra's v1 format
 
     def save_siibra_v1(self, folder: str | Path, base: str) -> dict[str, Path]:
@@ -1000,77 +970,39 @@ def _read_header(read: Callable[[], bytes], where: str) -> dict[str, Any]:
     return header
 
 
-class SparseMap(Map):
-    """A statistical map whose region maps live in one :class:`SparseIndex`.
+# ------------------------------------------------------------------- cache policy
 
-    The index is built from the source images on first use and cached on disk
-    (memory-mapped on later loads), so fetching one region never decodes the
-    whole 4D source again.
+
+def cached_index(key: str, build: Callable[[], SparseIndex], *, mmap: bool = True) -> SparseIndex:
+    """Load the index cached under ``key``, building and caching it if needed.
+
+    A damaged cache entry (missing or inconsistent files) is rebuilt; every new
+    entry keeps the cache under its size cap, least recently used out first.
+
+    Parameters
+    ----------
+    key : str
+        Cache key (e.g. from :func:`neuratlas.retrieval.cache.cache_key`).
+    build : callable
+        Returns the index when the cache has none (or a corrupt one).
+    mmap : bool
+        Memory-map the cached arrays.
     """
-
-    @property
-    def affine(self) -> np.ndarray:
-        """The affine of the map's voxel grid."""
-        return self.sparse_index.affine
-
-    @property
-    def shape(self) -> tuple[int, int, int]:
-        """The shape of the map's voxel grid."""
-        return self.sparse_index.shape
-
-    def _statistical_volume(self, index: MapIndex) -> nib.Nifti1Image:
-        from neuratlas.volumes.sparse_build import scaled
-
+    folder = cache_path("sparse", key)
+    if (folder / _HEADER).is_file():
         try:
-            k = self._sources.index((index.volume, index.z))
-        except ValueError:
-            raise NotFoundError(f"{self.name!r} has no map at {index}") from None
-        data = scaled(self.sparse_index.fetch(k), self.value_scale)
-        return nib.Nifti1Image(data, self.affine)
+            index = SparseIndex.load(folder, mmap=mmap)
+        except (ImageError, SpecError):
+            pass  # a damaged entry is rebuilt below
+        else:
+            touch(folder / _HEADER)
+            return index
+    return store_index(key, build(), mmap=mmap)
 
-    def _statistical_whole(self) -> nib.Nifti1Image:
-        # the maximum-probability labelled map: label k + 1 for the k-th region map
-        labels = np.asarray(self.sparse_index.max_label_map())
-        dtype = np.uint8 if len(self._sources) < 256 else np.uint16
-        return nib.Nifti1Image(labels.astype(dtype), self.affine)
 
-    def load_zipped_sparseindex(self, zipfname: str) -> SparseIndex:
-        """Load a precomputed index from a zip (path or URL) and cache it for this map.
-
-        Parameters
-        ----------
-        zipfname : str
-            A path or URL of a zip written by :meth:`save_sparseindex`.
-
-        Raises
-        ------
-        ImageError
-            The index does not fit this map (number of volumes or grid).
-        """
-        from neuratlas.retrieval.packages import resolve
-        from neuratlas.volumes.sparse_build import index_key
-
-        loaded = SparseIndex.load_zip(resolve(str(zipfname)))
-        if loaded.num_volumes != len(self._sources):
-            raise ImageError(
-                f"{zipfname!r} holds {loaded.num_volumes} volumes, "
-                f"but {self.name!r} has {len(self._sources)} region maps",
-                hint="the index was computed for another map",
-            )
-        folder = cache_path("sparse", index_key(self))
-        loaded.save(folder)
-        self.__dict__["sparse_index"] = SparseIndex.load(folder, mmap=True)
-        return self.sparse_index
-
-    def save_sparseindex(self, destination: str | Path, filename: str | None = None) -> Path:
-        """Save this map's index as ``<destination>/<filename>.zip`` (built first if needed).
-
-        Parameters
-        ----------
-        destination : path-like
-            The folder to write to.
-        filename : str, optional
-            Name of the zip (without ``.zip``); defaults to the map's key.
-        """
-        name = filename or self.key.lower()
-        return self.sparse_index.save_zip(Path(destination) / f"{name}.zip")
+def store_index(key: str, index: SparseIndex, *, mmap: bool = True) -> SparseIndex:
+    """Put ``index`` in the cache under ``key`` and return the cached copy."""
+    folder = cache_path("sparse", key)
+    index.save(folder)
+    evict()  # keep the cache under its cap, least recently used out first
+    return SparseIndex.load(folder, mmap=mmap)

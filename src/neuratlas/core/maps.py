@@ -8,58 +8,38 @@ descendants: the mask of all their labels, or the voxel-wise maximum of their ma
 
 from __future__ import annotations
 
-import enum
-from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+import nibabel as nib
 import numpy as np
 
+from neuratlas.core import sparse_sources
 from neuratlas.core.concept import Concept
+from neuratlas.core.derived import maximum_probability_map
+from neuratlas.core.map_index import MapIndex, MapType
 from neuratlas.errors import NotFoundError
 from neuratlas.registry import make_key
+from neuratlas.volumes import providers
+from neuratlas.volumes.masks import binary_mask
+from neuratlas.volumes.properties import SpatialProperties, spatial_properties
+from neuratlas.volumes.resampling import resample_to_resolution
+from neuratlas.volumes.surfaces import Mesh
 from neuratlas.volumes.volume import Volume, select_volume
 
 if TYPE_CHECKING:
-    import nibabel as nib
     import pandas as pd
 
-    from neuratlas.configuration.catalogue import Catalogue
     from neuratlas.configuration.loader import LoadedSpec
     from neuratlas.core.parcellation import Parcellation
+    from neuratlas.core.references import References
     from neuratlas.core.region import Region
     from neuratlas.core.space import Space
     from neuratlas.volumes.sparse import SparseIndex
-    from neuratlas.volumes.surfaces import Mesh
 
+__all__ = ["Map", "MapIndex", "MapType"]
 
 RECENT_REGIONS = 8  # region images kept in memory per map
-
-
-class MapType(enum.StrEnum):
-    """The two kinds of map."""
-
-    LABELLED = "labelled"
-    STATISTICAL = "statistical"
-
-    @classmethod
-    def parse(cls, value: str | MapType) -> MapType:
-        try:
-            return cls(value.lower() if isinstance(value, str) else value)
-        except ValueError:
-            raise NotFoundError(
-                f"unknown map type {value!r}", suggestions=[m.value for m in cls]
-            ) from None
-
-
-@dataclass(frozen=True)
-class MapIndex:
-    """Where a region is in a map: which volume, and its label or 4D index ``z``."""
-
-    volume: int = 0
-    label: int | None = None
-    z: int | None = None
-    fragment: str | None = None
 
 
 class Map(Concept):
@@ -69,8 +49,8 @@ class Map(Concept):
     between regions and labels.
     """
 
-    def __init__(self, loaded: LoadedSpec, catalogue: Catalogue) -> None:
-        super().__init__(loaded, catalogue)
+    def __init__(self, loaded: LoadedSpec, references: References) -> None:
+        super().__init__(loaded, references)
         spec = loaded.spec
         self.maptype = MapType(spec.resolved_maptype)
         self.value_scale = float(spec.value_scale)
@@ -93,11 +73,13 @@ class Map(Concept):
     # --- identity and links ----------------------------------------------------
     @cached_property
     def space(self) -> Space:
-        return self._catalogue.spaces.get(self._loaded.spec.space.id)
+        """The space this map is drawn in."""
+        return self._references.by_id(self._loaded.spec.space.id)
 
     @cached_property
     def parcellation(self) -> Parcellation:
-        return self._catalogue.parcellations.get(self._loaded.spec.parcellation.id)
+        """The parcellation whose regions this map draws."""
+        return self._references.by_id(self._loaded.spec.parcellation.id)
 
     @cached_property
     def key(self) -> str:
@@ -191,19 +173,17 @@ class Map(Concept):
         }
 
     # --- assignment -------------------------------------------------------------
-    def assign(self, item: object, lower_threshold: float = 0.0) -> pd.DataFrame:
+    def assign(self, item: Any, lower_threshold: float = 0.0) -> pd.DataFrame:
         """Assign a Point, PointCloud or image to this map's regions.
 
         Returns one row per (input structure, region) pair; the columns are
-        defined once in :mod:`neuratlas.assignment`.
+        defined once in :mod:`neuratlas.assignment.columns`.
         """
-        from neuratlas.assignment import assign_to_map
-
-        return assign_to_map(self, item, lower_threshold)
+        return self._references.assign(self, item, lower_threshold)
 
     # --- statistical maps as a sparse index --------------------------------------
     @cached_property
-    def _sources(self) -> list[tuple[int, int | None]]:
+    def sparse_sources(self) -> list[tuple[int, int | None]]:
         """The distinct (volume, z) images of a statistical map, sorted.
 
         Position ``k`` in this list is volume ``k`` of the map's sparse index.
@@ -221,14 +201,20 @@ class Map(Concept):
             for name, entries in self.indices.items()
             for i in entries
         }
-        return [owner[source] for source in self._sources]
+        return [owner[source] for source in self.sparse_sources]
 
     @cached_property
     def sparse_index(self) -> SparseIndex:
-        """All region maps of a statistical map in one sparse index (values scaled)."""
-        from neuratlas.volumes.sparse_build import build_sparse_index
+        """All region maps of a statistical map in one sparse index (values unscaled).
 
-        return build_sparse_index(self)
+        Built from the source images on first use and cached on disk (see
+        :mod:`neuratlas.core.sparse_sources`); apply :meth:`scaled` to its values.
+        """
+        return sparse_sources.sparse_index_of(self)
+
+    def scaled(self, values: np.ndarray) -> np.ndarray:
+        """Stored values as this map's values (see :func:`sparse_sources.scaled`)."""
+        return sparse_sources.scaled(values, self.value_scale)
 
     # --- fetching -------------------------------------------------------------
     def fetch(
@@ -279,18 +265,28 @@ class Map(Concept):
         else:
             img = self._fetch_whole()
         if resolution_mm is not None:
-            from neuratlas.volumes.resampling import resample_to_resolution
-
             linear = self.maptype is MapType.STATISTICAL and region is not None
             img = resample_to_resolution(img, resolution_mm, order=1 if linear else 0)
         return img
 
+    def fetch_mask(self, region: str | Region) -> nib.Nifti1Image:
+        """A binary (uint8) mask of ``region``: its labels, or where its map is above 0.
+
+        For a non-leaf region the mask is the union of its descendants.
+        """
+        img = self.fetch(region=region)
+        if self.maptype is MapType.LABELLED and not self.is_surface:
+            return img  # already a uint8 0/1 mask
+        return binary_mask(img)
+
+    def spatial_props(self, region: str | Region) -> SpatialProperties:
+        """Volume (mm³), connected components and bounding box of ``region``'s mask."""
+        return spatial_properties(self.fetch_mask(region))
+
     # labelled ------------------------------------------------------------------
     def _label_image(self, volume: int = 0) -> nib.Nifti1Image:
         if self._derived is not None:
-            from neuratlas.volumes.derived import maximum_probability_map
-
-            source = self._catalogue.maps.get(self._derived.from_id)
+            source = self._references.by_id(self._derived.from_id)
             return maximum_probability_map(self, source, self._derived.threshold)
         if not 0 <= volume < len(self.volumes):
             raise NotFoundError(f"{self.name!r} has no volume {volume}")
@@ -336,14 +332,10 @@ class Map(Concept):
 
     # statistical ---------------------------------------------------------------
     def _statistical_volume(self, index: MapIndex) -> nib.Nifti1Image:
-        import nibabel as nib
-
-        from neuratlas.volumes.sparse_build import scaled
-
         img = self.volumes[index.volume].fetch()
         if index.z is not None:
             img = select_volume(img, index.z)
-        return nib.Nifti1Image(scaled(img.dataobj, self.value_scale), img.affine)
+        return nib.Nifti1Image(self.scaled(img.dataobj), img.affine)
 
     def _statistical_whole(self) -> nib.Nifti1Image:
         if len(self.volumes) == 1 and not any(
@@ -360,9 +352,6 @@ class Map(Concept):
     def _fetch_surface(
         self, region: str | Region | None, fragment: str | None, variant: str | None
     ) -> Mesh:
-        from neuratlas.volumes import providers
-        from neuratlas.volumes.surfaces import Mesh
-
         template = self.space.get_template(variant)
         volume = self.volumes[0]
         fragments = [fragment] if fragment else volume.fragments("gii-label")
@@ -390,16 +379,12 @@ class Map(Concept):
 
 
 def _mask_of_labels(img: nib.Nifti1Image, labels: list[int]) -> nib.Nifti1Image:
-    import nibabel as nib
-
     data = np.asanyarray(img.dataobj)
     mask = data == labels[0] if len(labels) == 1 else np.isin(data, labels)
     return nib.Nifti1Image(mask.view(np.uint8), img.affine)
 
 
 def _combine(images: list[nib.Nifti1Image], op: np.ufunc) -> nib.Nifti1Image:
-    import nibabel as nib
-
     if len(images) == 1:
         return images[0]
     data = np.asanyarray(images[0].dataobj).copy()

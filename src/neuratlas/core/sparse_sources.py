@@ -1,12 +1,16 @@
-"""Build the sparse index of a statistical map from its source images, cached on disk.
+"""The sparse index of a statistical map: built from its source images, cached on disk.
 
-The index is keyed by the map's ``@id``, its sources (file, size, mtime, z) and the
-value scale, so a changed source file gives a new index. It is stored in the
-cache's memory-mappable form and loaded from there on later runs.
+Volume ``k`` of the index is the map's ``k``-th (volume, z) source
+(:attr:`Map.sparse_sources`), with the source's values unchanged; the map's
+``value_scale`` is applied on the way out (:func:`scaled`). The index is keyed by
+the map's ``@id``, its sources (file, size, mtime, z) and the value scale, so a
+changed source file gives a new index; the cache policy itself (memory-mapped
+folder, repair of damaged entries, size cap) is :func:`neuratlas.volumes.sparse.cached_index`.
 """
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING
 
 import nibabel as nib
@@ -14,10 +18,10 @@ import numpy as np
 
 from neuratlas.errors import ImageError
 from neuratlas.retrieval import cache
+from neuratlas.volumes.sparse import SparseIndex, cached_index
 
 if TYPE_CHECKING:
-    from neuratlas.volumes.maps import Map
-    from neuratlas.volumes.sparse import SparseIndex
+    from neuratlas.core.maps import Map
 
 FORMAT_VERSION = 1
 
@@ -32,40 +36,36 @@ def scaled(values: np.ndarray, scale: float) -> np.ndarray:
 
 
 def _source_files(the_map: Map) -> dict[int, str]:
-    return {v: str(the_map.volumes[v].path()) for v in {v for v, _ in the_map._sources}}
+    return {v: str(the_map.volumes[v].path()) for v in {v for v, _ in the_map.sparse_sources}}
 
 
 def index_key(the_map: Map) -> str:
     """The cache key of a map's sparse index."""
-    import os
-
     files = _source_files(the_map)
     stats = {v: (f, os.stat(f).st_size, int(os.stat(f).st_mtime)) for v, f in files.items()}
     return cache.cache_key(
         "sparse-index",
         FORMAT_VERSION,
         the_map.id,
-        the_map._sources,
+        the_map.sparse_sources,
         sorted(stats.items()),
         the_map.value_scale,
     )
 
 
+def sparse_index_of(the_map: Map) -> SparseIndex:
+    """The sparse index of ``the_map``: loaded from the cache, or built and cached."""
+    return cached_index(index_key(the_map), lambda: build_sparse_index(the_map))
+
+
 def build_sparse_index(the_map: Map) -> SparseIndex:
-    """The sparse index of ``the_map``: loaded from the cache, or built and cached.
+    """Build the sparse index of ``the_map`` from its source images (no cache).
 
-    Volume ``k`` of the index is the map's ``k``-th (volume, z) source, with the
-    source's values unchanged (the map's ``value_scale`` is applied on the way out,
-    see :func:`scaled`).
+    Raises
+    ------
+    ImageError
+        A source file is corrupt, or the sources lie on different grids.
     """
-    from neuratlas.volumes.sparse import SparseIndex
-
-    return SparseIndex.cached(index_key(the_map), lambda: _build(the_map))
-
-
-def _build(the_map: Map) -> SparseIndex:
-    from neuratlas.volumes.sparse import SparseIndex
-
     files = _source_files(the_map)
     blocks = []
     affine = None
@@ -77,7 +77,7 @@ def _build(the_map: Map) -> SparseIndex:
             raise ImageError(
                 f"cannot read {files[volume]!r}: {exc}", hint="the file is corrupt or truncated"
             ) from None
-        zs = [z for v, z in the_map._sources if v == volume]
+        zs = [z for v, z in the_map.sparse_sources if v == volume]
         if data.ndim == 4:
             picks = [0 if z is None else z for z in zs]
             blocks.append(data[..., picks] if picks != list(range(data.shape[3])) else data)

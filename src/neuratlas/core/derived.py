@@ -13,12 +13,14 @@ from typing import TYPE_CHECKING
 import nibabel as nib
 import numpy as np
 
+from neuratlas.core.sparse_sources import index_key
 from neuratlas.errors import SpecError
 from neuratlas.retrieval import cache
+from neuratlas.volumes.nifti import save_nifti
 from neuratlas.volumes.providers import load_nifti
 
 if TYPE_CHECKING:
-    from neuratlas.volumes.maps import Map
+    from neuratlas.core.maps import Map
 
 
 def maximum_probability_map(labelled: Map, source: Map, threshold: float = 0.0) -> nib.Nifti1Image:
@@ -27,8 +29,6 @@ def maximum_probability_map(labelled: Map, source: Map, threshold: float = 0.0) 
     Labels are those of ``labelled``'s indices; a region of ``source`` with no label
     in ``labelled`` raises :class:`SpecError`.
     """
-    from neuratlas.volumes.sparse_build import index_key
-
     key = cache.cache_key("maxprob", labelled.id, index_key(source), threshold)
     path = cache.cache_path("maps", key, ".nii.gz")
     if path.exists():
@@ -49,8 +49,6 @@ def maximum_probability_map(labelled: Map, source: Map, threshold: float = 0.0) 
     winner = np.asarray(index.max_label_map(threshold=threshold))  # 0 = none, k+1 = volume k
     dtype = np.uint8 if lut.max() < 256 else np.uint16
     img = nib.Nifti1Image(lut[winner].astype(dtype), index.affine)
-    from neuratlas.volumes.nifti import save_nifti
-
     save_nifti(img, path)
     cache.evict()  # keep the cache under its cap, least recently used out first
     return load_nifti(path)

@@ -1,4 +1,4 @@
-"""Tests of neuratlas.volumes.maps: labelled, statistical and surface maps on generated atlases."""
+"""Tests of neuratlas.core.maps: labelled, statistical and surface maps on generated atlases."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from neuratlas.configuration.catalogue import Catalogue
+from neuratlas.catalogue import Catalogue
+from neuratlas.core.map_index import MapIndex, MapType
 from neuratlas.errors import ImageError, NotFoundError
-from neuratlas.volumes.maps import MapIndex, MapType
 from neuratlas.volumes.surfaces import Mesh
 
 from toy_atlas import AFFINE, LEAVES, SHAPE, label_volume, probability_volumes

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 import neuratlas
+from neuratlas.core.sparse_map import SparseMap
 from neuratlas.errors import ImageError
-from neuratlas.volumes.sparse import SparseIndex, SparseMap
+from neuratlas.volumes.sparse import SparseIndex
 
 from toy_atlas import AFFINE, LEAVES, probability_volumes
 
@@ -133,15 +134,15 @@ def test_toy_sparse_index_matches_the_source(toy) -> None:
 def test_a_new_index_evicts_the_least_recently_used_entries(toy, tmp_path, monkeypatch) -> None:
     import os
 
+    from neuratlas.core.sparse_sources import sparse_index_of
     from neuratlas.retrieval import cache
-    from neuratlas.volumes.sparse_build import build_sparse_index
 
     monkeypatch.setenv("NEURATLAS_CACHE", str(tmp_path / "cache"))
     old = cache.cache_path("downloads", "old", ".bin")
     old.write_bytes(b"x" * 400_000)
     os.utime(old, (1_000_000, 1_000_000))  # used long ago
     monkeypatch.setenv("NEURATLAS_CACHE_MAX_GB", str(300_000 / 1024**3))
-    index = build_sparse_index(toy.get_map("toy", "toy", "statistical"))
+    index = sparse_index_of(toy.get_map("toy", "toy", "statistical"))
     assert not old.exists()
     assert index.num_volumes == len(LEAVES)
     assert cache.usage()[1] <= 300_000

@@ -1,0 +1,144 @@
+"""A map reduced to what assignment needs: values at voxels and per-region sums.
+
+Each lookup lists the map's distinct (region, fragment) maps as its *entries*:
+the labels of a labelled map, the volumes of a statistical one. Both kinds answer
+the same two questions, so the assignment code never asks which kind it holds:
+``values_at(ijk)`` and the per-entry sums ``s_m`` (Σ M), ``s_m2`` (Σ M²) and
+``n_m`` (|supp M|), with map values at or below the threshold counted as 0.
+"""
+
+from __future__ import annotations
+
+import abc
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from neuratlas.core.map_index import MapType
+from neuratlas.errors import ArgumentError
+
+if TYPE_CHECKING:
+    from neuratlas.core.maps import Map
+
+
+class MapLookup(abc.ABC):
+    """What both kinds of lookup provide (see the module notes).
+
+    Attributes
+    ----------
+    map : Map
+    threshold : float
+    affine : ndarray, shape (4, 4)
+    shape : tuple of int
+        The map's voxel grid.
+    entries : list of (str, str or None)
+        (region name, fragment) of each entry.
+    s_m, s_m2, n_m : ndarray
+        Σ M, Σ M² and |supp M| of each entry.
+    """
+
+    map: Map
+    threshold: float
+    affine: np.ndarray
+    shape: tuple[int, ...]
+    entries: list[tuple[str, str | None]]
+    s_m: np.ndarray
+    s_m2: np.ndarray
+    n_m: np.ndarray
+
+    def values_at(self, ijk: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Map values at voxels: ``(row of ijk, entry, value)`` for every value above threshold.
+
+        Voxels outside the grid give no rows.
+        """
+        ijk = np.asarray(ijk, dtype=np.int64).reshape(-1, 3)
+        inside = np.all((ijk >= 0) & (ijk < np.array(self.shape[:3])), axis=1)
+        rows = np.flatnonzero(inside)
+        point, entry, value = self._values_inside(ijk[rows])
+        keep = value > self.threshold
+        return rows[point[keep]], entry[keep], value[keep]
+
+    @abc.abstractmethod
+    def _values_inside(self, ijk: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(row of ijk, entry, value)`` for voxels known to lie on the grid."""
+
+
+class LabelledLookup(MapLookup):
+    """A labelled map: each entry is a label, its map the binary mask of that label."""
+
+    def __init__(self, the_map: Map, lower_threshold: float = 0.0) -> None:
+        self.map = the_map
+        self.threshold = float(lower_threshold)
+        img = the_map.fetch()
+        labels = np.asanyarray(img.dataobj)
+        if labels.dtype.kind == "f":
+            labels = labels.astype(np.int64)
+        self.affine, self.shape = img.affine, labels.shape
+        lut_items = sorted(the_map.label_lut.items())
+        self.entries = [(name, _fragment(the_map, name, label)) for label, name in lut_items]
+        size = max(int(labels.max()), max((k for k, _ in lut_items), default=0)) + 1
+        self._lut = np.full(size, -1, dtype=np.int64)
+        for entry, (label, _) in enumerate(lut_items):
+            self._lut[label] = entry
+        self._labels = labels
+        counts = np.bincount(labels.ravel(), minlength=size)
+        n = np.array([counts[label] for label, _ in lut_items], dtype=float)
+        # binary masks: Σ M = Σ M² = |supp M| (a threshold >= 1 leaves nothing)
+        n = n if self.threshold < 1 else np.zeros_like(n)
+        self.s_m, self.s_m2, self.n_m = n, n, n
+
+    def _values_inside(self, ijk: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        labels = self._labels[ijk[:, 0], ijk[:, 1], ijk[:, 2]].astype(np.int64)
+        valid = (labels >= 0) & (labels < len(self._lut))
+        entry = np.full(len(ijk), -1, dtype=np.int64)
+        entry[valid] = self._lut[labels[valid]]
+        point = np.flatnonzero(entry >= 0)
+        return point, entry[point], np.ones(len(point), dtype=np.float64)
+
+
+class StatisticalLookup(MapLookup):
+    """A statistical map: each entry is one region map, read from the sparse index."""
+
+    def __init__(self, the_map: Map, lower_threshold: float = 0.0) -> None:
+        self.map = the_map
+        self.threshold = float(lower_threshold)
+        index = the_map.sparse_index
+        self.affine, self.shape = index.affine, index.shape
+        self._index = index
+        self.entries = list(the_map.sparse_entries)
+        values = the_map.scaled(index.values).astype(np.float64)
+        volumes = np.asarray(index.volumes)
+        keep = values > self.threshold
+        size = len(self.entries)
+        self.s_m = np.bincount(volumes[keep], weights=values[keep], minlength=size)
+        self.s_m2 = np.bincount(volumes[keep], weights=values[keep] ** 2, minlength=size)
+        self.n_m = np.bincount(volumes[keep], minlength=size).astype(float)
+
+    def _values_inside(self, ijk: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        point, entry, value = self._index.values_at(ijk)
+        return point, entry, self.map.scaled(value).astype(np.float64)
+
+
+def lookup_for(the_map: Map, lower_threshold: float = 0.0) -> MapLookup:
+    """The lookup of a volumetric map, of the kind its map type calls for.
+
+    Raises
+    ------
+    ArgumentError
+        ``the_map`` is a surface map.
+    """
+    if the_map.is_surface:
+        raise ArgumentError(
+            f"{the_map.name!r} is a surface map: assignment works on volumetric maps",
+            hint="use a volumetric map of the same parcellation",
+        )
+    if the_map.maptype is MapType.LABELLED:
+        return LabelledLookup(the_map, lower_threshold)
+    return StatisticalLookup(the_map, lower_threshold)
+
+
+def _fragment(the_map: Map, name: str, label: int) -> str | None:
+    for index in the_map.indices[name]:
+        if index.label == label:
+            return index.fragment
+    return None
