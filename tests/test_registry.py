@@ -229,9 +229,15 @@ def test_in_operator() -> None:
     table = make_table()
     assert "harvard" in table
     assert "zzzzqqq" not in table
-    assert "difumo" not in table  # ambiguous counts as not found
     assert table[0] in table
     assert Entry("x", "y") not in table
+
+
+def test_in_operator_does_not_hide_an_ambiguous_name() -> None:
+    # 'difumo' matches two entries: answering False would hide them, True would
+    # promise a lookup that fails; the lookup's own error says which to choose
+    with pytest.raises(AmbiguousError, match="be more specific"):
+        "difumo" in make_table()  # noqa: B015
 
 
 # --- container protocol -----------------------------------------------------------------------

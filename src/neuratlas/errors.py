@@ -16,6 +16,8 @@ The rules are written down in CONTRIBUTING.md ("Errors").
       AmbiguousError(Error, LookupError)     several equally good matches; .candidates
       SpecError(Error, ValueError)           malformed spec: file, JSON path, expectation
       DataUnavailableError(Error)            cannot fetch: URL/package, reason, remedy
+        ResponseError                        the server answered with something unusable
+        ChecksumError                        a download does not have the expected digest
       SpaceMismatchError(Error, ValueError)  objects in different spaces, no transform
       ImageError(Error, ValueError)          an image or index file that cannot be used
       RMAError(Error)                        the Allen API refused or mangled an answer
@@ -100,6 +102,14 @@ class DataUnavailableError(Error):
     def __init__(self, message: str, *, source: str | None = None, hint: str | None = None):
         self.source = source
         super().__init__(message, hint=hint)
+
+
+class ResponseError(DataUnavailableError):
+    """The server answered, but with something unusable (malformed JSON, wrong content)."""
+
+
+class ChecksumError(DataUnavailableError):
+    """A downloaded file does not have the expected SHA-256 digest."""
 
 
 class SpaceMismatchError(Error, ValueError):

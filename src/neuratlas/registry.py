@@ -119,10 +119,18 @@ class InstanceTable(Generic[T]):
         return iter(self._entries)
 
     def __contains__(self, spec: object) -> bool:
+        """True if ``spec`` (an entry, or a string :meth:`get` accepts) names one entry.
+
+        Raises
+        ------
+        AmbiguousError
+            ``spec`` matches several entries equally well: neither yes nor no is true,
+            and ``table[spec]`` would raise the same error.
+        """
         if isinstance(spec, str):
             try:
                 self.get(spec)
-            except LookupError:
+            except NotFoundError:
                 return False
             return True
         return spec in self._entries
@@ -154,6 +162,7 @@ class InstanceTable(Generic[T]):
     @property
     def dataframe(self) -> pd.DataFrame:
         """One row per entry: key, name, id and, where present, short name and version."""
+        # heavy: pandas costs ~0.2 s to import; only this view of a table needs it
         import pandas as pd
 
         rows = [

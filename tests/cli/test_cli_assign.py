@@ -9,23 +9,14 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 import pytest
-from typer.testing import CliRunner
 
 from neuratlas.assignment import COLUMNS
-from neuratlas.cli.main import _register_areas, cli
 from neuratlas.errors import Error, ImageError
 
 from toy_atlas import AFFINE, label_volume
 
 INSIDE_A_LEFT = AFFINE[:3, :3] @ np.array([4, 5, 4]) + AFFINE[:3, 3]
 INSIDE_NUCLEUS_C = AFFINE[:3, :3] @ np.array([10, 12, 8]) + AFFINE[:3, 3]
-
-
-@pytest.fixture
-def run(toy_active):
-    _register_areas()
-    runner = CliRunner()
-    return lambda *args: runner.invoke(cli, list(args))
 
 
 def as_arg(xyz: np.ndarray) -> str:

@@ -3,58 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
 import pytest
-from typer.testing import CliRunner
 
-from neuratlas.cli.main import _register_areas, cli
 from neuratlas.errors import AmbiguousError, NotFoundError
 
-from toy_atlas import AFFINE, LEAVES, PARC_ID, SPACE_ID, label_volume
-
-
-@pytest.fixture
-def run(toy_active, monkeypatch: pytest.MonkeyPatch, toy_folder: Path):
-    """Invoke the CLI in-process on the toy catalogue; returns the click Result."""
-    monkeypatch.setenv("NEURATLAS_CONFIGURATION", str(toy_folder))
-    _register_areas()
-    runner = CliRunner()
-
-    def invoke(*args: str):
-        return runner.invoke(cli, list(args))
-
-    return invoke
-
-
-# the console script's entry point, run on the toy catalogue only (not the embedded one)
-ENTRY = (
-    "import sys, neuratlas\n"
-    "neuratlas.use_configuration(sys.argv[1], strict=True)\n"
-    # offline retries without waiting between them, to keep the test short
-    "from neuratlas.retrieval import http\n"
-    "http._default_client = http.HttpClient(sleep=lambda _: None)\n"
-    "sys.argv = ['neuratlas', *sys.argv[2:]]\n"
-    "from neuratlas.cli.main import app\n"
-    "app()\n"
-)
-
-
-def run_script(toy_folder: Path, tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "NEURATLAS_CACHE": str(tmp_path / "cache"), "PYTHONWARNINGS": "ignore"}
-    return subprocess.run(
-        [sys.executable, "-c", ENTRY, str(toy_folder), *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=tmp_path,
-    )
+from toy_atlas import AFFINE, LEAVES, SPACE_ID, label_volume
 
 
 # --- listings ------------------------------------------------------------------------------
@@ -169,50 +126,3 @@ def test_template(run, tmp_path: Path) -> None:
     result = run("template", "toy", "-o", str(out))
     assert result.exit_code == 0, result.output
     assert nib.load(out).shape == (20, 24, 16)
-
-
-# --- the console script: exit codes and one-line errors -------------------------------------
-def test_script_lookup_error_exit_2(toy_folder: Path, tmp_path: Path) -> None:
-    done = run_script(toy_folder, tmp_path, "region", PARC_ID, "Nucleus D")
-    assert done.returncode == 2
-    lines = done.stderr.strip().splitlines()
-    assert lines[0] == "error: no region of 'Toy parcellation v2' matches 'Nucleus D'"
-    assert lines[1] == "hint: did you mean 'Nucleus C'?"
-    assert "Traceback" not in done.stderr
-    assert done.stdout == ""
-
-
-def test_script_debug_shows_traceback(toy_folder: Path, tmp_path: Path) -> None:
-    done = run_script(toy_folder, tmp_path, "--debug", "region", PARC_ID, "Area")
-    assert done.returncode == 1
-    assert "Traceback" in done.stderr
-    assert "AmbiguousError" in done.stderr
-
-
-def test_script_other_error_exit_1_and_json_success(toy_folder: Path, tmp_path: Path) -> None:
-    done = run_script(
-        toy_folder, tmp_path, "map", "toy/parcellation/toy-v1", SPACE_ID, "-o", "remote.nii.gz"
-    )
-    # the remote map's URL is not reachable: DataUnavailableError, exit 1
-    assert done.returncode == 1, done.stderr
-    assert done.stderr.startswith("error: could not fetch http://127.0.0.1:9/toy/labels.nii.gz")
-    assert not (tmp_path / "remote.nii.gz").exists()
-    ok = run_script(toy_folder, tmp_path, "regions", PARC_ID, "--json")
-    assert ok.returncode == 0, ok.stderr
-    assert len(json.loads(ok.stdout)) == 9
-
-
-def test_script_usage_error_exit_2(toy_folder: Path, tmp_path: Path) -> None:
-    done = run_script(toy_folder, tmp_path, "map", PARC_ID)
-    assert done.returncode == 2, done.stderr
-    assert "Missing" in done.stderr
-    assert "Traceback" not in done.stderr
-
-
-def test_console_script_is_installed() -> None:
-    script = Path(sys.executable).parent / "neuratlas"
-    if not script.exists():
-        pytest.skip("no console script next to this interpreter")
-    done = subprocess.run([str(script), "--help"], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
-    assert "Offline-first toolkit" in done.stdout

@@ -11,12 +11,11 @@ from PIL import Image
 from typer.testing import CliRunner
 
 import neuratlas
-from neuratlas.cli.main import _register_areas, cli
+from neuratlas.cli.main import cli
 
 
 @pytest.mark.slow
 def test_tour_writes_the_region_maps_and_pictures(tmp_path: Path) -> None:
-    _register_areas()
     result = CliRunner().invoke(cli, ["tour", "-o", str(tmp_path)])
     assert result.exit_code == 0, result.output
     assert "Spatial properties" in result.output and "mm³" in result.output
@@ -33,7 +32,6 @@ def test_tour_writes_the_region_maps_and_pictures(tmp_path: Path) -> None:
 
 
 def test_tour_with_an_unknown_region_fails_with_suggestions(tmp_path: Path) -> None:
-    _register_areas()
     result = CliRunner().invoke(cli, ["tour", "-o", str(tmp_path), "--region", "hIP99 left"])
     assert isinstance(result.exception, neuratlas.NotFoundError)
     assert "did you mean" in str(result.exception)

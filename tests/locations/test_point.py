@@ -66,6 +66,23 @@ def test_repr_eq_hash(spaces) -> None:
     np.testing.assert_array_equal(np.asarray(a), [1, 2, 3])
 
 
+@given(st.tuples(finite, finite, finite), st.floats(-1e-6, 1e-6))
+def test_equal_points_hash_alike(xyz, shift) -> None:
+    a = Point(xyz)
+    b = Point(np.asarray(xyz) + shift)
+    if a == b:
+        assert hash(a) == hash(b)
+    assert {a, b} == ({a} if a == b else {a, b})
+
+
+def test_points_near_a_rounding_boundary_are_equal_only_if_they_hash_alike() -> None:
+    # 1.4999999e-6 and 1.5000001e-6 mm were equal (a tolerance) but hashed apart
+    a, b = Point([1.4999999e-6, 0, 0]), Point([1.5000001e-6, 0, 0])
+    assert (a == b) == (hash(a) == hash(b))
+    assert Point([-0.0, 0, 0]) == Point([0.0, 0, 0])
+    assert hash(Point([-0.0, 0, 0])) == hash(Point([0.0, 0, 0]))
+
+
 @given(st.tuples(finite, finite, finite))
 def test_physical_voxel_round_trip(xyz) -> None:
     point = Point(xyz)

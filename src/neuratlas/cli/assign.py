@@ -5,9 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
+import nibabel as nib
 import typer
 
+import neuratlas
 from neuratlas.cli.output import emit_rows
+from neuratlas.core.space import Space
+from neuratlas.errors import ArgumentError, ImageError
+from neuratlas.locations.pointcloud import PointCloud
 
 TABLE_COLUMNS = {
     "input structure": "input",
@@ -41,12 +46,12 @@ def assign(
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write CSV/JSON.")] = None,
 ) -> None:
     """Assign a point (--point), points (--points) or an image (--image) to regions."""
-    import neuratlas
-    from neuratlas.errors import Error
-
     given = [x for x in (point, points, image) if x is not None]
     if len(given) != 1:
-        raise Error("give exactly one of --point, --points or --image")
+        raise ArgumentError(
+            "give exactly one of --point, --points or --image",
+            hint="e.g. --point=-32,-60,48 or --points points.csv or --image lesion.nii.gz",
+        )
     the_map = neuratlas.get_map(parcellation, space, maptype)
     if point is not None:
         item = neuratlas.Point(point, the_map.space, sigma_mm=sigma)
@@ -67,32 +72,32 @@ def assign(
     )
 
 
-def _read_points(path: Path, space, sigma: float):
+def _read_points(path: Path, space: Space, sigma: float) -> PointCloud:
+    # heavy: pandas costs ~0.2 s to import; only --points needs it here
     import pandas as pd
-
-    import neuratlas
-    from neuratlas.errors import Error
 
     try:
         frame = pd.read_csv(path, sep=None, engine="python")
     except (OSError, pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise Error(f"cannot read points from {str(path)!r}: {exc}") from None
+        raise ArgumentError(
+            f"cannot read points from {str(path)!r}: {exc}",
+            hint="give a CSV or TSV file with a header line x,y,z[,sigma]",
+        ) from None
     frame.columns = [str(c).strip().lower() for c in frame.columns]
     if not {"x", "y", "z"} <= set(frame.columns):
-        raise Error(
+        raise ArgumentError(
             f"{str(path)!r} needs columns x, y, z (found {', '.join(frame.columns)})",
             hint="write a header line: x,y,z[,sigma]",
         )
     sigmas = frame["sigma"].to_numpy(float) if "sigma" in frame.columns else sigma
-    return neuratlas.PointCloud(frame[["x", "y", "z"]].to_numpy(float), space, sigmas)
+    return PointCloud(frame[["x", "y", "z"]].to_numpy(float), space, sigmas)
 
 
-def _read_image(path: Path):
-    import nibabel as nib
-
-    from neuratlas.errors import ImageError
-
+def _read_image(path: Path) -> nib.spatialimages.SpatialImage:
     try:
         return nib.load(path)
     except (OSError, nib.filebasedimages.ImageFileError) as exc:
-        raise ImageError(f"cannot read the image {str(path)!r}: {exc}") from None
+        raise ImageError(
+            f"cannot read the image {str(path)!r}: {exc}",
+            hint="give a NIfTI file (.nii or .nii.gz)",
+        ) from None

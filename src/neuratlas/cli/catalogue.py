@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+import neuratlas
 from neuratlas.cli.output import console, emit_object, emit_rows
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
@@ -22,8 +23,6 @@ def register(cli: typer.Typer) -> None:
 
 def atlases(as_json: JsonOption = False) -> None:
     """List the atlases."""
-    import neuratlas
-
     rows = [
         {
             "key": a.key,
@@ -39,8 +38,6 @@ def atlases(as_json: JsonOption = False) -> None:
 
 def spaces(as_json: JsonOption = False) -> None:
     """List the reference spaces."""
-    import neuratlas
-
     rows = [
         {
             "key": s.key,
@@ -56,8 +53,6 @@ def spaces(as_json: JsonOption = False) -> None:
 
 def parcellations(as_json: JsonOption = False) -> None:
     """List the parcellations and the spaces they are mapped in."""
-    import neuratlas
-
     rows = [
         {
             "key": p.key,
@@ -78,8 +73,6 @@ def regions(
     as_json: JsonOption = False,
 ) -> None:
     """List (or search) the regions of a parcellation."""
-    import neuratlas
-
     parc = neuratlas.parcellations[parcellation]
     if tree and not as_json and find is None:
         console.print(parc.tree())
@@ -106,8 +99,6 @@ def region(
     as_json: JsonOption = False,
 ) -> None:
     """Show a region: its place in the hierarchy and its spatial properties."""
-    import neuratlas
-
     found = neuratlas.get_region(parcellation, name)
     supported = found.supported_spaces
     info: dict = {

@@ -1,8 +1,8 @@
 """The ``neuratlas`` command: one typer app with a sub-app per area.
 
 Errors from the :class:`neuratlas.Error` hierarchy print as one line
-(``error: <message>``) plus a hint, and exit with status 1, or 2 for lookups and
-usage; ``--debug`` shows the traceback instead.
+(``error: <message>``) plus a hint, and exit with the status :func:`exit_status`
+gives (2 for usage and lookups, 1 otherwise); ``--debug`` shows the traceback instead.
 """
 
 from __future__ import annotations
@@ -11,7 +11,15 @@ import sys
 
 import typer
 
-from neuratlas.errors import AmbiguousError, Error, NotFoundError
+from neuratlas.cli import allen as allen_cli
+from neuratlas.cli import assign, catalogue, maps, tour
+from neuratlas.errors import (
+    AmbiguousError,
+    ArgumentError,
+    ArgumentTypeError,
+    Error,
+    NotFoundError,
+)
 
 cli = typer.Typer(
     name="neuratlas",
@@ -31,25 +39,24 @@ def _main(
     _state["debug"] = debug
 
 
-def _register_areas() -> None:
-    # Each area module defines its commands on ``cli`` or exposes a typer ``app``;
-    # imported here so that ``neuratlas --help`` lists every area.
-    if _state.get("registered"):
-        return
-    from neuratlas.cli import allen as allen_cli
-    from neuratlas.cli import assign, catalogue, maps, tour
+# every area adds its commands here, so that `neuratlas --help` lists them all
+catalogue.register(cli)
+assign.register(cli)
+maps.register(cli)
+tour.register(cli)
+cli.add_typer(allen_cli.app, name="allen")
 
-    catalogue.register(cli)
-    assign.register(cli)
-    maps.register(cli)
-    tour.register(cli)
-    cli.add_typer(allen_cli.app, name="allen")
-    _state["registered"] = True
+# what the user asked for was wrong (usage) or names nothing (lookup): exit 2
+USAGE_OR_LOOKUP = (ArgumentError, ArgumentTypeError, NotFoundError, AmbiguousError)
+
+
+def exit_status(error: Error) -> int:
+    """The exit status for an error: 2 for usage and lookups, 1 for everything else."""
+    return 2 if isinstance(error, USAGE_OR_LOOKUP) else 1
 
 
 def app() -> None:
     """Entry point of the ``neuratlas`` console script."""
-    _register_areas()
     try:
         cli(standalone_mode=False)
     except Error as exc:
@@ -58,7 +65,7 @@ def app() -> None:
         typer.echo(f"error: {exc.message}", err=True)
         if exc.hint:
             typer.echo(f"hint: {exc.hint}", err=True)
-        sys.exit(2 if isinstance(exc, NotFoundError | AmbiguousError) else 1)
+        sys.exit(exit_status(exc))
     except typer.Abort:
         sys.exit(1)
     except Exception as exc:  # click usage errors carry their own exit code

@@ -7,7 +7,11 @@ from typing import Annotated
 
 import typer
 
+import neuratlas
 from neuratlas.cli.output import err_console
+from neuratlas.errors import ArgumentError
+from neuratlas.volumes.nifti import save_nifti
+from neuratlas.volumes.pictures import render_png
 
 
 def register(cli: typer.Typer) -> None:
@@ -30,16 +34,11 @@ def map_command(
     png: Annotated[Path | None, typer.Option("--png", help="Also draw a PNG picture.")] = None,
 ) -> None:
     """Write a parcellation map, or one region's mask or probability map, as NIfTI."""
-    import neuratlas
-    from neuratlas.volumes.nifti import save_nifti
-
     the_map = neuratlas.get_map(parcellation, space, maptype)
     img = the_map.fetch(region=region, resolution_mm=resolution)
     save_nifti(img, output)
     err_console.print(f"wrote {output} {img.shape}")
     if png is not None:
-        from neuratlas.volumes.pictures import render_png
-
         title = f"{region or the_map.parcellation.name} ({the_map.maptype.value})"
         template = the_map.space.get_template().fetch()
         labelled = region is None and the_map.maptype.value == "labelled"
@@ -53,13 +52,11 @@ def template(
     variant: Annotated[str | None, typer.Option("--variant", help="e.g. 'grey matter'.")] = None,
 ) -> None:
     """Write the template of a (volumetric) space as NIfTI."""
-    import neuratlas
-    from neuratlas.errors import Error
-    from neuratlas.volumes.nifti import save_nifti
-
     volume = neuratlas.get_template(space, variant)
     if volume.is_surface:
-        raise Error(f"{space!r} is a surface space", hint="its templates are meshes, not NIfTI")
+        raise ArgumentError(
+            f"{space!r} is a surface space", hint="its templates are meshes, not NIfTI"
+        )
     img = volume.fetch()
     save_nifti(img, output)
     err_console.print(f"wrote {output} {img.shape}")

@@ -7,7 +7,10 @@ from typing import Annotated
 
 import typer
 
+import neuratlas
 from neuratlas.cli.output import console
+from neuratlas.volumes.nifti import save_nifti
+from neuratlas.volumes.pictures import render_png
 
 
 def register(cli: typer.Typer) -> None:
@@ -22,10 +25,6 @@ def tour(
     region: Annotated[str, typer.Option(help="Region to visit.")] = "hIP1 left",
 ) -> None:
     """List the catalogue, find a region, show its spatial properties, write its maps."""
-    import neuratlas
-    from neuratlas.volumes.nifti import save_nifti
-    from neuratlas.volumes.pictures import render_png
-
     console.rule("The catalogue")
     console.print(f"{len(neuratlas.spaces)} spaces:")
     for space in neuratlas.spaces:

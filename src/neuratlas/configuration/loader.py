@@ -89,7 +89,8 @@ def load_file(file: Path) -> LoadedSpec:
             f"{first['msg']} (got {_short(first.get('input'))})",
             file=str(file),
             path=json_path(first["loc"]),
-            hint=f"{exc.error_count()} problem(s) in this file; see the spec layout in DESIGN.md",
+            hint=f"{exc.error_count()} problem(s) in this file; the fields of each spec kind "
+            "are listed in help(neuratlas.configuration.specs)",
         ) from None
 
 

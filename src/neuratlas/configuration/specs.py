@@ -2,7 +2,7 @@
 
 The models accept siibra's files unchanged: unknown keys are ignored, aliases map
 siibra's JSON names (``@id``, ``shortName``) to Python ones. Our own extensions use
-keys prefixed ``neuratlas:``. See DESIGN.md, "Configuration".
+keys prefixed ``neuratlas:``, which a siibra reader ignores.
 """
 
 from __future__ import annotations

@@ -11,8 +11,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
-from neuratlas.errors import Error
-
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -72,9 +70,6 @@ def install(provider: Callable[[], References]) -> None:
 
 def active() -> References:
     """The active catalogue, as registered by :func:`install`."""
-    if _provider is None:
-        raise Error(
-            "no catalogue is loaded",
-            hint="import neuratlas (the package loads its catalogue on first use)",
-        )
+    if _provider is None:  # importing any part of neuratlas imports the catalogue first
+        raise RuntimeError("neuratlas.catalogue has not registered the active catalogue")
     return _provider()

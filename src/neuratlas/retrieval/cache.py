@@ -13,10 +13,11 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
 import platformdirs
@@ -61,6 +62,7 @@ def _key_default(obj: Any) -> Any:
         # set order follows string hashing, which changes from one process to the next
         return sorted(json.dumps(item, sort_keys=True, default=_key_default) for item in obj)
     if hasattr(obj, "__array__") and hasattr(obj, "dtype") and hasattr(obj, "shape"):
+        # heavy: NumPy stays out of catalogue lookups; an array here means it is loaded
         import numpy as np
 
         array = np.ascontiguousarray(obj)
@@ -249,3 +251,15 @@ def clear(area: str | None = None) -> None:
     target = cache_root() / area if area else cache_root()
     if target.exists():
         shutil.rmtree(target)
+
+
+def name_suffix(name: str) -> str:
+    """The file suffix of a file name, keeping compression pairs such as ``.nii.gz``.
+
+    Only short alphanumeric suffixes count, so version-like names such as
+    ``v1.2`` do not produce odd cache names.
+    """
+    suffixes = [s for s in PurePosixPath(name).suffixes if re.fullmatch(r"\.[A-Za-z0-9]{1,5}", s)]
+    if len(suffixes) >= 2 and suffixes[-1].lower() in (".gz", ".bz2", ".xz", ".zst"):
+        return "".join(suffixes[-2:])
+    return suffixes[-1] if suffixes else ""

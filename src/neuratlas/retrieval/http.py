@@ -30,7 +30,13 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from neuratlas.errors import DataUnavailableError
+from neuratlas.__about__ import __version__
+from neuratlas.errors import (
+    ArgumentError,
+    ChecksumError,
+    DataUnavailableError,
+    ResponseError,
+)
 from neuratlas.retrieval import cache
 
 T = TypeVar("T")
@@ -46,14 +52,6 @@ _OFFLINE_HINT = (
     "the file elsewhere and place it in the neuratlas cache (set NEURATLAS_CACHE to "
     "choose its folder)"
 )
-
-
-class ResponseError(DataUnavailableError):
-    """The server answered, but with something unusable (malformed JSON, wrong content)."""
-
-
-class ChecksumError(DataUnavailableError):
-    """A downloaded file does not have the expected SHA-256 digest."""
 
 
 class _TransientError(Exception):
@@ -163,9 +161,9 @@ class HttpClient:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         if max_concurrency < 1:
-            raise ValueError(f"max_concurrency must be at least 1, got {max_concurrency}")
+            raise ArgumentError(f"max_concurrency must be at least 1, got {max_concurrency}")
         if retries < 0:
-            raise ValueError(f"retries must not be negative, got {retries}")
+            raise ArgumentError(f"retries must not be negative, got {retries}")
         self.max_concurrency = max_concurrency
         self.retries = retries
         self.backoff = backoff
@@ -174,8 +172,6 @@ class HttpClient:
         self._semaphore = threading.Semaphore(max_concurrency)
         self._dest_locks: dict[Path, threading.Lock] = {}
         self._dest_locks_guard = threading.Lock()
-        from neuratlas.__about__ import __version__
-
         all_headers = {"User-Agent": f"neuratlas/{__version__}"}
         all_headers.update(headers or {})
         self._client = httpx.Client(
@@ -517,6 +513,7 @@ def _progress_bar(
     if not progress:
         yield lambda n: None
         return
+    # heavy: rich's progress machinery costs ~50 ms; only long downloads on a terminal draw
     from rich.console import Console
     from rich.progress import (
         BarColumn,
@@ -566,19 +563,7 @@ def default_client() -> HttpClient:
 
 def url_suffix(url: str) -> str:
     """The file suffix of a URL's path (``.nii.gz``, ``.json``...), or ``""``."""
-    return name_suffix(PurePosixPath(urlsplit(url).path).name)
-
-
-def name_suffix(name: str) -> str:
-    """The file suffix of a file name, keeping compression pairs such as ``.nii.gz``.
-
-    Only short alphanumeric suffixes count, so version-like names such as
-    ``v1.2`` do not produce odd cache names.
-    """
-    suffixes = [s for s in PurePosixPath(name).suffixes if re.fullmatch(r"\.[A-Za-z0-9]{1,5}", s)]
-    if len(suffixes) >= 2 and suffixes[-1].lower() in (".gz", ".bz2", ".xz", ".zst"):
-        return "".join(suffixes[-2:])
-    return suffixes[-1] if suffixes else ""
+    return cache.name_suffix(PurePosixPath(urlsplit(url).path).name)
 
 
 def download(

@@ -194,7 +194,8 @@ def resolve(url: str, *, base: str | os.PathLike[str] | None = None) -> Path:
         if scheme in _WEB_SCHEMES:
             if not parts.netloc:
                 raise SpecError(f"{url!r} has no host name", hint="write https://<host>/<path>")
-            from neuratlas.retrieval import http  # httpx costs ~100 ms: only when needed
+            # heavy: httpx costs ~0.1 s to import; only remote URLs need it
+            from neuratlas.retrieval import http
 
             return http.download(url)
         if scheme == "file":
@@ -251,9 +252,7 @@ def resolve_in_zip(url_and_member: str, *, base: str | os.PathLike[str] | None =
     stat = archive.stat()
     # the key follows the archive's identity, so a replaced archive is extracted afresh
     key = cache.cache_key("zip", str(archive.resolve()), stat.st_size, stat.st_mtime_ns, member)
-    from neuratlas.retrieval import http
-
-    dest = cache.cache_path("zips", key, http.name_suffix(parts[-1]))
+    dest = cache.cache_path("zips", key, cache.name_suffix(parts[-1]))
     if dest.is_file():
         cache.touch(dest)
         return dest

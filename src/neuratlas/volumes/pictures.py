@@ -8,6 +8,7 @@ import nibabel as nib
 import numpy as np
 
 from neuratlas.retrieval.cache import atomic_write
+from neuratlas.volumes.resampling import resample_to_grid
 
 
 def render_png(
@@ -32,12 +33,12 @@ def render_png(
     labelled : bool
         Colour labels with a qualitative colour map instead of a heat map.
     """
+    # heavy: matplotlib costs ~0.3 s to import; only pictures need it
     import matplotlib
 
-    matplotlib.use("Agg")
+    matplotlib.use("Agg")  # no display: draw into files only
+    # heavy: as above (pyplot must come after the backend is chosen)
     import matplotlib.pyplot as plt
-
-    from neuratlas.volumes.resampling import resample_to_grid
 
     # RAS+ voxel order: after rot90 the subject's left is on the left (neurological view)
     img = nib.as_closest_canonical(img)

@@ -17,6 +17,7 @@ import nibabel as nib
 import numpy as np
 
 from neuratlas.errors import ImageError
+from neuratlas.retrieval import packages
 from neuratlas.volumes.surfaces import Mesh
 
 _DECODE_ERRORS = (
@@ -31,8 +32,6 @@ _DECODE_ERRORS = (
 
 def resolve(url: str, base: Path | None = None) -> Path:
     """Resolve a provider URL (``pkg://``, file path, ``http(s)://``, ``"zip member"``)."""
-    from neuratlas.retrieval import packages
-
     if " " in url and url.split(" ", 1)[0].lower().endswith(".zip"):
         return packages.resolve_in_zip(url, base=base)
     return packages.resolve(url, base=base)

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from neuratlas.errors import ImageError
+
 
 @dataclass(frozen=True)
 class Mesh:
@@ -30,8 +32,6 @@ class Mesh:
 
     def __post_init__(self) -> None:
         if self.labels is not None and len(self.labels) != len(self.vertices):
-            from neuratlas.errors import ImageError
-
             raise ImageError(
                 f"{len(self.labels)} labels for a mesh of {len(self.vertices)} vertices",
                 hint="the label file does not belong to this mesh (check the surface space)",

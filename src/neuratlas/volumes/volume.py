@@ -9,6 +9,7 @@ import numpy as np
 
 from neuratlas.errors import DataUnavailableError, NotFoundError
 from neuratlas.volumes import providers
+from neuratlas.volumes.resampling import resample_to_resolution
 from neuratlas.volumes.surfaces import Mesh
 
 VOLUME_FORMATS = ("nii", "zip/nii")
@@ -114,8 +115,6 @@ class Volume:
         if z is not None:
             img = select_volume(img, z)
         if resolution_mm is not None:
-            from neuratlas.volumes.resampling import resample_to_resolution
-
             img = resample_to_resolution(img, resolution_mm, order=1)
         return img
 

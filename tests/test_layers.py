@@ -1,0 +1,99 @@
+"""The import rules of CONTRIBUTING.md: layers, imports at the top, a light cold path."""
+
+from __future__ import annotations
+
+import ast
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import neuratlas
+
+SRC = Path(neuratlas.__file__).parent
+ROOT = SRC.parents[1]
+
+
+def _function_level_imports(path: Path) -> list[tuple[int, str]]:
+    """(line, module) of every import statement inside a function of ``path``."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    found = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            continue
+        for inner in ast.walk(node):
+            if isinstance(inner, ast.Import):
+                found += [(inner.lineno, alias.name) for alias in inner.names]
+            elif isinstance(inner, ast.ImportFrom):
+                found.append((inner.lineno, inner.module or ""))
+    return sorted(set(found))
+
+
+def _has_heavy_comment(lines: list[str], lineno: int) -> bool:
+    # the comment sits on the import line or on the comment lines just above it,
+    # possibly above a group of imports that share it
+    index = lineno - 1
+    if "# heavy" in lines[index]:
+        return True
+    index -= 1
+    while index >= 0:
+        text = lines[index].strip()
+        if text.startswith("#"):
+            if text.startswith("# heavy"):
+                return True
+        elif not text.startswith(("import ", "from ")) and text:
+            return False
+        index -= 1
+    return False
+
+
+def test_every_import_inside_a_function_is_a_commented_heavy_dependency() -> None:
+    offenders = []
+    for path in sorted(SRC.rglob("*.py")):
+        lines = path.read_text(encoding="utf-8").splitlines()
+        for lineno, module in _function_level_imports(path):
+            if not _has_heavy_comment(lines, lineno):
+                offenders.append(f"{path.relative_to(SRC)}:{lineno} imports {module}")
+    assert not offenders, "imports inside functions without '# heavy:' comment:\n" + "\n".join(
+        offenders
+    )
+
+
+def test_the_heavy_comment_check_can_fail(tmp_path: Path) -> None:
+    module = tmp_path / "m.py"
+    module.write_text(
+        "def f():\n    import json\n\n\ndef g():\n    # heavy: costs a second\n    import csv\n"
+    )
+    lines = module.read_text().splitlines()
+    verdicts = {m: _has_heavy_comment(lines, n) for n, m in _function_level_imports(module)}
+    assert verdicts == {"json": False, "csv": True}
+
+
+def test_a_region_lookup_imports_neither_numpy_nor_nibabel() -> None:
+    # the catalogue's tree must load without the numeric stack: this keeps a cold
+    # `get_region` at about 0.2 s (benchmarks/bench_core.py)
+    code = (
+        "import sys, neuratlas\n"
+        "region = neuratlas.get_region('juelich', 'hIP1 left')\n"
+        "assert region.parent is not None\n"
+        "heavy = sorted(m for m in ('numpy', 'nibabel', 'scipy', 'pandas') if m in sys.modules)\n"
+        "assert not heavy, heavy\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+
+
+def test_import_linter_contracts_are_kept() -> None:
+    linter = shutil.which("lint-imports", path=str(Path(sys.executable).parent))
+    if linter is None:
+        pytest.skip("import-linter is not installed (the dev extra has it)")
+    done = subprocess.run(
+        [linter, "--no-cache", str(ROOT / "pyproject.toml")],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert done.returncode == 0, done.stdout[-3000:]
+    assert "BROKEN" not in done.stdout
