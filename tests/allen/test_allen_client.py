@@ -11,8 +11,13 @@ from fake_allen_api import CORONAL_ID, SAGITTAL_ID, FakeAllenAPI, Reply, Request
 from PIL import Image
 
 from neuratlas.allen.client import DEFAULT_API, AllenClient, resolve_base_url
-from neuratlas.errors import DatasetNotFoundError, RMAError
-from neuratlas.errors import DataUnavailableError, Error, ImageError
+from neuratlas.errors import (
+    DatasetNotFoundError,
+    DataUnavailableError,
+    Error,
+    ImageError,
+    RMAError,
+)
 
 
 class TestBaseUrl:

@@ -11,8 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from neuratlas.allen.displacement import DisplacementField, _have_cv2
-from neuratlas.errors import TransformError
-from neuratlas.errors import ImageError
+from neuratlas.errors import ImageError, TransformError
 
 BACKENDS = ["numpy"] + (["cv2"] if _have_cv2() else [])
 

@@ -6,9 +6,15 @@ import numpy as np
 import pytest
 from fake_allen_api import affine_fields
 
-from neuratlas.errors import RMAError
-from neuratlas.allen.metadata import SectionDataSet, SectionImage, extract_affine
-from neuratlas.errors import DataUnavailableError
+from neuratlas.allen.metadata import (
+    SectionDataSet,
+    SectionImage,
+    dataset_row,
+    dataset_summary,
+    extract_affine,
+    image_row,
+)
+from neuratlas.errors import DataUnavailableError, RMAError
 
 
 def test_affine_layout_2d() -> None:
@@ -81,3 +87,77 @@ def test_image_record() -> None:
     assert (image.width, image.height, image.resolution, image.aligned) == (300, 200, None, False)
     with pytest.raises(RMAError, match="SectionImage record has no 'section_number'"):
         SectionImage.from_api({"id": 1, "data_set_id": 5})
+
+
+def _image(image_id: int, number: int, width: int = 300, height: int = 200) -> SectionImage:
+    row = {
+        "id": image_id,
+        "data_set_id": 5,
+        "section_number": number,
+        "width": width,
+        "height": height,
+        "alignment2d": {f"{n}_{k:02d}": float(k) for n in ("tsv", "tvs") for k in range(6)},
+    }
+    return SectionImage.from_api(row)
+
+
+class TestSummaries:
+    def test_dataset_summary(self) -> None:
+        trv = np.arange(12.0).reshape(3, 4)
+        aligned = _dataset_row(
+            genes=[{"acronym": "Gad1"}, {"acronym": "Pvalb"}],
+            reference_space_id=9,
+            alignment3d={**affine_fields("tvr", trv + 1), **affine_fields("trv", trv)},
+        )
+        dataset = SectionDataSet.from_api(aligned)
+        images = [_image(1, 30), _image(2, 10, 640, 480), _image(3, 20)]
+        summary = dataset_summary(dataset, images)
+        assert summary == {
+            "id": 5,
+            "plane": "sagittal",
+            "section_thickness_um": 25.0,
+            "reference_space_id": 9,
+            "genes": ["Gad1", "Pvalb"],
+            "failed": False,
+            "aligned": True,
+            "images": 3,
+            "section_numbers": [10, 30],
+            "image_sizes": ["300x200", "640x480"],
+        }
+        detailed = dataset_summary(dataset, images, details=True)
+        assert list(detailed) == [*summary, "affine_tvr", "sections"]
+        assert detailed["affine_tvr"] == (trv + 1).tolist()
+        assert detailed["sections"][1] == {
+            "id": 2,
+            "section_number": 10,
+            "width": 640,
+            "height": 480,
+        }
+        assert [s["id"] for s in detailed["sections"]] == [1, 2, 3]  # the order given
+
+    def test_dataset_summary_without_images_or_alignment(self) -> None:
+        dataset = SectionDataSet.from_api(_dataset_row(failed=True))
+        summary = dataset_summary(dataset, [], details=True)
+        assert (summary["aligned"], summary["failed"], summary["images"]) == (False, True, 0)
+        assert summary["section_numbers"] is None and summary["image_sizes"] == []
+        assert summary["affine_tvr"] is None and summary["sections"] == []
+
+    def test_rows(self) -> None:
+        dataset = SectionDataSet.from_api(_dataset_row(genes=[{"acronym": "Sst"}]))
+        assert dataset_row(dataset) == {
+            "id": 5,
+            "plane": "sagittal",
+            "genes": ["Sst"],
+            "failed": False,
+        }
+        plain = SectionImage.from_api(
+            {"id": 4, "data_set_id": 5, "section_number": 7, "width": 30, "height": 20}
+        )
+        assert image_row(plain) == {
+            "id": 4,
+            "section_number": 7,
+            "width": 30,
+            "height": 20,
+            "aligned": False,
+        }
+        assert image_row(_image(1, 3))["aligned"] is True

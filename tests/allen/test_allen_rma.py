@@ -12,9 +12,8 @@ import pytest
 from fake_allen_api import CORONAL_ID, FakeAllenAPI, Reply, Request, make_dataset
 
 from neuratlas.allen.client import AllenClient
-from neuratlas.errors import RMAError, RMAQueryError
 from neuratlas.allen.rma import Filter, RMAQuery, format_value, rma, rma_all
-from neuratlas.errors import DataUnavailableError
+from neuratlas.errors import DataUnavailableError, RMAError, RMAQueryError
 from neuratlas.retrieval.http import HttpClient, ResponseError
 
 

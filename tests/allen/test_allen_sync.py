@@ -11,7 +11,7 @@ from neuratlas.allen.client import AllenClient
 from neuratlas.allen.displacement import DisplacementField
 from neuratlas.allen.sync import DatasetDownloader, DatasetNotFoundError
 from neuratlas.allen.transforms import get_oblique_transform, xy_to_pir
-from neuratlas.errors import DataUnavailableError, Error
+from neuratlas.errors import DataUnavailableError, Error, NotFoundError
 
 
 def test_seed_names_are_in_sync_module() -> None:
@@ -52,6 +52,14 @@ class TestMetadata:
             len(downloader)
         with pytest.raises(Error, match="call fetch_metadata"):
             next(downloader.run())
+
+    def test_before_fetch_is_a_missing_thing(self, client: AllenClient) -> None:
+        downloader = DatasetDownloader(CORONAL_ID, client=client)
+        with pytest.raises(NotFoundError, match=f"metadata of dataset {CORONAL_ID}") as caught:
+            _ = downloader.axis
+        assert caught.value.hint == "call fetch_metadata() first"
+        with pytest.raises(NotFoundError):
+            next(downloader.iter_downloads())
 
     def test_images_without_alignment_are_skipped(
         self, client: AllenClient, fake_api: FakeAllenAPI
@@ -211,6 +219,20 @@ class TestRun:
         assert len(fake_api.requests) == count
         for a, b in zip(first, second, strict=True):
             np.testing.assert_array_equal(a, b)
+
+    def test_some_images_only(self, client: AllenClient, fake_api: FakeAllenAPI) -> None:
+        downloader = DatasetDownloader(
+            CORONAL_ID, downsample_ref=200, downsample_img=6, client=client
+        )
+        downloader.fetch_metadata()
+        records = downloader.metadata["images"]
+        wanted = [records[4]["id"], records[1]["id"], 123]  # any order; unknown ids ignored
+        ids = [r[0] for r in downloader.run(image_ids=wanted)]
+        assert ids == [records[1]["id"], records[4]["id"]]  # still in section order
+        downloaded = {int(r.path.rsplit("/", 1)[1]) for r in fake_api.paths("section_image")}
+        assert downloaded == set(ids)
+        assert len(downloader) == 6  # the dataset itself is unchanged
+        assert list(downloader.run(image_ids=[])) == []
 
     def test_stopping_early_is_clean(self, client: AllenClient) -> None:
         downloader = DatasetDownloader(

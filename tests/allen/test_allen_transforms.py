@@ -7,7 +7,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from neuratlas.errors import TransformError
 from neuratlas.allen.transforms import (
     get_oblique_transform,
     get_parallel_transform,
@@ -17,6 +16,7 @@ from neuratlas.allen.transforms import (
     xy_to_pir,
     xy_to_pir_matrix,
 )
+from neuratlas.errors import TransformError
 
 
 def _invert(affine: np.ndarray) -> np.ndarray:

@@ -10,7 +10,6 @@ import pytest
 from fake_allen_api import CORONAL_ID, SAGITTAL_ID, FakeAllenAPI, phantom
 
 from neuratlas.allen.client import AllenClient
-from neuratlas.errors import TransformError
 from neuratlas.allen.sync import DatasetDownloader
 from neuratlas.allen.volume import (
     VolumeAccumulator,
@@ -20,6 +19,7 @@ from neuratlas.allen.volume import (
     to_gray,
     volume_shape,
 )
+from neuratlas.errors import TransformError
 
 
 class TestAffine:

@@ -18,11 +18,8 @@ from typer.testing import CliRunner
 sys.path.insert(0, str(Path(__file__).parents[1] / "allen"))
 from fake_allen_api import CORONAL_ID, SAGITTAL_ID, FakeAllenAPI, Reply, make_dataset
 
-from neuratlas.errors import DatasetNotFoundError
-from neuratlas.cli.main import _register_areas, cli
-
-if not any(group.name == "allen" for group in cli.registered_groups):
-    _register_areas()
+from neuratlas.cli.main import cli
+from neuratlas.errors import ArgumentError, DatasetNotFoundError, DataUnavailableError
 
 runner = CliRunner()
 
@@ -67,6 +64,25 @@ class TestDataset:
         assert info["images"] == 3 and len(info["sections"]) == 3
         np.testing.assert_allclose(info["affine_tvr"], api.datasets[SAGITTAL_ID].tvr)
 
+    def test_info_json_fields(self, api: FakeAllenAPI) -> None:
+        info = json.loads(_run("dataset", "info", str(CORONAL_ID), "--json").output)  # type: ignore[attr-defined]
+        assert list(info) == [
+            "id",
+            "plane",
+            "section_thickness_um",
+            "reference_space_id",
+            "genes",
+            "failed",
+            "aligned",
+            "images",
+            "section_numbers",
+            "image_sizes",
+            "affine_tvr",
+            "sections",
+        ]
+        assert info["section_numbers"] == [20, 44] and info["genes"] == ["Gad1"]
+        assert list(info["sections"][0]) == ["id", "section_number", "width", "height"]
+
     def test_info_missing(self, api: FakeAllenAPI) -> None:
         result = _run("dataset", "info", "42")
         assert isinstance(result.exception, DatasetNotFoundError)  # type: ignore[attr-defined]
@@ -96,6 +112,19 @@ class TestDataset:
         assert len(api.paths("section_image_download")) == 2
         assert out.exists()
 
+    def test_preview_without_aligned_images(self, api: FakeAllenAPI, tmp_path: Path) -> None:
+        for image in api.datasets[CORONAL_ID].images:
+            image["alignment2d"] = None
+        out = tmp_path / "preview.png"
+        result = _run("dataset", "preview", str(CORONAL_ID), "-o", str(out))
+        assert isinstance(result.exception, DataUnavailableError)  # type: ignore[attr-defined]
+        assert "has no aligned section images" in str(result.exception)  # type: ignore[attr-defined]
+        assert not out.exists()
+
+    def test_preview_bad_max_images(self, api: FakeAllenAPI, tmp_path: Path) -> None:
+        result = _run("dataset", "preview", str(CORONAL_ID), "-o", "x.png", "--max-images", "0")
+        assert result.exit_code == 2 and "must be at least 1" in result.output  # type: ignore[attr-defined]
+
 
 class TestSearch:
     def test_dataset_by_gene_and_plane(self, api: FakeAllenAPI) -> None:
@@ -103,6 +132,13 @@ class TestSearch:
         assert [row["id"] for row in json.loads(result.output)] == [SAGITTAL_ID]  # type: ignore[attr-defined]
         result = _run("search", "dataset", "--gene", "Pvalb", "--plane", "coronal")
         assert result.exit_code == 0 and "0 section datasets" in result.output  # type: ignore[attr-defined]
+
+    def test_dataset_json_fields_and_empty_table(self, api: FakeAllenAPI) -> None:
+        rows = json.loads(_run("search", "dataset", "--gene", "Gad1", "--json").output)  # type: ignore[attr-defined]
+        assert rows == [{"id": CORONAL_ID, "plane": "coronal", "genes": ["Gad1"], "failed": False}]
+        empty = _run("search", "dataset", "--gene", "Nope").output  # type: ignore[attr-defined]
+        assert "0 section datasets" in empty
+        assert all(column in empty for column in ("id", "plane", "genes", "failed"))
 
     def test_dataset_needs_a_filter(self, api: FakeAllenAPI) -> None:
         result = _run("search", "dataset")
@@ -116,6 +152,8 @@ class TestSearch:
         result = _run("search", "image", "--dataset", str(CORONAL_ID), "--json")
         rows = json.loads(result.output)  # type: ignore[attr-defined]
         assert [r["section_number"] for r in rows] == [44, 36, 28, 20]
+        assert list(rows[0]) == ["id", "section_number", "width", "height", "aligned"]
+        assert all(r["aligned"] is True for r in rows)
         table = _run("search", "image", "--dataset", str(CORONAL_ID))
         assert str(rows[0]["id"]) in table.output  # type: ignore[attr-defined]
 
@@ -195,6 +233,14 @@ class TestDownload:
         result = _run("download", "dataset", str(CORONAL_ID), str(tmp_path), "--gaps", "x")
         assert result.exit_code == 2  # type: ignore[attr-defined]
 
+    def test_dataset_into_a_file(self, api: FakeAllenAPI, tmp_path: Path) -> None:
+        target = tmp_path / "taken"
+        target.write_text("keep me")
+        result = _run("download", "dataset", str(CORONAL_ID), str(target))
+        assert isinstance(result.exception, ArgumentError)  # type: ignore[attr-defined]
+        assert "it is a file" in str(result.exception)  # type: ignore[attr-defined]
+        assert target.read_text() == "keep me"
+
     def test_image(self, api: FakeAllenAPI, tmp_path: Path) -> None:
         image_id = api.datasets[CORONAL_ID].images[0]["id"]
         result = _run(
@@ -218,7 +264,11 @@ class TestCache:
     def test_info_and_clear(self, api: FakeAllenAPI) -> None:
         _run("dataset", "info", str(CORONAL_ID))
         info = json.loads(_run("cache", "info", "--json").output)  # type: ignore[attr-defined]
+        assert list(info) == ["folder", "files", "bytes"]
         assert info["files"] == 1 and info["bytes"] > 0
+        assert info["folder"] == str(Path(os.environ["NEURATLAS_CACHE"]) / "allen")
+        table = _run("cache", "info").output  # type: ignore[attr-defined]
+        assert table.startswith(f"{info['folder']}: 1 files, ") and table.endswith(" MB\n")
         assert _run("cache", "clear", "--yes").exit_code == 0  # type: ignore[attr-defined]
         info = json.loads(_run("cache", "info", "--json").output)  # type: ignore[attr-defined]
         assert info["files"] == 0

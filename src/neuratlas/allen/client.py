@@ -7,7 +7,8 @@ and written atomically, so an interrupted run never leaves a half-written
 entry behind.
 
 The base URL is, in order: the ``base_url`` argument, ``$NEURATLAS_ALLEN_API``,
-then the public API, ``https://api.brain-map.org/api/v2/``.
+then the public API, ``https://api.brain-map.org/api/v2/`` (see
+:mod:`neuratlas.allen.api`).
 """
 
 from __future__ import annotations
@@ -18,30 +19,32 @@ import os
 import threading
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
 
-from neuratlas.errors import DatasetNotFoundError, RMAError
+from neuratlas.allen.api import (
+    API_ENV,
+    BACKOFF,
+    DEFAULT_API,
+    MAX_CONCURRENCY,
+    RETRIES,
+    TIMEOUT,
+    connect,
+    resolve_base_url,
+    shared_http,
+)
 from neuratlas.allen.metadata import SectionDataSet, SectionImage
 from neuratlas.allen.rma import RMAPage, RMAQuery, rma, rma_all
-from neuratlas.errors import ImageError
-from neuratlas.retrieval.cache import atomic_write, cache_dir, cache_key, touch
+from neuratlas.errors import DatasetNotFoundError, ImageError, RMAError
+from neuratlas.retrieval.cache import atomic_write, cache_dir, cache_key, cache_root, clear, touch
 from neuratlas.retrieval.http import HttpClient
 
-DEFAULT_API = "https://api.brain-map.org/api/v2/"
-API_ENV = "NEURATLAS_ALLEN_API"
 CACHE_AREA = "allen"
 IMAGE_PATH = "section_image_download/{image_id}"
 # Bumped when the layout of cached metadata changes.
 _METADATA_VERSION = 1
-
-
-def resolve_base_url(base_url: str | None = None) -> str:
-    """The API root to use, always ending with a slash."""
-    url = base_url or os.environ.get(API_ENV) or DEFAULT_API
-    return url if url.endswith("/") else url + "/"
 
 
 class AllenClient:
@@ -74,14 +77,14 @@ class AllenClient:
         base_url: str | None = None,
         *,
         http: HttpClient | None = None,
-        timeout: float = 60.0,
-        retries: int = 4,
-        backoff: float = 0.5,
-        max_concurrency: int = 6,
+        timeout: float = TIMEOUT,
+        retries: int = RETRIES,
+        backoff: float = BACKOFF,
+        max_concurrency: int = MAX_CONCURRENCY,
         use_cache: bool = True,
     ) -> None:
         self.base_url = resolve_base_url(base_url)
-        self.http = http or HttpClient(
+        self.http = http or connect(
             self.base_url,
             timeout=timeout,
             retries=retries,
@@ -95,11 +98,16 @@ class AllenClient:
 
     @classmethod
     def default(cls) -> AllenClient:
-        """A shared client for the current base URL (re-created when it changes)."""
+        """A shared client for the current base URL (re-created when it changes).
+
+        Its connection is :func:`neuratlas.allen.api.shared_http`, the one
+        :func:`neuratlas.allen.rma.rma` uses when given no client.
+        """
+        url = resolve_base_url()
         with cls._default_lock:
             current = cls._default
-            if current is None or current.base_url != resolve_base_url():
-                cls._default = current = cls()
+            if current is None or current.base_url != url:
+                cls._default = current = cls(url, http=shared_http(url))
             return current
 
     def close(self) -> None:
@@ -321,6 +329,45 @@ class AllenClient:
         return read_image(path, f"section image {image_id}")
 
 
+class CacheUsage(NamedTuple):
+    """What the Allen cache holds: its folder, number of files and total size in bytes."""
+
+    folder: Path
+    files: int
+    size: int
+
+
+def cache_folder() -> Path:
+    """The folder of the cached Allen metadata and images (which may not exist yet)."""
+    return cache_root() / CACHE_AREA
+
+
+def cache_usage() -> CacheUsage:
+    """Count the files and bytes in the Allen cache (creating its folder if needed).
+
+    Returns
+    -------
+    CacheUsage
+        ``(folder, files, size)``, the size in bytes.
+    """
+    folder = cache_dir(CACHE_AREA)
+    files = [path for path in folder.rglob("*") if path.is_file()]
+    return CacheUsage(folder, len(files), sum(path.stat().st_size for path in files))
+
+
+def clear_cache() -> Path:
+    """Delete the cached Allen metadata and images.
+
+    Returns
+    -------
+    pathlib.Path
+        The folder that held them (see :func:`cache_folder`).
+    """
+    folder = cache_folder()
+    clear(CACHE_AREA)
+    return folder
+
+
 def _check_id(value: Any, what: str) -> int:
     number = -1
     if not isinstance(value, bool | float):
@@ -348,6 +395,7 @@ def read_image(path: Path, what: str = "image") -> NDArray[np.uint8]:
     ImageError
         If the file is not a complete, decodable 8-bit image.
     """
+    # heavy: Pillow adds ~40 ms to `import neuratlas.allen`; only image reads need it
     from PIL import Image, UnidentifiedImageError
 
     try:
@@ -375,10 +423,16 @@ def read_image(path: Path, what: str = "image") -> NDArray[np.uint8]:
 
 
 __all__ = [
+    "API_ENV",
+    "CACHE_AREA",
     "DEFAULT_API",
     "AllenClient",
+    "CacheUsage",
     "DatasetNotFoundError",
     "RMAError",
+    "cache_folder",
+    "cache_usage",
+    "clear_cache",
     "read_image",
     "resolve_base_url",
 ]

@@ -22,8 +22,7 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from neuratlas.errors import TransformError
-from neuratlas.errors import ImageError
+from neuratlas.errors import ImageError, TransformError
 from neuratlas.retrieval.cache import atomic_write
 
 Interpolation = Literal["nearest", "linear", "cubic"]
@@ -471,6 +470,7 @@ def _warp_ndimage(
     border_mode: str,
     c: float,
 ) -> NDArray[Any]:
+    # heavy: scipy.ndimage costs ~0.3 s to import; only warps OpenCV cannot do need it
     from scipy import ndimage
 
     mode = _NDIMAGE_MODES[border_mode]
@@ -491,6 +491,7 @@ def _warp_cv2(
     border_mode: str,
     c: float,
 ) -> NDArray[Any]:
+    # optional: OpenCV comes with the `fast` extra (see _have_cv2); imported once found
     import cv2
 
     interpolation = cv2.INTER_LINEAR if spline == 1 else cv2.INTER_CUBIC

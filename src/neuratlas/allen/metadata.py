@@ -9,14 +9,13 @@ by :mod:`neuratlas.allen.transforms`.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from neuratlas.errors import RMAError
-from neuratlas.errors import DataUnavailableError
+from neuratlas.errors import DataUnavailableError, RMAError
 
 #: Field names of each affine, laid out as the matrix they form.
 AFFINE_FIELDS: dict[str, list[list[str]]] = {
@@ -240,3 +239,70 @@ class SectionImage:
     def aligned(self) -> bool:
         """Whether the image has a 2D alignment."""
         return self.affine_tsv is not None and self.affine_tvs is not None
+
+
+def dataset_row(dataset: SectionDataSet) -> dict[str, Any]:
+    """A dataset as one row of search results: ``id``, ``plane``, ``genes``, ``failed``."""
+    return {
+        "id": dataset.id,
+        "plane": dataset.plane,
+        "genes": list(dataset.genes),
+        "failed": dataset.failed,
+    }
+
+
+def image_row(image: SectionImage) -> dict[str, Any]:
+    """A section image as one row: ``id``, ``section_number``, sizes, ``aligned``."""
+    return {
+        "id": image.id,
+        "section_number": image.section_number,
+        "width": image.width,
+        "height": image.height,
+        "aligned": image.aligned,
+    }
+
+
+def dataset_summary(
+    dataset: SectionDataSet, images: Sequence[SectionImage], *, details: bool = False
+) -> dict[str, Any]:
+    """What a dataset holds, in JSON-ready values.
+
+    Parameters
+    ----------
+    dataset : SectionDataSet
+        The dataset.
+    images : sequence of SectionImage
+        Its section images.
+    details : bool
+        Also give the 3D affine (``affine_tvr``, a nested list or ``None``) and
+        one entry per section (``id``, ``section_number``, ``width``, ``height``).
+
+    Returns
+    -------
+    dict
+        ``id``, ``plane``, ``section_thickness_um``, ``reference_space_id``,
+        ``genes``, ``failed``, ``aligned`` (has a 3D alignment), ``images``
+        (how many), ``section_numbers`` (``[lowest, highest]`` or ``None``),
+        ``image_sizes`` (the distinct ``"<width>x<height>"``), then the details.
+    """
+    numbers = [image.section_number for image in images]
+    summary: dict[str, Any] = {
+        "id": dataset.id,
+        "plane": dataset.plane,
+        "section_thickness_um": dataset.section_thickness,
+        "reference_space_id": dataset.reference_space_id,
+        "genes": list(dataset.genes),
+        "failed": dataset.failed,
+        "aligned": dataset.affine_tvr is not None,
+        "images": len(images),
+        "section_numbers": [min(numbers), max(numbers)] if numbers else None,
+        "image_sizes": sorted({f"{image.width}x{image.height}" for image in images}),
+    }
+    if details:
+        tvr = dataset.affine_tvr
+        summary["affine_tvr"] = None if tvr is None else tvr.tolist()
+        summary["sections"] = [
+            {"id": i.id, "section_number": i.section_number, "width": i.width, "height": i.height}
+            for i in images
+        ]
+    return summary

@@ -20,12 +20,11 @@ import dataclasses
 import math
 import re
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from neuratlas.allen.api import shared_http
 from neuratlas.errors import RMAError, RMAQueryError
-
-if TYPE_CHECKING:
-    from neuratlas.retrieval.http import HttpClient
+from neuratlas.retrieval.http import HttpClient
 
 __all__ = ["Filter", "RMAError", "RMAPage", "RMAQuery", "rma", "rma_all"]
 
@@ -242,12 +241,6 @@ class RMAPage:
     rows: list[dict[str, Any]]
 
 
-def _default_http() -> HttpClient:
-    from neuratlas.allen.client import AllenClient
-
-    return AllenClient.default().http
-
-
 def _envelope_int(answer: Mapping[str, Any], key: str, url: str) -> int:
     value = answer.get(key)
     if isinstance(value, bool) or not isinstance(value, int | str):
@@ -266,8 +259,9 @@ def rma(query: RMAQuery, *, http: HttpClient | None = None) -> RMAPage:
     query : RMAQuery
         The query, with its own paging options if any.
     http : HttpClient, optional
-        The client (its base URL is the API root); by default the Allen
-        client's, see :class:`neuratlas.allen.client.AllenClient`.
+        The client (its base URL is the API root); by default the shared one
+        of :func:`neuratlas.allen.api.shared_http`, which
+        :meth:`neuratlas.allen.client.AllenClient.default` uses too.
 
     Returns
     -------
@@ -281,7 +275,7 @@ def rma(query: RMAQuery, *, http: HttpClient | None = None) -> RMAPage:
     neuratlas.errors.DataUnavailableError
         If the API cannot be reached or answers malformed JSON.
     """
-    http = http or _default_http()
+    http = http or shared_http()
     url = f"{QUERY_PATH}?criteria={query}"
     answer = http.get_json(QUERY_PATH, params=query.params)
     if not isinstance(answer, Mapping) or "success" not in answer or "msg" not in answer:

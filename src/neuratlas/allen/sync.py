@@ -9,7 +9,7 @@ and is re-exported here.
 from __future__ import annotations
 
 import logging
-from collections.abc import Generator, Iterator
+from collections.abc import Collection, Generator, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,6 @@ from numpy.typing import NDArray
 
 from neuratlas.allen.client import AllenClient, read_image
 from neuratlas.allen.displacement import DisplacementField
-from neuratlas.errors import DatasetNotFoundError
 from neuratlas.allen.metadata import SectionDataSet, SectionImage
 from neuratlas.allen.transforms import (
     AXIS_INDEX,
@@ -28,7 +27,7 @@ from neuratlas.allen.transforms import (
     pir_to_xy,
     xy_to_pir,
 )
-from neuratlas.errors import Error
+from neuratlas.errors import DatasetNotFoundError, Error, NotFoundError
 
 __all__ = [
     "DatasetDownloader",
@@ -109,7 +108,8 @@ class DatasetDownloader:
 
     def _require_metadata(self) -> None:
         if not self.metadata:
-            raise Error(
+            # the metadata are a missing thing (nothing wrong with any argument)
+            raise NotFoundError(
                 f"the metadata of dataset {self.dataset_id} has not been fetched",
                 hint="call fetch_metadata() first",
             )
@@ -196,14 +196,24 @@ class DatasetDownloader:
             )
         return plain, expression
 
-    def iter_downloads(self) -> Iterator[tuple[dict[str, Any], tuple[Path, Path | None] | None]]:
-        """Download every image concurrently; yield ``(record, paths or None)`` in order.
+    def iter_downloads(
+        self, image_ids: Collection[int] | None = None
+    ) -> Iterator[tuple[dict[str, Any], tuple[Path, Path | None] | None]]:
+        """Download the images concurrently; yield ``(record, paths or None)`` in order.
 
         A failed image yields ``None`` and is recorded in :attr:`failures`.
+
+        Parameters
+        ----------
+        image_ids : collection of int, optional
+            Only these images (ids unknown to the dataset are ignored); all by default.
         """
         self._require_metadata()
         self.failures = {}
         records = self.metadata["images"]
+        if image_ids is not None:
+            wanted = set(image_ids)
+            records = [record for record in records if record["id"] in wanted]
         workers = max(1, min(self.client.http.max_concurrency, len(records)))
         executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="allen-download")
         try:
@@ -222,8 +232,8 @@ class DatasetDownloader:
         finally:
             executor.shutdown(wait=True, cancel_futures=True)
 
-    def run(self) -> Generator[SyncResult, None, None]:
-        """Download the entire dataset.
+    def run(self, image_ids: Collection[int] | None = None) -> Generator[SyncResult, None, None]:
+        """Download the entire dataset (or some of its images).
 
         For every image, highest section number first: find the reference
         position of ``detection_xy``; take its coordinate along the dataset's
@@ -231,6 +241,11 @@ class DatasetDownloader:
         plane); build the displacement field with :func:`get_parallel_transform`;
         and download the image (and its expression view). Downloads run
         concurrently, bounded by the client's ``max_concurrency``.
+
+        Parameters
+        ----------
+        image_ids : collection of int, optional
+            Only these images, still in section order; all by default.
 
         Yields
         ------
@@ -251,13 +266,13 @@ class DatasetDownloader:
 
         Raises
         ------
-        neuratlas.errors.Error
+        neuratlas.errors.NotFoundError
             If :meth:`fetch_metadata` was not called.
         """
         self._require_metadata()
         axis = self.axis
         trv = self.metadata["dataset"]["affine_trv"]
-        for record, paths in self.iter_downloads():
+        for record, paths in self.iter_downloads(image_ids):
             if paths is None:
                 continue
             image_id = record["id"]

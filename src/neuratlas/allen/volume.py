@@ -16,26 +16,44 @@ the CCF origin at voxel (0, 0, 0).
 
 from __future__ import annotations
 
+import gzip
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple, get_args
 
 import numpy as np
 from numpy.typing import NDArray
 
-from neuratlas.errors import TransformError
+from neuratlas.allen.displacement import DisplacementField
 from neuratlas.allen.sync import DatasetDownloader
 from neuratlas.allen.transforms import AXIS_INDEX, REFERENCE_SHAPE_UM, get_oblique_transform
+from neuratlas.errors import TransformError
 from neuratlas.retrieval.cache import atomic_write
 
 logger = logging.getLogger(__name__)
 
 Gaps = Literal["empty", "nearest", "linear"]
 Sampling = Literal["parallel", "oblique"]
+GAPS: tuple[str, ...] = get_args(Gaps)
+SAMPLINGS: tuple[str, ...] = get_args(Sampling)
 # ITU-R BT.601 luma weights: the usual grey level of an RGB picture.
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+
+
+def check_gaps(gaps: str) -> None:
+    """Raise a :class:`~neuratlas.errors.TransformError` unless ``gaps`` is in :data:`GAPS`."""
+    if gaps not in GAPS:
+        raise TransformError(
+            f"unknown gap handling {gaps!r}", hint="use 'empty', 'nearest' or 'linear'"
+        )
+
+
+def check_sampling(sampling: str) -> None:
+    """Raise a :class:`~neuratlas.errors.TransformError` unless ``sampling`` is valid."""
+    if sampling not in SAMPLINGS:
+        raise TransformError(f"unknown sampling {sampling!r}", hint="use 'parallel' or 'oblique'")
 
 
 def ccf_affine(resolution_um: float) -> NDArray[np.float64]:
@@ -88,16 +106,34 @@ class VolumeAccumulator:
         Voxel size in micrometres.
     axis : {"coronal", "transverse", "sagittal"}
         The axis sections are stacked along.
+    description : str, optional
+        Written into the NIfTI header (``descrip``, at most 80 bytes).
     """
 
-    def __init__(self, downsample_ref: int, axis: str) -> None:
+    def __init__(self, downsample_ref: int, axis: str, description: str | None = None) -> None:
         if axis not in AXIS_INDEX:
             raise TransformError(f"unknown axis {axis!r}")
         self.downsample_ref = int(downsample_ref)
         self.axis = AXIS_INDEX[axis]
+        self.description = description
         self.shape = volume_shape(self.downsample_ref)
         self.total = np.zeros(self.shape, dtype=np.float32)
         self.count = np.zeros(self.shape, dtype=np.uint16)
+
+    @classmethod
+    def for_dataset(cls, downloader: DatasetDownloader) -> VolumeAccumulator:
+        """An empty volume for a dataset: its grid step and axis, named after it.
+
+        Parameters
+        ----------
+        downloader : DatasetDownloader
+            The dataset, with its metadata fetched.
+        """
+        return cls(
+            downloader.downsample_ref,
+            downloader.axis,
+            description=f"Allen section dataset {downloader.dataset_id}",
+        )
 
     def _where(self, index: int) -> tuple[Any, ...]:
         where: list[Any] = [slice(None)] * 3
@@ -160,12 +196,15 @@ class VolumeAccumulator:
 
     def to_nifti(self, gaps: Gaps = "empty", max_gap_um: float | None = None) -> Any:
         """The volume as a uint8 NIfTI image with the CCF affine (see :meth:`result`)."""
+        # heavy: nibabel costs ~60 ms to import; only the finished volume needs it
         import nibabel as nib
 
         values, _ = self.result(gaps, max_gap_um)
         data = np.clip(np.rint(values), 0, 255).astype(np.uint8)
         image = nib.Nifti1Image(data, ccf_affine(self.downsample_ref))
         image.header.set_xyzt_units("mm")
+        if self.description:
+            image.header["descrip"] = self.description.encode()[:80]
         return image
 
     def result(
@@ -180,10 +219,7 @@ class VolumeAccumulator:
         filled : numpy.ndarray of bool
             Voxels that hold a value.
         """
-        if gaps not in ("empty", "nearest", "linear"):
-            raise TransformError(
-                f"unknown gap handling {gaps!r}", hint="use 'empty', 'nearest' or 'linear'"
-            )
+        check_gaps(gaps)
         filled = self.count > 0
         values = np.zeros(self.shape, dtype=np.float32)
         np.divide(self.total, self.count, out=values, where=filled)
@@ -219,6 +255,74 @@ def _fill_gaps(
         guess = lower + (upper - lower) * weight
     out = np.where(inside, guess, values).astype(np.float32)
     return out, filled | inside
+
+
+class PlacedSection(NamedTuple):
+    """One section of a dataset, placed on the reference grid (see :func:`place_sections`)."""
+
+    #: The downloader's record of the image (``id``, ``section_number``, affines, ...).
+    record: dict[str, Any]
+    #: The slice coordinate along the dataset's axis, in micrometres.
+    coordinate: float
+    #: The section image (uint8, RGB).
+    img: NDArray[np.uint8]
+    #: The expression view, or ``None`` unless the downloader includes it.
+    img_expr: NDArray[np.uint8] | None
+    #: Maps the slice's reference grid into ``img`` (along the true plane when oblique).
+    df: DisplacementField
+    #: Where along the axis each pixel of the slice grid lies (µm): one value, or one per pixel.
+    depth: float | NDArray[np.float64]
+
+
+def place_sections(
+    downloader: DatasetDownloader, sampling: Sampling = "parallel"
+) -> Iterator[PlacedSection]:
+    """Download a dataset's sections and say where each lies on the CCF grid.
+
+    The one loop behind :func:`assemble_volume` and
+    :func:`neuratlas.allen.export.export_dataset`.
+
+    Parameters
+    ----------
+    downloader : DatasetDownloader
+        The dataset; its metadata are fetched now if needed.
+    sampling : {"parallel", "oblique"}
+        Place each section at its slice coordinate, or along its true plane
+        (then ``df`` follows that plane and ``depth`` varies per pixel).
+
+    Returns
+    -------
+    iterator of PlacedSection
+        Highest section number first; images that fail are skipped (see
+        :attr:`DatasetDownloader.failures`).
+
+    Raises
+    ------
+    TransformError
+        On an unknown ``sampling`` (before anything is downloaded).
+    """
+    check_sampling(sampling)
+    downloader.fetch_metadata()
+    return _place(downloader, sampling)
+
+
+def _place(downloader: DatasetDownloader, sampling: Sampling) -> Iterator[PlacedSection]:
+    axis = downloader.axis
+    records = {record["id"]: record for record in downloader.metadata["images"]}
+    trv = downloader.metadata["dataset"]["affine_trv"]
+    for image_id, coordinate, img, img_expr, df in downloader.run():
+        record = records[image_id]
+        depth: float | NDArray[np.float64] = coordinate
+        if sampling == "oblique":
+            df, depth = get_oblique_transform(
+                downloader.section_z(record),
+                record["affine_tvs"],
+                trv,
+                axis=axis,  # type: ignore[arg-type]
+                downsample_ref=downloader.downsample_ref,
+                downsample_img=downloader.downsample_img,
+            )
+        yield PlacedSection(record, coordinate, img, img_expr, df, depth)
 
 
 def assemble_volume(
@@ -262,41 +366,21 @@ def assemble_volume(
         On unknown ``gaps`` or ``sampling`` values, or if ``expression=True``
         while the downloader does not include expression images.
     """
-    if sampling not in ("parallel", "oblique"):
-        raise TransformError(f"unknown sampling {sampling!r}", hint="use 'parallel' or 'oblique'")
-    if gaps not in ("empty", "nearest", "linear"):
-        raise TransformError(
-            f"unknown gap handling {gaps!r}", hint="use 'empty', 'nearest' or 'linear'"
-        )
+    check_sampling(sampling)
+    check_gaps(gaps)
     if expression and not downloader.include_expression:
         raise TransformError(
             "expression=True needs a DatasetDownloader with include_expression=True"
         )
-    downloader.fetch_metadata()
-    axis = downloader.axis
-    accumulator = VolumeAccumulator(downloader.downsample_ref, axis)
-    records = {record["id"]: record for record in downloader.metadata["images"]}
-    trv = downloader.metadata["dataset"]["affine_trv"]
-    for image_id, coordinate, img, img_expr, df in downloader.run():
-        source = img_expr if expression else img
+    sections = place_sections(downloader, sampling)
+    accumulator = VolumeAccumulator.for_dataset(downloader)
+    for section in sections:
+        source = section.img_expr if expression else section.img
         assert source is not None
-        depth: Any = coordinate
-        if sampling == "oblique":
-            record = records[image_id]
-            df, depth = get_oblique_transform(
-                downloader.section_z(record),
-                record["affine_tvs"],
-                trv,
-                axis=axis,  # type: ignore[arg-type]
-                downsample_ref=downloader.downsample_ref,
-                downsample_img=downloader.downsample_img,
-            )
-        accumulator.add_section(source, df, depth)
+        accumulator.add_section(source, section.df, section.depth)
         if on_section is not None:
-            on_section(image_id, coordinate)
-    image = accumulator.to_nifti(gaps, max_gap_um)
-    image.header["descrip"] = f"Allen section dataset {downloader.dataset_id}".encode()[:80]
-    return image
+            on_section(section.record["id"], section.coordinate)
+    return accumulator.to_nifti(gaps, max_gap_um)
 
 
 def save_volume(image: Any, path: str | os.PathLike[str]) -> Path:
@@ -308,6 +392,4 @@ def save_volume(image: Any, path: str | os.PathLike[str]) -> Path:
 
 
 def _gzip(image: Any) -> bytes:
-    import gzip
-
     return gzip.compress(image.to_bytes(), compresslevel=6)

@@ -1,17 +1,26 @@
-"""``neuratlas allen ...``: Allen Brain section datasets."""
+"""``neuratlas allen ...``: Allen Brain section datasets.
+
+Argument parsing and printing only; the work is done in :mod:`neuratlas.allen`.
+"""
 
 from __future__ import annotations
 
-import json
-import shutil
 import sys
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.table import Table
 
-from neuratlas.errors import Error
+from neuratlas.allen.client import AllenClient, cache_folder, cache_usage, clear_cache
+from neuratlas.allen.export import export_dataset, export_image
+from neuratlas.allen.metadata import dataset_row, dataset_summary, image_row
+from neuratlas.allen.preview import contact_sheet, pick_evenly
+from neuratlas.allen.sync import DatasetDownloader
+from neuratlas.allen.volume import GAPS
+from neuratlas.cli.output import console, emit_json, emit_rows
 
 app = typer.Typer(
     help="Allen Brain section datasets synced to the reference space.", no_args_is_help=True
@@ -41,57 +50,30 @@ def _allen(api: str | None = ApiOption) -> None:
     _options["api"] = api
 
 
-def _client() -> Any:
-    from neuratlas.allen.client import AllenClient
-
+def _client() -> AllenClient:
     return AllenClient(_options["api"])
 
 
-def _console() -> Any:
-    from rich.console import Console
-
-    return Console()
-
-
-def _print_json(data: Any) -> None:
-    typer.echo(json.dumps(data, indent=2, default=str))
-
-
 @contextmanager
-def _progress(total: int, label: str) -> Any:
-    """A rich progress bar on stderr; ``advance()`` moves it by one."""
+def _progress(total: int, label: str) -> Iterator[Callable[..., None]]:
+    """A rich progress bar on stderr; calling what it yields moves it by one."""
+    # heavy: rich.progress adds ~20 ms to every command; only downloads show a bar
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
-    console = Console(stderr=True)
+    stderr = Console(stderr=True)
     bar = Progress(
         "{task.description}",
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
-        console=console,
-        disable=not console.is_terminal,
+        console=stderr,
+        disable=not stderr.is_terminal,
         transient=True,
     )
     with bar:
         task = bar.add_task(label, total=total)
-        yield lambda: bar.advance(task)
-
-
-def _dataset_summary(dataset: Any, images: list[Any]) -> dict[str, Any]:
-    numbers = [image.section_number for image in images]
-    return {
-        "id": dataset.id,
-        "plane": dataset.plane,
-        "section_thickness_um": dataset.section_thickness,
-        "reference_space_id": dataset.reference_space_id,
-        "genes": list(dataset.genes),
-        "failed": dataset.failed,
-        "aligned": dataset.affine_tvr is not None,
-        "images": len(images),
-        "section_numbers": [min(numbers), max(numbers)] if numbers else None,
-        "image_sizes": sorted({f"{image.width}x{image.height}" for image in images}),
-    }
+        yield lambda *_: bar.advance(task)
 
 
 # -- dataset -------------------------------------------------------------------------------
@@ -103,17 +85,10 @@ def dataset_info(
     """Show the metadata of a section dataset."""
     with _client() as client:
         dataset, images = client.fetch_metadata(dataset_id)
-    summary = _dataset_summary(dataset, images)
+    summary = dataset_summary(dataset, images, details=as_json)
     if as_json:
-        summary["affine_tvr"] = None if dataset.affine_tvr is None else dataset.affine_tvr.tolist()
-        summary["sections"] = [
-            {"id": i.id, "section_number": i.section_number, "width": i.width, "height": i.height}
-            for i in images
-        ]
-        _print_json(summary)
+        emit_json(summary)
         return
-    from rich.table import Table
-
     table = Table(title=f"Allen section dataset {dataset.id}", show_header=False)
     for key, value in summary.items():
         if isinstance(value, list):
@@ -123,7 +98,7 @@ def dataset_info(
                 else (f"{value[0]} .. {value[1]}")
             )
         table.add_row(key.replace("_", " "), str(value))
-    _console().print(table)
+    console.print(table)
 
 
 @dataset_app.command("preview")
@@ -138,15 +113,6 @@ def dataset_preview(
     expression: bool = typer.Option(False, "--expression", help="Show the expression view."),
 ) -> None:
     """Draw a contact sheet of a dataset's sections."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
-
-    from neuratlas.allen.sync import DatasetDownloader
-    from neuratlas.retrieval.cache import atomic_write
-
     if max_images < 1:
         raise typer.BadParameter("must be at least 1", param_hint="--max-images")
     with _client() as client:
@@ -158,33 +124,16 @@ def dataset_preview(
             client=client,
         )
         downloader.fetch_metadata()
-        records = downloader.metadata["images"]
-        if not records:
-            raise Error(f"dataset {dataset_id} has no aligned section images")
-        chosen = np.unique(np.linspace(0, len(records) - 1, min(max_images, len(records))).round())
-        keep = {records[int(k)]["id"] for k in chosen}
-        downloader.metadata["images"] = [r for r in records if r["id"] in keep]
-        panels = []
-        with _progress(len(keep), "downloading") as advance:
-            for image_id, coordinate, img, img_expr, df in downloader.run():
-                picture = img_expr if expression else img
-                if registered:
-                    picture = df.warp(picture)
-                panels.append((image_id, coordinate, picture))
-                advance()
-    columns = int(np.ceil(np.sqrt(len(panels))))
-    rows = int(np.ceil(len(panels) / columns)) if panels else 1
-    figure, axes = plt.subplots(rows, columns, figsize=(3 * columns, 2.4 * rows), squeeze=False)
-    for ax in axes.ravel():
-        ax.axis("off")
-    for ax, (image_id, coordinate, picture) in zip(axes.ravel(), panels, strict=False):
-        ax.imshow(picture)
-        ax.set_title(f"{image_id}\n{downloader.axis} {coordinate:.0f} µm", fontsize=8)
-    figure.suptitle(f"Allen section dataset {dataset_id}")
-    figure.tight_layout()
-    with atomic_write(output, "wb") as handle:
-        figure.savefig(handle, format="png", dpi=100)
-    plt.close(figure)
+        shown = len(pick_evenly(len(downloader), max_images))
+        with _progress(shown, "downloading") as advance:
+            contact_sheet(
+                downloader,
+                output,
+                max_images=max_images,
+                registered=registered,
+                expression=expression,
+                on_section=advance,
+            )
     typer.echo(f"wrote {output}", err=True)
 
 
@@ -203,21 +152,13 @@ def search_dataset(
         raise typer.BadParameter("give --gene, --plane or both", param_hint="--gene")
     with _client() as client:
         datasets = client.search_datasets(gene, plane, include_failed=include_failed)
-    rows = [
-        {"id": d.id, "plane": d.plane, "genes": list(d.genes), "failed": d.failed}
-        for d in datasets
-    ]
-    if as_json:
-        _print_json(rows)
-        return
-    from rich.table import Table
-
-    table = Table(title=f"{len(rows)} section datasets")
-    for column in ("id", "plane", "genes", "failed"):
-        table.add_column(column)
-    for row in rows:
-        table.add_row(str(row["id"]), row["plane"], ", ".join(row["genes"]), str(row["failed"]))
-    _console().print(table)
+    rows = [dataset_row(d) for d in datasets]
+    emit_rows(
+        rows,
+        title=f"{len(rows)} section datasets",
+        as_json=as_json,
+        columns=("id", "plane", "genes", "failed"),
+    )
 
 
 @search_app.command("image")
@@ -228,29 +169,13 @@ def search_image(
     """List the section images of a dataset, highest section first."""
     with _client() as client:
         _, images = client.fetch_metadata(dataset)
-    rows = [
-        {
-            "id": i.id,
-            "section_number": i.section_number,
-            "width": i.width,
-            "height": i.height,
-            "aligned": i.aligned,
-        }
-        for i in images
-    ]
-    if as_json:
-        _print_json(rows)
-        return
-    from rich.table import Table
-
-    table = Table(title=f"dataset {dataset}: {len(rows)} section images")
-    for column in ("id", "section_number", "width", "height", "aligned"):
-        table.add_column(column)
-    for row in rows:
-        table.add_row(
-            *(str(row[c]) for c in ("id", "section_number", "width", "height", "aligned"))
-        )
-    _console().print(table)
+    rows = [image_row(i) for i in images]
+    emit_rows(
+        rows,
+        title=f"dataset {dataset}: {len(rows)} section images",
+        as_json=as_json,
+        columns=("id", "section_number", "width", "height", "aligned"),
+    )
 
 
 # -- download -------------------------------------------------------------------------------
@@ -267,17 +192,8 @@ def download_dataset(
     fields: bool = typer.Option(False, "--fields", help="Also save displacement fields."),
 ) -> None:
     """Download a dataset, every section warped onto its reference slice."""
-    import numpy as np
-    from PIL import Image
-
-    from neuratlas.allen.sync import DatasetDownloader
-    from neuratlas.allen.volume import VolumeAccumulator, save_volume
-    from neuratlas.retrieval.cache import atomic_write
-
-    if gaps not in ("empty", "nearest", "linear"):
+    if gaps not in GAPS:
         raise typer.BadParameter("use empty, nearest or linear", param_hint="--gaps")
-    sections = out / "sections"
-    sections.mkdir(parents=True, exist_ok=True)
     with _client() as client:
         downloader = DatasetDownloader(
             dataset_id,
@@ -287,77 +203,18 @@ def download_dataset(
             client=client,
         )
         downloader.fetch_metadata()
-        records = {r["id"]: r for r in downloader.metadata["images"]}
-        axis = downloader.axis
-        accumulators: dict[str, VolumeAccumulator] = {}
-        if volume:
-            accumulators["image"] = VolumeAccumulator(downsample_ref, axis)
-            if expression:
-                accumulators["expression"] = VolumeAccumulator(downsample_ref, axis)
-        written: list[dict[str, Any]] = []
-        with _progress(len(records), f"dataset {dataset_id}") as advance:
-            for image_id, coordinate, img, img_expr, df in downloader.run():
-                record = records[image_id]
-                depth: Any = coordinate
-                if oblique:
-                    from neuratlas.allen.transforms import get_oblique_transform
-
-                    df, depth = get_oblique_transform(
-                        downloader.section_z(record),
-                        record["affine_tvs"],
-                        downloader.metadata["dataset"]["affine_trv"],
-                        axis=axis,  # type: ignore[arg-type]
-                        downsample_ref=downsample_ref,
-                        downsample_img=downsample_img,
-                    )
-                stem = f"{record['section_number']:04d}_{image_id}"
-                entry: dict[str, Any] = {
-                    "image_id": image_id,
-                    "section_number": record["section_number"],
-                    "slice_coordinate_um": coordinate,
-                    "image": f"sections/{stem}.png",
-                }
-                pictures = {"image": img, "expression": img_expr}
-                for kind, picture in pictures.items():
-                    if picture is None:
-                        continue
-                    warped = df.warp(picture)
-                    name = f"{stem}.png" if kind == "image" else f"{stem}_expression.png"
-                    with atomic_write(sections / name, "wb") as handle:
-                        Image.fromarray(warped).save(handle, format="PNG")
-                    entry[kind] = f"sections/{name}"
-                    if kind in accumulators:
-                        accumulators[kind].add_section(picture, df, depth)
-                if fields:
-                    df.save(sections / f"{stem}_field.npz")
-                    entry["field"] = f"sections/{stem}_field.npz"
-                written.append(entry)
-                advance()
-        failures = {str(k): str(v) for k, v in downloader.failures.items()}
-    volumes = {}
-    for kind, accumulator in accumulators.items():
-        nifti = accumulator.to_nifti(gaps)  # type: ignore[arg-type]
-        name = "volume.nii.gz" if kind == "image" else "volume_expression.nii.gz"
-        save_volume(nifti, out / name)
-        volumes[kind] = name
-    meta = downloader.metadata["dataset"]
-    manifest = {
-        "dataset_id": dataset_id,
-        "plane": meta["plane"],
-        "axis": axis,
-        "section_thickness_um": meta["section_thickness"],
-        "downsample_ref": downsample_ref,
-        "downsample_img": downsample_img,
-        "sampling": "oblique" if oblique else "parallel",
-        "affine_tvr": np.asarray(meta["affine_tvr"]).tolist(),
-        "affine_trv": np.asarray(meta["affine_trv"]).tolist(),
-        "sections": written,
-        "volumes": volumes,
-        "failures": failures,
-    }
-    with atomic_write(out / "metadata.json", "w") as handle:
-        json.dump(manifest, handle, indent=2)
-    typer.echo(f"wrote {len(written)} sections to {out}", err=True)
+        with _progress(len(downloader), f"dataset {dataset_id}") as advance:
+            manifest = export_dataset(
+                downloader,
+                out,
+                volume=volume,
+                gaps=gaps,  # type: ignore[arg-type]
+                sampling="oblique" if oblique else "parallel",
+                fields=fields,
+                on_section=advance,
+            )
+    typer.echo(f"wrote {len(manifest['sections'])} sections to {out}", err=True)
+    failures = manifest["failures"]
     if failures:
         typer.echo(f"warning: {len(failures)} images failed: {', '.join(failures)}", err=True)
         raise typer.Exit(1)
@@ -371,14 +228,10 @@ def download_image(
     expression: bool = typer.Option(False, "--expression", help="The expression view."),
 ) -> None:
     """Download one section image as served by the API (JPEG)."""
-    from neuratlas.retrieval.cache import atomic_write
-
     with _client() as client:
-        client.section_image(image_id)  # a clear error for an unknown id
-        cached = client.image_path(image_id, downsample=downsample, expression=expression)
-    target = out / f"{image_id}{'_expression' if expression else ''}.jpg" if out.is_dir() else out
-    with atomic_write(target, "wb") as handle, open(cached, "rb") as source:
-        shutil.copyfileobj(source, handle)
+        target = export_image(
+            image_id, out, downsample=downsample, expression=expression, client=client
+        )
     typer.echo(f"wrote {target}", err=True)
 
 
@@ -386,29 +239,20 @@ def download_image(
 @cache_app.command("info")
 def cache_info(as_json: bool = JsonOption) -> None:
     """Show where Allen data is cached and how much."""
-    from neuratlas.allen.client import CACHE_AREA
-    from neuratlas.retrieval.cache import cache_dir
-
-    folder = cache_dir(CACHE_AREA)
-    files = [p for p in folder.rglob("*") if p.is_file()]
-    size = sum(p.stat().st_size for p in files)
-    info = {"folder": str(folder), "files": len(files), "bytes": size}
+    usage = cache_usage()
     if as_json:
-        _print_json(info)
+        emit_json({"folder": str(usage.folder), "files": usage.files, "bytes": usage.size})
         return
-    typer.echo(f"{folder}: {len(files)} files, {size / 1024**2:.1f} MB")
+    typer.echo(f"{usage.folder}: {usage.files} files, {usage.size / 1024**2:.1f} MB")
 
 
 @cache_app.command("clear")
 def cache_clear(yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask.")) -> None:
     """Delete the cached Allen metadata and images."""
-    from neuratlas.allen.client import CACHE_AREA
-    from neuratlas.retrieval.cache import cache_root, clear
-
-    folder = cache_root() / CACHE_AREA
+    folder = cache_folder()
     if not yes and sys.stdin.isatty() and not typer.confirm(f"delete {folder}?"):
         raise typer.Abort()
-    clear(CACHE_AREA)
+    clear_cache()
     typer.echo(f"cleared {folder}", err=True)
 
 

@@ -1,0 +1,97 @@
+"""Where the Allen API is, the shared connection, and the Allen cache helpers."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+from fake_allen_api import CORONAL_ID, FakeAllenAPI
+
+import neuratlas
+from neuratlas.allen import api
+from neuratlas.allen.client import (
+    AllenClient,
+    CacheUsage,
+    cache_folder,
+    cache_usage,
+    clear_cache,
+)
+from neuratlas.allen.rma import RMAQuery, rma
+
+SOURCES = Path(neuratlas.__file__).parent
+
+
+class TestConnection:
+    def test_connect_uses_the_allen_settings(self) -> None:
+        with api.connect("http://127.0.0.1:9/api/v2") as http:
+            assert (http.max_concurrency, http.retries, http.backoff) == (6, 4, 0.5)
+        with api.connect(max_concurrency=2, retries=0, backoff=0.0) as http:
+            assert (http.max_concurrency, http.retries, http.backoff) == (2, 0, 0.0)
+
+    def test_shared_until_the_base_url_changes(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setenv("NEURATLAS_ALLEN_API", "http://127.0.0.1:9/api/v2/")
+        first = api.shared_http()
+        assert api.shared_http() is first
+        assert api.shared_http("http://127.0.0.1:9/api/v2") is first  # the same URL
+        monkeypatch.setenv("NEURATLAS_ALLEN_API", "http://127.0.0.1:8/api/v2/")
+        second = api.shared_http()
+        assert second is not first and api.shared_http() is second
+
+    def test_default_client_and_rma_share_the_connection(
+        self, fake_api: FakeAllenAPI, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setenv("NEURATLAS_ALLEN_API", fake_api.base_url)
+        client = AllenClient.default()
+        assert client.base_url == fake_api.base_url
+        assert client.http is api.shared_http() and AllenClient.default() is client
+        assert rma(RMAQuery("SectionImage", {"data_set_id": CORONAL_ID})).total_rows == 6
+        assert len(fake_api.paths("query.json")) == 1  # through the shared client's server
+
+
+class TestCache:
+    def test_usage_and_clear(self, client: AllenClient, cache: Path) -> None:
+        assert cache_folder() == cache / "allen"
+        assert cache_usage() == CacheUsage(cache / "allen", 0, 0)
+        client.fetch_metadata(CORONAL_ID)
+        (entry,) = (cache / "allen").iterdir()
+        usage = cache_usage()
+        assert (usage.folder, usage.files, usage.size) == (
+            cache / "allen",
+            1,
+            entry.stat().st_size,
+        )
+        assert usage.size > 0
+        assert clear_cache() == cache / "allen"
+        assert not (cache / "allen").exists()
+        assert cache_usage().files == 0
+
+    def test_folder_is_not_created_by_asking(self, cache: Path) -> None:
+        assert not cache_folder().exists()
+        assert clear_cache() == cache / "allen"  # nothing to clear is fine
+
+
+def _nested_imports(path: Path) -> list[str]:
+    """``module:line`` of every neuratlas import made inside a function."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            continue
+        for inner in ast.walk(node):
+            if isinstance(inner, ast.ImportFrom) and (inner.module or "").startswith("neuratlas"):
+                found.append(f"{path.name}:{inner.lineno}")
+            if isinstance(inner, ast.Import) and any(
+                alias.name.startswith("neuratlas") for alias in inner.names
+            ):
+                found.append(f"{path.name}:{inner.lineno}")
+    return found
+
+
+@pytest.mark.parametrize(
+    "path",
+    [*sorted((SOURCES / "allen").glob("*.py")), SOURCES / "cli" / "allen.py"],
+    ids=lambda p: f"{p.parent.name}/{p.name}",
+)
+def test_neuratlas_imports_are_at_the_top(path: Path) -> None:
+    # an import hidden in a function is how an import cycle goes unnoticed
+    assert _nested_imports(path) == []
