@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import nibabel as nib
 import numpy as np
 
+from neuratlas.errors import ImageError
 from neuratlas.retrieval.cache import atomic_write
 from neuratlas.volumes.resampling import resample_to_grid
 
@@ -40,6 +42,11 @@ def render_png(
     # heavy: as above (pyplot must come after the backend is chosen)
     import matplotlib.pyplot as plt
 
+    if len(img.shape) != 3:
+        raise ImageError(
+            f"can only draw 3D images, got shape {img.shape}",
+            hint="pick one volume of a 4D image first (e.g. with nibabel's slicer)",
+        )
     # RAS+ voxel order: after rot90 the subject's left is on the left (neurological view)
     img = nib.as_closest_canonical(img)
     if template is not None:
@@ -50,10 +57,30 @@ def render_png(
         background = np.asanyarray(template.dataobj).astype(np.float32)
     else:
         overlay, background = img, None
-    data = np.asanyarray(overlay.dataobj).astype(np.float32)
+    # NaN (the background of many SPM/FSL maps) draws like 0, not as a NaN colour scale
+    data = np.nan_to_num(np.asanyarray(overlay.dataobj).astype(np.float32), nan=0.0)
     nonzero = np.argwhere(data > 0)
     centre = nonzero.mean(0).round().astype(int) if len(nonzero) else np.array(data.shape) // 2
     fig, axes = plt.subplots(1, 3, figsize=(10, 3.6), facecolor="black")
+    try:
+        _draw(fig, axes, data, background, centre, labelled, title)
+        target = Path(path)
+        with atomic_write(target) as handle:
+            fig.savefig(handle, format="png", dpi=100, facecolor="black")
+    finally:
+        plt.close(fig)  # pyplot keeps every open figure alive: close it even on failure
+    return target
+
+
+def _draw(
+    fig: Any,
+    axes: Any,
+    data: np.ndarray,
+    background: np.ndarray | None,
+    centre: np.ndarray,
+    labelled: bool,
+    title: str | None,
+) -> None:
     cmap = "tab20" if labelled else "hot"
     vmax = float(data.max()) or 1.0
     for axis, ax in enumerate(axes):
@@ -70,8 +97,3 @@ def render_png(
         ax.set_title(("sagittal", "coronal", "axial")[axis], color="white", fontsize=9)
     if title:
         fig.suptitle(title, color="white", fontsize=11)
-    target = Path(path)
-    with atomic_write(target) as handle:
-        fig.savefig(handle, format="png", dpi=100, facecolor="black")
-    plt.close(fig)
-    return target

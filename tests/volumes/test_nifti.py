@@ -1,0 +1,212 @@
+"""Tests of neuratlas.volumes.nifti: NIfTI bytes and atomic writes, checked with nibabel."""
+
+from __future__ import annotations
+
+import gzip
+import os
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+from nibabel.affines import from_matvec
+from nibabel.eulerangles import euler2mat
+
+import neuratlas
+from neuratlas.volumes import nifti
+from neuratlas.volumes.nifti import save_nifti, to_nifti_bytes
+
+# FSL's MNI152 2 mm grid (x flipped), and the same grid after a small rigid rotation
+MNI_2MM_LAS = np.array(
+    [[-2.0, 0, 0, 90.0], [0, 2.0, 0, -126.0], [0, 0, 2.0, -72.0], [0, 0, 0, 1.0]]
+)
+ROTATED = from_matvec(euler2mat(0.2, -0.1, 0.05) @ np.diag([2.0, 2.0, 2.0]), [-80, -110, -60])
+SHAPE = (23, 27, 23)  # a quarter-resolution MNI-like grid keeps the files small
+
+
+def label_image(affine: np.ndarray = MNI_2MM_LAS) -> nib.Nifti1Image:
+    rng = np.random.default_rng(1)
+    return nib.Nifti1Image(rng.integers(0, 120, SHAPE).astype(np.uint8), affine)
+
+
+def probability_image(affine: np.ndarray = ROTATED) -> nib.Nifti1Image:
+    rng = np.random.default_rng(2)
+    values = rng.random(SHAPE, dtype=np.float32)
+    values[values < 0.6] = 0
+    return nib.Nifti1Image(values, affine)
+
+
+def data(img: nib.Nifti1Image) -> np.ndarray:
+    return np.asanyarray(img.dataobj)
+
+
+def leftovers(folder: Path) -> list[str]:
+    """Temporary files of atomic writes (``.<name>.<random>.part``)."""
+    return sorted(p.name for p in folder.iterdir() if p.name.endswith(".part"))
+
+
+# --- to_nifti_bytes ----------------------------------------------------------------------------
+@pytest.mark.parametrize("make", [label_image, probability_image])
+def test_bytes_round_trip(make) -> None:
+    img = make()
+    raw = to_nifti_bytes(img, compress=False)
+    back = nib.Nifti1Image.from_bytes(raw)
+    assert back.shape == img.shape
+    assert back.get_data_dtype() == img.get_data_dtype()
+    np.testing.assert_array_equal(data(back), data(img))
+    np.testing.assert_allclose(back.affine, img.affine, atol=1e-5)  # float32 in the header
+    assert back.header.get_xyzt_units()[0] == "mm"
+
+
+def test_compressed_bytes_are_gzip_of_the_raw_bytes() -> None:
+    img = label_image()
+    raw = to_nifti_bytes(img, compress=False)
+    packed = to_nifti_bytes(img)
+    assert packed[:2] == b"\x1f\x8b" and raw[:2] != b"\x1f\x8b"
+    assert gzip.decompress(packed) == raw
+    assert len(packed) < len(raw)
+    # NIfTI-1 single file: header size 348 and magic "n+1" at byte 344
+    assert int.from_bytes(raw[:4], "little") == 348 and raw[344:348] == b"n+1\x00"
+
+
+def test_bytes_are_reproducible() -> None:
+    # gzip without a time stamp: the same image gives the same bytes (cache keys, hashes)
+    first = to_nifti_bytes(probability_image())
+    second = to_nifti_bytes(probability_image())
+    assert first == second
+    assert first[4:8] == b"\x00\x00\x00\x00"  # gzip MTIME field
+
+
+def test_an_image_of_another_class_is_converted() -> None:
+    # a FreeSurfer volume (MGH), e.g. a subject's aseg resampled to 2 mm
+    values = np.random.default_rng(3).integers(0, 60, SHAPE).astype(np.float32)
+    mgh = nib.MGHImage(values, ROTATED)
+    back = nib.Nifti1Image.from_bytes(gzip.decompress(to_nifti_bytes(mgh)))
+    np.testing.assert_array_equal(data(back), values)
+    np.testing.assert_allclose(back.affine, ROTATED, atol=1e-5)
+    assert back.header["sizeof_hdr"] == 348 and back.header["magic"] == b"n+1"
+
+
+def test_a_nifti2_image_is_written_as_nifti1() -> None:
+    values = np.random.default_rng(3).random(SHAPE).astype(np.float32)
+    raw = to_nifti_bytes(nib.Nifti2Image(values, ROTATED), compress=False)
+    assert int.from_bytes(raw[:4], "little") == 348  # NIfTI-2 headers are 540 bytes
+    back = nib.Nifti1Image.from_bytes(raw)
+    np.testing.assert_array_equal(data(back), values)
+
+
+def test_serialising_does_not_change_the_image() -> None:
+    img = nib.Nifti1Image(np.zeros((*SHAPE, 3), np.float32), MNI_2MM_LAS)
+    img.header.set_xyzt_units("mm", "sec")
+    to_nifti_bytes(img)
+    assert img.header.get_xyzt_units() == ("mm", "sec")
+
+
+def test_not_an_image_is_refused() -> None:
+    with pytest.raises(AttributeError):
+        to_nifti_bytes(np.zeros(SHAPE))  # type: ignore[arg-type]
+
+
+# --- save_nifti: formats -------------------------------------------------------------------------
+@pytest.mark.parametrize("make", [label_image, probability_image])
+def test_save_round_trip_through_nibabel(make, tmp_path: Path) -> None:
+    img = make()
+    target = save_nifti(img, tmp_path / "map.nii.gz")
+    assert target == tmp_path / "map.nii.gz"
+    loaded = nib.load(target)
+    np.testing.assert_array_equal(data(loaded), data(img))
+    np.testing.assert_allclose(loaded.affine, img.affine, atol=1e-5)
+    assert loaded.get_data_dtype() == img.get_data_dtype()
+    assert nib.aff2axcodes(loaded.affine) == nib.aff2axcodes(img.affine)
+
+
+def test_compression_follows_the_suffix(tmp_path: Path) -> None:
+    img = label_image()
+    packed = save_nifti(img, tmp_path / "labels.nii.gz")
+    plain = save_nifti(img, str(tmp_path / "labels.nii"))  # a str path works too
+    assert isinstance(plain, Path)
+    assert packed.read_bytes()[:2] == b"\x1f\x8b"
+    assert plain.read_bytes()[344:348] == b"n+1\x00"
+    assert gzip.decompress(packed.read_bytes()) == plain.read_bytes()
+    np.testing.assert_array_equal(data(nib.load(plain)), data(nib.load(packed)))
+
+
+def test_an_upper_case_gz_suffix_is_compressed(tmp_path: Path) -> None:
+    target = save_nifti(label_image(), tmp_path / "MAP.NII.GZ")
+    np.testing.assert_array_equal(data(nib.load(target)), data(label_image()))
+
+
+def test_save_an_embedded_atlas(tmp_path: Path) -> None:
+    aal = neuratlas.get_map("aal1", "MNI152 NLin6", "labelled")
+    labels = aal.fetch()
+    target = save_nifti(labels, tmp_path / "aal.nii.gz")
+    loaded = nib.load(target)
+    np.testing.assert_array_equal(data(loaded), data(labels))
+    np.testing.assert_array_equal(loaded.affine, labels.affine)
+
+
+# --- save_nifti: atomic writes -------------------------------------------------------------------
+def test_parent_folders_are_created_and_no_temporary_file_is_left(tmp_path: Path) -> None:
+    target = save_nifti(label_image(), tmp_path / "out" / "sub" / "labels.nii.gz")
+    assert target.is_file()
+    assert sorted(p.name for p in target.parent.iterdir()) == ["labels.nii.gz"]
+
+
+def test_an_existing_file_is_replaced(tmp_path: Path) -> None:
+    target = tmp_path / "map.nii.gz"
+    target.write_bytes(b"an older, shorter file")
+    old_inode = target.stat().st_ino
+    save_nifti(probability_image(), target)
+    np.testing.assert_array_equal(data(nib.load(target)), data(probability_image()))
+    # replaced by rename (a new inode), not rewritten in place
+    assert target.stat().st_ino != old_inode
+    save_nifti(label_image(), target)
+    np.testing.assert_array_equal(data(nib.load(target)), data(label_image()))
+    assert leftovers(tmp_path) == []
+
+
+def test_written_file_has_the_usual_permissions(tmp_path: Path) -> None:
+    target = save_nifti(label_image(), tmp_path / "labels.nii")
+    mask = os.umask(0)
+    os.umask(mask)
+    assert target.stat().st_mode & 0o777 == 0o666 & ~mask  # not mkstemp's 0o600
+
+
+def test_a_failed_write_leaves_the_old_file_and_no_temporary(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = save_nifti(label_image(), tmp_path / "labels.nii.gz")
+    before = target.read_bytes()
+
+    def broken(img: nib.Nifti1Image, compress: bool = True) -> bytes:
+        raise MemoryError("out of memory while serialising")
+
+    monkeypatch.setattr(nifti, "to_nifti_bytes", broken)
+    with pytest.raises(MemoryError, match="out of memory"):
+        save_nifti(probability_image(), target)
+    assert target.read_bytes() == before
+    assert leftovers(tmp_path) == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["labels.nii.gz"]
+
+
+def test_a_folder_that_is_a_file_raises_a_clear_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "results"
+    blocker.write_text("not a folder")
+    with pytest.raises(OSError, match="results") as info:
+        save_nifti(label_image(), blocker / "labels.nii.gz")
+    assert isinstance(info.value, FileExistsError | NotADirectoryError)
+    assert blocker.read_text() == "not a folder"
+    assert leftovers(tmp_path) == []
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can write to read-only folders")
+def test_a_read_only_folder_raises_permission_error(tmp_path: Path) -> None:
+    folder = tmp_path / "read-only"
+    folder.mkdir()
+    folder.chmod(0o555)
+    try:
+        with pytest.raises(PermissionError, match="read-only"):
+            save_nifti(label_image(), folder / "labels.nii.gz")
+        assert list(folder.iterdir()) == []
+    finally:
+        folder.chmod(0o755)
