@@ -44,7 +44,12 @@ import nibabel as nib  # noqa: E402
 import numpy as np  # noqa: E402
 from siibra.volumes.sparsemap import SparseIndex as SiibraIndex  # noqa: E402
 
-from neuratlas.volumes.sparse import SparseIndex  # noqa: E402
+from neuratlas.volumes.sparse import (  # noqa: E402
+    SparseIndex,
+    load_folder,
+    load_siibra_v1,
+    save_folder,
+)
 
 ATLASES = {"juelich": "atlas_juelich.nii.gz", "harvard_oxford": "atlas_harvard_oxford.nii.gz"}
 LOOKUPS = 1_000_000
@@ -162,14 +167,14 @@ def run(name: str, repeats: int, table: list[tuple[str, ...]]) -> None:
     )
 
     # loading the cached index: ours memory-mapped, siibra from its v1 cache files
-    folder = ours.save(TMP / f"{name}-npy")
+    folder = save_folder(ours, TMP / f"{name}-npy")
     theirs.save(f"{name}-siibra", str(TMP))
     prefix = str(TMP / f"{name}-siibra")
     ours_t, theirs_t, v1_t = [], [], []
     theirs_load_repeats = repeats
     for repeat in range(repeats):
-        ours_t.append(timed(lambda: SparseIndex.load(folder, mmap=True))[0])
-        v1_t.append(timed(lambda: SparseIndex.load_siibra_v1(prefix))[0])
+        ours_t.append(timed(lambda: load_folder(folder, mmap=True))[0])
+        v1_t.append(timed(lambda: load_siibra_v1(prefix))[0])
         if repeat < theirs_load_repeats:
             seconds, _ = timed(lambda: SiibraIndex.load(prefix))
             theirs_t.append(seconds)

@@ -12,7 +12,7 @@ import pytest
 import neuratlas
 from neuratlas.core.sparse_map import SparseMap
 from neuratlas.errors import ImageError
-from neuratlas.volumes.sparse import SparseIndex
+from neuratlas.volumes.sparse import SparseIndex, save_zip
 
 from toy_atlas import AFFINE, LEAVES, probability_volumes
 
@@ -114,7 +114,7 @@ def test_zip_round_trip_through_save_and_load(juelich, tmp_path: Path) -> None:
 def test_an_index_of_another_map_is_refused(toy, tmp_path: Path) -> None:
     toy_map = toy.get_map("toy", "toy", "statistical")
     path = tmp_path / "toy.zip"
-    toy_map.sparse_index.save_zip(path)
+    save_zip(toy_map.sparse_index, path)
     juelich = neuratlas.get_map("juelich", "MNI152 NLin6", "statistical")
     with pytest.raises(ImageError, match=r"5 volumes.*121 region maps"):
         juelich.load_zipped_sparseindex(str(path))

@@ -12,7 +12,7 @@ from neuratlas.core.maps import Map
 from neuratlas.core.sparse_sources import index_key
 from neuratlas.errors import ImageError, NotFoundError
 from neuratlas.retrieval.packages import resolve
-from neuratlas.volumes.sparse import SparseIndex, store_index
+from neuratlas.volumes.sparse import SparseIndex, load_zip, save_zip, store_index
 
 
 class SparseMap(Map):
@@ -60,7 +60,7 @@ class SparseMap(Map):
         ImageError
             The index does not fit this map (number of volumes or grid).
         """
-        loaded = SparseIndex.load_zip(resolve(str(zipfname)))
+        loaded = load_zip(resolve(str(zipfname)))
         if loaded.num_volumes != len(self.sparse_sources):
             raise ImageError(
                 f"{zipfname!r} holds {loaded.num_volumes} volumes, "
@@ -81,4 +81,4 @@ class SparseMap(Map):
             Name of the zip (without ``.zip``); defaults to the map's key.
         """
         name = filename or self.key.lower()
-        return self.sparse_index.save_zip(Path(destination) / f"{name}.zip")
+        return save_zip(self.sparse_index, Path(destination) / f"{name}.zip")

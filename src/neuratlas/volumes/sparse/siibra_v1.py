@@ -1,6 +1,7 @@
-"""siibra's three-file ``sparseindex_v1`` format of a :class:`SparseIndex`.
+"""siibra's three-file ``sparseindex_v1`` format of a sparse index.
 
-A set is three gzipped files sharing one prefix ``<folder>/<base>``:
+A set is three gzipped files sharing one prefix ``<folder>/<base>``
+(:data:`SIIBRA_V1_SUFFIXES`):
 
 ``<base>.sparseindex_v1.voxels.nii.gz``
     The ``int32`` voxel grid (row index per voxel, ``-1`` where nothing is
@@ -10,9 +11,8 @@ A set is three gzipped files sharing one prefix ``<folder>/<base>``:
 ``<base>.sparseindex_v1.bboxes.txt.gz``
     One line per volume, ``x0 y0 z0 x1 y1 z1`` (inclusive voxel bounds).
 
-:func:`save_siibra_v1` writes such a set and :func:`load_siibra_v1` reads one; the
-methods :meth:`SparseIndex.save_siibra_v1` and :meth:`SparseIndex.load_siibra_v1`
-call them. Text is written and parsed with vectorised NumPy, never line by line.
+:func:`save_siibra_v1` writes such a set and :func:`load_siibra_v1` reads one.
+Text is written and parsed with vectorised NumPy, never line by line.
 """
 
 from __future__ import annotations
@@ -28,17 +28,26 @@ from numpy.typing import DTypeLike
 
 from neuratlas.errors import ImageError
 from neuratlas.retrieval.cache import atomic_write
-from neuratlas.volumes.sparse import (
-    _GZIP_LEVEL,
-    SIIBRA_V1_SUFFIXES,
+from neuratlas.volumes.sparse.index import (
     Order,
     SparseIndex,
-    _compact,
-    _flat,
-    _volume_dtype,
+    compact_values,
+    require_grid,
+    volume_dtype,
 )
 
-__all__ = ["SIIBRA_V1_SUFFIXES", "load_siibra_v1", "save_siibra_v1"]
+__all__ = ["GZIP_LEVEL", "SIIBRA_V1_SUFFIXES", "load_siibra_v1", "save_siibra_v1"]
+
+#: File name endings of siibra's ``sparseindex_v1`` format, by part.
+SIIBRA_V1_SUFFIXES = {
+    "voxels": ".sparseindex_v1.voxels.nii.gz",
+    "probs": ".sparseindex_v1.probs.txt.gz",
+    "bboxes": ".sparseindex_v1.bboxes.txt.gz",
+}
+
+#: gzip level: fast, since these files are written once per build and level 6+ costs
+#: ~10x the time.
+GZIP_LEVEL = 2
 
 
 def save_siibra_v1(index: SparseIndex, folder: str | Path, base: str) -> dict[str, Path]:
@@ -69,17 +78,17 @@ def save_siibra_v1(index: SparseIndex, folder: str | Path, base: str) -> dict[st
     neuratlas.errors.ImageError
         If the index is empty (no image added).
     """
-    index._require_data("save")
+    require_grid(index, "save")
     paths = {part: Path(folder) / f"{base}{suffix}" for part, suffix in SIIBRA_V1_SUFFIXES.items()}
     image = nib.Nifti1Image(np.asarray(index.voxels), index.affine)
     image.set_data_dtype(np.int32)
     with atomic_write(paths["voxels"]) as handle:
-        handle.write(gzip.compress(image.to_bytes(), compresslevel=_GZIP_LEVEL))
+        handle.write(gzip.compress(image.to_bytes(), compresslevel=GZIP_LEVEL))
     with atomic_write(paths["probs"]) as handle:
-        handle.write(gzip.compress(_probs_text(index), compresslevel=_GZIP_LEVEL))
+        handle.write(gzip.compress(_probs_text(index), compresslevel=GZIP_LEVEL))
     boxes = index.bboxes.reshape(-1, 6)
     with atomic_write(paths["bboxes"]) as handle:
-        handle.write(gzip.compress(_join_lines(boxes.astype("S"), 6), compresslevel=_GZIP_LEVEL))
+        handle.write(gzip.compress(_join_lines(boxes.astype("S"), 6), compresslevel=GZIP_LEVEL))
     return paths
 
 
@@ -162,7 +171,7 @@ def _index_from_v1(
         raise ImageError(f"{paths['probs']}: values must be > 0 (no NaN, zero or negative)")
     values = _v1_values(values, value_dtype)
     order: Order = "F" if grid.flags.f_contiguous and not grid.flags.c_contiguous else "C"
-    flat = _flat(np.ascontiguousarray(grid) if order == "C" else grid, order)
+    flat = np.ravel(grid, order=order)  # a view when contiguous in that order (nibabel's are)
     positions = np.flatnonzero(flat >= 0)
     rows = flat[positions].astype(np.int64)
     num_rows = row_sizes.size
@@ -178,15 +187,18 @@ def _index_from_v1(
     row_keys = np.empty(num_rows, dtype=np.int64)
     row_keys[rows] = positions
     keys = np.repeat(row_keys, row_sizes)
-    vols = vols.astype(_volume_dtype(num_volumes))
+    vols = vols.astype(volume_dtype(num_volumes))
     by_key = np.lexsort((vols, keys))
     keys, vols, values = keys[by_key], vols[by_key], values[by_key]
     twice = (keys[1:] == keys[:-1]) & (vols[1:] == vols[:-1])
     if np.any(twice):
         raise ImageError(f"{paths['probs']}: a line names volume {vols[1:][twice][0]} twice")
-    return SparseIndex._from_entries(
-        grid.shape, affine, order, num_volumes, bboxes, keys, vols, values
-    )
+    try:
+        return SparseIndex.from_entries(
+            keys, vols, values, shape=grid.shape, affine=affine, bboxes=bboxes, order=order
+        )
+    except ImageError as exc:  # the checks above leave little, but name the files anyway
+        raise ImageError(f"{paths['voxels']}: {exc.message}", hint=exc.hint) from exc
 
 
 def _probs_text(index: SparseIndex) -> bytes:
@@ -327,4 +339,4 @@ def _v1_values(values: np.ndarray, value_dtype: DTypeLike | None) -> np.ndarray:
         return values.astype(value_dtype)
     # siibra writes float32 maps as the float64 repr of each value, which float32
     # holds exactly; anything else stays float64 so that reading never rounds.
-    return _compact(values)
+    return compact_values(values)

@@ -1,4 +1,4 @@
-"""Sparse storage of probabilistic (statistical) maps: many 3D volumes on one voxel grid.
+"""The sparse index data structure: many 3D maps on one voxel grid, in flat arrays.
 
 A probabilistic atlas holds one 3D map per region, and almost every voxel of each
 map is zero. :class:`SparseIndex` keeps only the positive values, the way siibra's
@@ -12,12 +12,13 @@ map is zero. :class:`SparseIndex` keeps only the positive values, the way siibra
     (compressed sparse rows).
 ``volumes``, ``values``
     One item per entry: the volume index (``int16``, or ``int32`` beyond 32767
-    volumes) and its value.
+    volumes, see :func:`volume_dtype`) and its value.
 ``bboxes``
     ``(num_volumes, 2, 3)`` inclusive voxel bounding boxes.
 
-Rows are numbered in the memory order of the grid, entries of a row sort by
-volume, so that every query is a handful of vectorised NumPy operations.
+Rows are numbered in the memory order of the grid (:attr:`SparseIndex.order`),
+entries of a row sort by volume, so that every query is a handful of vectorised
+NumPy operations.
 
 Rules (shared with siibra)
     Only values ``> 0`` are mapped. Zero, negative values and NaN are background;
@@ -28,68 +29,52 @@ Value types
     Values are stored as ``float32`` when every mapped value survives the round
     trip through ``float32`` unchanged (always true for ``uint8``, ``int16``,
     ``float16``, ``float32``... sources); otherwise the source dtype is kept
-    (e.g. ``float64`` maps with full precision, ``int32`` beyond 2**24). The dtype
-    of the source images is remembered, and :meth:`SparseIndex.fetch` returns it, so
-    a fetched volume equals the source bit for bit (with background as above).
+    (e.g. ``float64`` maps with full precision, ``int32`` beyond 2**24), see
+    :func:`compact_values`. The dtype of the source images is remembered, and
+    :meth:`SparseIndex.fetch` returns it, so a fetched volume equals the source bit
+    for bit (with background as above).
 
-Files
-    :meth:`SparseIndex.save` / :meth:`SparseIndex.load` write a folder of ``.npy``
-    arrays plus ``header.json`` that loads memory-mapped in milliseconds (the cache
-    form); :meth:`SparseIndex.save_zip` / :meth:`SparseIndex.load_zip` the same in
-    one zip; :meth:`SparseIndex.save_siibra_v1` / :meth:`SparseIndex.load_siibra_v1`
-    siibra's three-file ``sparseindex_v1`` format (in :mod:`neuratlas.volumes.sparse_siibra`).
+This module knows no file: the formats live in :mod:`~neuratlas.volumes.sparse.folder`,
+:mod:`~neuratlas.volumes.sparse.zipped` and :mod:`~neuratlas.volumes.sparse.siibra_v1`,
+which rebuild an index with :meth:`SparseIndex.from_arrays` or
+:meth:`SparseIndex.from_entries`.
 """
 
 from __future__ import annotations
 
-import json
 import math
-import zipfile
-import zlib
-from collections.abc import Callable, Iterable, Sequence
-from pathlib import Path
-from typing import Any, Literal
+from collections.abc import Iterable, Sequence
+from typing import Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 
-from neuratlas.errors import ImageError, NotFoundError, SpecError
-from neuratlas.retrieval.cache import atomic_dir, atomic_write, cache_path, evict, touch
+from neuratlas.errors import ArgumentError, ArgumentTypeError, ImageError, NotFoundError
 
-__all__ = ["SIIBRA_V1_SUFFIXES", "SparseIndex", "cached_index", "store_index"]
+__all__ = ["Order", "SparseIndex", "compact_values", "require_grid", "volume_dtype"]
 
-#: File name endings of siibra's ``sparseindex_v1`` format, by part. Defined here, not in
-#: :mod:`neuratlas.volumes.sparse_siibra` (which imports this module), so that both export it.
-SIIBRA_V1_SUFFIXES = {
-    "voxels": ".sparseindex_v1.voxels.nii.gz",
-    "probs": ".sparseindex_v1.probs.txt.gz",
-    "bboxes": ".sparseindex_v1.bboxes.txt.gz",
-}
+#: Memory order of the grid, in which its rows are numbered.
+Order = Literal["C", "F"]
 
-_FORMAT = "neuratlas-sparse-index"
-_VERSION = 1
-_ARRAYS = ("voxels", "indptr", "volumes", "values", "bboxes")
-_HEADER = "header.json"
 # Float32 holds every value of these dtypes exactly: no per-value check needed.
 _FLOAT32_EXACT = {np.dtype(t) for t in ("bool", "uint8", "int8", "uint16", "int16", "float16")}
 # Bound the temporary "> 0" mask of a 4D build to about 64 MB.
 _CHUNK_ELEMENTS = 1 << 26
 # Affines of one grid may differ by float32 rounding (NIfTI headers), never by more.
 _AFFINE_ATOL = 1e-5
-# Fast compression: these files are written once per build, and level 6+ costs ~10x the time.
-_GZIP_LEVEL = 2
 _EMPTY_BBOX = np.array([[0, 0, 0], [-1, -1, -1]], dtype=np.int64)
-
-Order = Literal["C", "F"]
 
 
 class SparseIndex:
     """Many 3D maps on one voxel grid, stored as a voxel grid plus compressed rows.
 
-    Build one with :meth:`from_4d` (vectorised, from a 4D array), :meth:`from_volumes`
-    or repeated :meth:`add_img` (siibra's interface; one call = the next volume);
-    load one with :meth:`load`, :meth:`load_zip` or :meth:`load_siibra_v1`. Images
-    added after the index was used are merged on the next query.
+    ``SparseIndex()`` is empty; build one with :meth:`from_4d` (vectorised, from a
+    4D array), :meth:`from_volumes` or repeated :meth:`add_img` (siibra's
+    interface; one call = the next volume). File readers rebuild a finished index
+    with :meth:`from_arrays` or :meth:`from_entries` (see
+    :func:`neuratlas.volumes.sparse.load_folder`, ``load_zip`` and
+    ``load_siibra_v1``). Images added after the index was used are merged on the
+    next query.
 
     Examples
     --------
@@ -159,11 +144,222 @@ class SparseIndex:
             The maps, in volume order.
         affine : array_like, shape (4, 4)
             Voxel to world transform shared by all volumes.
+
+        Returns
+        -------
+        SparseIndex
         """
         index = cls()
         for volume in volumes:
             index.add_img(volume, affine)
         index._finalize()
+        return index
+
+    @classmethod
+    def from_arrays(
+        cls,
+        voxels: ArrayLike,
+        indptr: ArrayLike,
+        volumes: ArrayLike,
+        values: ArrayLike,
+        bboxes: ArrayLike,
+        affine: ArrayLike,
+        *,
+        source_dtype: DTypeLike | None = None,
+    ) -> SparseIndex:
+        """A finished index from its stored arrays (as :attr:`voxels`... return them).
+
+        The arrays are used as they are, never copied (memory-mapped arrays stay
+        memory-mapped), and the index sees them read-only. Only cheap checks are
+        made (shapes, dtypes, layout, the ends of ``indptr``): no full scan, so that
+        a cached index loads in milliseconds.
+
+        Parameters
+        ----------
+        voxels : array_like of int32, shape (X, Y, Z)
+            Row of each voxel, ``-1`` where nothing is mapped; C- or
+            Fortran-contiguous, rows numbered in that memory order.
+        indptr : array_like of int64, shape (rows + 1,)
+            Row ``r`` owns the entries ``indptr[r]:indptr[r + 1]``.
+        volumes : array_like, shape (entries,)
+            Volume index of each entry, of dtype :func:`volume_dtype` ``(V)``.
+        values : array_like of real numbers, shape (entries,)
+            Value of each entry.
+        bboxes : array_like of int64, shape (V, 2, 3)
+            Inclusive voxel bounding box of each volume; gives the number of volumes.
+        affine : array_like, shape (4, 4)
+            Voxel to world transform.
+        source_dtype : dtype, optional
+            The dtype of the source images (what :meth:`fetch` returns), if known.
+
+        Returns
+        -------
+        SparseIndex
+
+        Raises
+        ------
+        neuratlas.errors.ImageError
+            If an array has the wrong shape, dtype or layout, or they disagree.
+        """
+        grid = np.asanyarray(voxels)  # asanyarray: an np.memmap stays one
+        if grid.ndim != 3 or grid.dtype != np.int32 or grid.size == 0:
+            raise ImageError(
+                f"voxels must be a 3D int32 grid, got {grid.dtype} with shape {grid.shape}",
+                hint="pass the voxels array of a sparse index",
+            )
+        if not (grid.flags.c_contiguous or grid.flags.f_contiguous):
+            raise ImageError(
+                "the voxel grid is neither C- nor Fortran-contiguous",
+                hint="pass np.ascontiguousarray(voxels), whose rows follow C order",
+            )
+        boxes = np.asanyarray(bboxes)
+        if boxes.ndim != 3 or boxes.shape[1:] != (2, 3) or boxes.dtype != np.int64:
+            raise ImageError(
+                f"bboxes must be an int64 array of shape (V, 2, 3), got {boxes.dtype} "
+                f"with shape {boxes.shape}",
+                hint="pass one (min corner, max corner) pair per volume",
+            )
+        num_volumes = boxes.shape[0]
+        vols, vals, starts = (np.asanyarray(a) for a in (volumes, values, indptr))
+        want = volume_dtype(num_volumes)
+        if vols.ndim != 1 or vols.dtype != want:
+            raise ImageError(
+                f"volumes must be a 1D {want} array for {num_volumes} volumes, got "
+                f"{vols.dtype} with shape {vols.shape}",
+                hint=f"convert it with volumes.astype(np.{want})",
+            )
+        if vals.shape != vols.shape or vals.dtype.kind not in "biuf":
+            raise ImageError(
+                f"values must be real numbers, one per entry ({vols.size}), got "
+                f"{vals.dtype} with shape {vals.shape}",
+                hint="pass one value per item of volumes",
+            )
+        if (
+            starts.ndim != 1
+            or starts.dtype != np.int64
+            or starts.size == 0
+            or starts[0] != 0
+            or starts[-1] != vals.size
+        ):
+            raise ImageError(
+                f"indptr must be an int64 array from 0 to the {vals.size} entries, got "
+                f"{starts.dtype} with shape {starts.shape}",
+                hint="pass the indptr array of the same sparse index",
+            )
+        fortran = grid.flags.f_contiguous and not grid.flags.c_contiguous
+        index = cls()
+        index._start_grid(grid.shape, affine, "F" if fortran else "C", "the sparse index")
+        index._num_volumes = num_volumes
+        index._source_dtype = None if source_dtype is None else np.dtype(source_dtype)
+        index._grid = _read_only(grid)
+        index._indptr = _read_only(starts)
+        index._volumes = _read_only(vols)
+        index._values = _read_only(vals)
+        index._bboxes = _read_only(boxes)
+        return index
+
+    @classmethod
+    def from_entries(
+        cls,
+        keys: ArrayLike,
+        volumes: ArrayLike,
+        values: ArrayLike,
+        *,
+        shape: Sequence[int],
+        affine: ArrayLike,
+        bboxes: ArrayLike,
+        order: Order = "C",
+        source_dtype: DTypeLike | None = None,
+    ) -> SparseIndex:
+        """A finished index from its entries sorted by (grid key, volume), for file readers.
+
+        Parameters
+        ----------
+        keys : array_like of int, shape (entries,)
+            Flat position of each entry's voxel in the grid, in memory order ``order``.
+        volumes : array_like of int, shape (entries,)
+            Volume index of each entry.
+        values : array_like of real numbers, shape (entries,)
+            Value of each entry, stored as given (see :func:`compact_values`).
+        shape : sequence of 3 int
+            The grid shape.
+        affine : array_like, shape (4, 4)
+            Voxel to world transform.
+        bboxes : array_like of int, shape (V, 2, 3)
+            Inclusive voxel bounding box of each volume; gives the number of volumes.
+        order : {"C", "F"}
+            Memory order of the grid, in which ``keys`` count and rows are numbered.
+        source_dtype : dtype, optional
+            The dtype of the source images, if known.
+
+        Returns
+        -------
+        SparseIndex
+
+        Raises
+        ------
+        neuratlas.errors.ImageError
+            If the arrays disagree in length, are not sorted by (key, volume) without
+            repeats, or point outside the grid or the volumes.
+        neuratlas.errors.ArgumentError
+            If ``order`` is neither ``"C"`` nor ``"F"``.
+        """
+        keys, vols, vals = (np.asarray(a) for a in (keys, volumes, values))
+        boxes = np.asarray(bboxes, dtype=np.int64)
+        grid_shape = tuple(int(n) for n in shape)
+        if len(grid_shape) != 3 or min(grid_shape) < 1 or boxes.shape[1:] != (2, 3):
+            raise ImageError(
+                f"a sparse index needs a 3D grid shape and (V, 2, 3) bounding boxes, got "
+                f"shape {grid_shape} and bboxes of shape {boxes.shape}",
+                hint="pass the grid's shape and one (min, max) corner pair per volume",
+            )
+        if not (keys.ndim == vols.ndim == vals.ndim == 1 and keys.size == vols.size == vals.size):
+            raise ImageError(
+                f"keys, volumes and values must be 1D and of one length, got shapes "
+                f"{keys.shape}, {vols.shape} and {vals.shape}",
+                hint="pass one key, volume and value per entry",
+            )
+        if (
+            keys.dtype.kind not in "iu"
+            or vols.dtype.kind not in "iu"
+            or vals.dtype.kind not in "biuf"
+        ):
+            raise ImageError(
+                f"keys and volumes must be integers and values real numbers, got "
+                f"{keys.dtype}, {vols.dtype} and {vals.dtype}",
+                hint="convert the arrays before building the index",
+            )
+        if order not in ("C", "F"):
+            raise ArgumentError(
+                f"order must be 'C' or 'F', got {order!r}",
+                hint="pass the memory order in which the keys count voxels",
+            )
+        # signed, so that differences of unsorted keys come out negative, not wrapped
+        keys, vols = keys.astype(np.int64, copy=False), vols.astype(np.int64, copy=False)
+        step = np.diff(keys)
+        if np.any((step < 0) | ((step == 0) & (np.diff(vols) <= 0))):
+            raise ImageError(
+                "entries are not sorted by (grid key, volume), or repeat a (key, volume) pair",
+                hint="sort them with np.lexsort((volumes, keys)) and drop repeats",
+            )
+        num_volumes = boxes.shape[0]
+        # sorted keys: the first and last bound them all
+        if keys.size and (
+            keys[0] < 0
+            or keys[-1] >= math.prod(grid_shape)
+            or vols.min() < 0
+            or vols.max() >= num_volumes
+        ):
+            raise ImageError(
+                f"entries point outside the {grid_shape} grid or the {num_volumes} volumes",
+                hint="keys count voxels in the grid's memory order; volumes from 0",
+            )
+        index = cls()
+        index._start_grid(grid_shape, affine, order, "the sparse index")
+        index._num_volumes = num_volumes
+        index._source_dtype = None if source_dtype is None else np.dtype(source_dtype)
+        index._bboxes = _read_only(boxes)
+        index._set_rows(keys, vols.astype(volume_dtype(num_volumes)), vals.view())
         return index
 
     def add_img(self, imgdata: ArrayLike, affine: ArrayLike) -> None:
@@ -186,7 +382,7 @@ class SparseIndex:
         self._claim_grid(data.shape, affine, data, what=f"volume {self._num_volumes}")
         flat = np.ravel(data, order=self._order)
         keys = np.flatnonzero(flat > 0)
-        self._pending.append((keys, self._num_volumes, _compact(flat[keys])))
+        self._pending.append((keys, self._num_volumes, compact_values(flat[keys])))
         self._bboxes = np.concatenate([self._bboxes, self._bbox_of(keys)[None]])
         self._note_source(data.dtype)
         self._num_volumes += 1
@@ -200,6 +396,12 @@ class SparseIndex:
             The maps; values ``> 0`` are kept.
         affine : array_like, shape (4, 4)
             Voxel to world transform; must match the grid of earlier images.
+
+        Raises
+        ------
+        neuratlas.errors.ImageError
+            If the array is not 4D, not real-valued, has no voxels, or lies on
+            another grid than the images before it.
         """
         array = _as_array(data, ndim=4, what="4D image")
         shape3 = array.shape[:3]
@@ -207,7 +409,7 @@ class SparseIndex:
         nvox = math.prod(shape3)
         count = array.shape[3]
         first = self._num_volumes
-        vol_dtype = _volume_dtype(first + count)
+        vol_dtype = volume_dtype(first + count)
         keys_parts, vol_parts, value_parts = [], [], []
         if array.flags.c_contiguous and not array.flags.f_contiguous:
             # Memory order x, y, z, v: slabs along x come out sorted by voxel already.
@@ -217,7 +419,7 @@ class SparseIndex:
                 hits = np.flatnonzero(flat > 0)
                 keys_parts.append(hits // count + start * (nvox // shape3[0]))
                 vol_parts.append((hits % count + first).astype(vol_dtype))
-                value_parts.append(_compact(flat[hits]))
+                value_parts.append(compact_values(flat[hits]))
             natural: Order = "C"
         else:
             # Memory order v slowest (nibabel's Fortran arrays): chunk over volumes.
@@ -227,7 +429,7 @@ class SparseIndex:
                 hits = np.flatnonzero(flat > 0)
                 keys_parts.append(hits % nvox)
                 vol_parts.append((hits // nvox + first + start).astype(vol_dtype))
-                value_parts.append(_compact(flat[hits]))
+                value_parts.append(compact_values(flat[hits]))
             natural = "F"
         keys = _concat(keys_parts, np.int64)
         vols = _concat(vol_parts, vol_dtype)
@@ -241,17 +443,23 @@ class SparseIndex:
         self._note_source(array.dtype)
         self._num_volumes += count
 
+    def _start_grid(
+        self, shape: tuple[int, ...], affine: ArrayLike, order: Order, what: str
+    ) -> None:
+        """Fix the grid (shape, affine, memory order) of an index that has none yet."""
+        self._shape = (int(shape[0]), int(shape[1]), int(shape[2]))
+        self._affine = _as_affine(affine, what)
+        self._affine.flags.writeable = False
+        self._order = order
+
     def _claim_grid(
         self, shape: tuple[int, ...], affine: ArrayLike, data: np.ndarray, what: str
     ) -> None:
-        matrix = _as_affine(affine, what)
         if self._shape is None:
-            self._shape = (int(shape[0]), int(shape[1]), int(shape[2]))
-            self._affine = matrix
-            self._affine.flags.writeable = False
             fortran = data.flags.f_contiguous and not data.flags.c_contiguous
-            self._order = "F" if fortran else "C"
+            self._start_grid(shape, affine, "F" if fortran else "C", what)
             return
+        matrix = _as_affine(affine, what)
         if tuple(shape) != self._shape:
             raise ImageError(
                 f"{what} has shape {tuple(shape)} but this sparse index holds "
@@ -298,7 +506,7 @@ class SparseIndex:
         """Merge pending entries into the compressed rows (one stable sort by voxel)."""
         if not self._pending:
             return
-        vol_dtype = _volume_dtype(self._num_volumes)
+        vol_dtype = volume_dtype(self._num_volumes)
         keys_parts: list[np.ndarray] = []
         vol_parts: list[np.ndarray] = []
         value_parts: list[np.ndarray] = []
@@ -330,7 +538,10 @@ class SparseIndex:
         assert self._shape is not None
         starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]]) if keys.size else keys[:0]
         if starts.size > np.iinfo(np.int32).max:
-            raise ImageError(f"{starts.size} mapped voxels exceed the int32 row index")
+            raise ImageError(
+                f"{starts.size} mapped voxels exceed the int32 row index",
+                hint="split the maps into several indexes on smaller grids",
+            )
         grid = np.full(self._shape, -1, dtype=np.int32, order=self._order)
         _flat(grid, self._order)[keys[starts]] = np.arange(starts.size, dtype=np.int32)
         self._grid = grid
@@ -363,10 +574,20 @@ class SparseIndex:
         return self._affine
 
     @property
+    def order(self) -> Order:
+        """Memory order of the grid (``"C"`` or ``"F"``), in which rows are numbered.
+
+        The order of the first image added (nibabel's arrays are Fortran-ordered),
+        so that building never copies the sources into another layout.
+        """
+        return self._order
+
+    @property
     def source_dtype(self) -> np.dtype | None:
         """The dtype of the source images (promoted over all of them), None if unknown.
 
-        Unknown after :meth:`load_siibra_v1`, whose files do not record it.
+        Unknown after :func:`~neuratlas.volumes.sparse.siibra_v1.load_siibra_v1`,
+        whose files do not record it.
         """
         return self._source_dtype
 
@@ -449,12 +670,17 @@ class SparseIndex:
     # ------------------------------------------------------------------- queries
 
     def _check_volume(self, volume: int) -> int:
+        # bool is an int subclass, but True as a volume index is surely a mistake
         if isinstance(volume, bool) or not isinstance(volume, int | np.integer):
-            raise NotFoundError(f"volume must be an integer index, got {volume!r}")
+            raise ArgumentTypeError(
+                f"volume must be an integer index, got {volume!r} ({type(volume).__name__})",
+                hint="pass the volume's position in the index as an int, e.g. int(volume)",
+            )
         if not 0 <= volume < self._num_volumes:
             raise NotFoundError(
                 f"volume {volume} is not in this sparse index, which holds "
-                f"{self._num_volumes} volumes (0..{self._num_volumes - 1})"
+                f"{self._num_volumes} volumes (0..{self._num_volumes - 1})",
+                hint="add an image first" if self._num_volumes == 0 else None,
             )
         return int(volume)
 
@@ -489,6 +715,8 @@ class SparseIndex:
 
         Raises
         ------
+        neuratlas.errors.ArgumentTypeError
+            If ``volume`` is not an integer.
         neuratlas.errors.NotFoundError
             If ``volume`` is not a volume index of this index.
         """
@@ -509,11 +737,23 @@ class SparseIndex:
     def coords(self, volume: int) -> np.ndarray:
         """Voxel coordinates where ``volume`` has a value, as siibra returns them.
 
+        Parameters
+        ----------
+        volume : int
+            The volume index.
+
         Returns
         -------
         numpy.ndarray
             Integer array of shape ``(3, N)`` (rows x, y, z), in C (``np.nonzero``)
             order.
+
+        Raises
+        ------
+        neuratlas.errors.ArgumentTypeError
+            If ``volume`` is not an integer.
+        neuratlas.errors.NotFoundError
+            If ``volume`` is not a volume index of this index.
         """
         volume = self._check_volume(volume)
         self._finalize()
@@ -526,6 +766,11 @@ class SparseIndex:
 
     def mapped_voxels(self, volume: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Coordinates and values of the voxels mapped by ``volume`` (siibra's meaning).
+
+        Parameters
+        ----------
+        volume : int
+            The volume index.
 
         Returns
         -------
@@ -600,6 +845,11 @@ class SparseIndex:
         -------
         numpy.ndarray of int32
             Shape :attr:`shape`.
+
+        Raises
+        ------
+        neuratlas.errors.ImageError
+            If the index is empty (no image added).
         """
         self._finalize()
         if self._grid is None:
@@ -618,262 +868,67 @@ class SparseIndex:
             )
         return np.take(labels, self._grid)
 
-    # ---------------------------------------------------------- our own formats
 
-    def _require_data(self, action: str) -> None:
-        self._finalize()
-        if self._grid is None:
-            raise ImageError(f"cannot {action} an empty sparse index: add an image first")
-
-    def _header(self) -> dict[str, Any]:
-        assert self._affine is not None and self._shape is not None
-        return {
-            "format": _FORMAT,
-            "version": _VERSION,
-            "shape": list(self._shape),
-            "affine": self._affine.tolist(),
-            "order": self._order,
-            "num_volumes": self._num_volumes,
-            "num_rows": self.num_mapped_voxels,
-            "num_entries": self.num_entries,
-            "source_dtype": None if self._source_dtype is None else self._source_dtype.str,
-        }
-
-    def _arrays(self) -> dict[str, np.ndarray]:
-        assert self._grid is not None
-        return {
-            "voxels": self._grid,
-            "indptr": self._indptr,
-            "volumes": self._volumes,
-            "values": self._values,
-            "bboxes": self._bboxes,
-        }
-
-    def save(self, folder: str | Path) -> Path:
-        """Write the index as ``.npy`` arrays plus ``header.json``, atomically.
-
-        The folder is built under a temporary name and renamed into place, so a
-        reader never sees half of it. Load it with :meth:`load` (memory-mapped).
-
-        Parameters
-        ----------
-        folder : path-like
-            The folder to create (replaced if it exists).
-
-        Returns
-        -------
-        pathlib.Path
-        """
-        self._require_data("save")
-        with atomic_dir(folder) as tmp:
-            for name, array in self._arrays().items():
-                np.save(tmp / f"{name}.npy", array, allow_pickle=False)
-            (tmp / _HEADER).write_text(json.dumps(self._header(), indent=1))
-        return Path(folder)
-
-    @classmethod
-    def load(cls, folder: str | Path, mmap: bool = True) -> SparseIndex:
-        """Load an index written by :meth:`save`.
-
-        Parameters
-        ----------
-        folder : path-like
-            The folder.
-        mmap : bool
-            Memory-map the arrays read-only (fast, shared between processes) instead
-            of reading them into memory.
-
-        Raises
-        ------
-        neuratlas.errors.ImageError
-            If a file is missing, truncated or inconsistent with the header.
-        """
-        folder = Path(folder)
-        header = _read_header((folder / _HEADER).read_bytes, str(folder / _HEADER))
-        arrays = {}
-        for name in _ARRAYS:
-            path = folder / f"{name}.npy"
-            try:
-                arrays[name] = np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
-            except (OSError, ValueError, EOFError) as exc:
-                raise ImageError(
-                    f"cannot read sparse index array {path}: {exc}",
-                    hint="delete the folder so that the index is rebuilt",
-                ) from exc
-        return cls._from_parts(header, arrays, str(folder))
-
-    def save_zip(self, path: str | Path) -> Path:
-        """Write the index as one zip file (the :meth:`save` files, deflated), atomically.
-
-        Parameters
-        ----------
-        path : path-like
-            The zip file to write.
-        """
-        self._require_data("save")
-        with (
-            atomic_write(path) as handle,
-            zipfile.ZipFile(
-                handle, "w", zipfile.ZIP_DEFLATED, compresslevel=_GZIP_LEVEL
-            ) as archive,
-        ):
-            archive.writestr(_HEADER, json.dumps(self._header(), indent=1))
-            for name, array in self._arrays().items():
-                with archive.open(f"{name}.npy", "w", force_zip64=True) as member:
-                    np.save(member, array, allow_pickle=False)
-        return Path(path)
-
-    @classmethod
-    def load_zip(cls, path: str | Path) -> SparseIndex:
-        """Load an index written by :meth:`save_zip`.
-
-        Raises
-        ------
-        neuratlas.errors.ImageError
-            If the zip is missing, corrupt or lacks a member.
-        """
-        where = str(path)
-        try:
-            with zipfile.ZipFile(path) as archive:
-                header = _read_header(lambda: archive.read(_HEADER), f"{where}:{_HEADER}")
-                arrays = {}
-                for name in _ARRAYS:
-                    with archive.open(f"{name}.npy") as member:
-                        arrays[name] = np.lib.format.read_array(member, allow_pickle=False)
-        except ImageError:
-            raise
-        except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
-            raise ImageError(
-                f"cannot read sparse index zip {where}: {exc}",
-                hint="the file is corrupt or incomplete; write it again with save_zip",
-            ) from exc
-        return cls._from_parts(header, arrays, where)
-
-    @classmethod
-    def _from_parts(
-        cls, header: dict[str, Any], arrays: dict[str, np.ndarray], where: str
-    ) -> SparseIndex:
-        """Check arrays against the header (cheap checks only: no full scan)."""
-        try:
-            shape = tuple(int(n) for n in header["shape"])
-            affine = np.asarray(header["affine"], dtype=np.float64)
-            order = header["order"]
-            num_volumes, rows, entries = (
-                int(header[k]) for k in ("num_volumes", "num_rows", "num_entries")
-            )
-            source = header["source_dtype"]
-        except (KeyError, TypeError, ValueError) as exc:
-            raise SpecError(f"sparse index header lacks or mangles {exc}", file=where) from exc
-        expected = {
-            "voxels": (shape, np.int32),
-            "indptr": ((rows + 1,), np.int64),
-            "volumes": ((entries,), _volume_dtype(num_volumes)),
-            "values": ((entries,), None),
-            "bboxes": ((num_volumes, 2, 3), np.int64),
-        }
-        for name, (want_shape, want_dtype) in expected.items():
-            array = arrays[name]
-            if array.shape != want_shape or (want_dtype and array.dtype != want_dtype):
-                raise ImageError(
-                    f"{where}: array {name!r} has shape {array.shape} and dtype "
-                    f"{array.dtype}, expected {want_shape} {np.dtype(want_dtype or 'f4')}"
-                )
-        if affine.shape != (4, 4) or order not in ("C", "F"):
-            raise SpecError("sparse index header has a bad affine or order", file=where)
-        grid_flags = arrays["voxels"].flags
-        if not (grid_flags.f_contiguous if order == "F" else grid_flags.c_contiguous):
-            raise ImageError(f"{where}: the voxel grid is not stored in {order} order")
-        if rows and (arrays["indptr"][0] != 0 or arrays["indptr"][-1] != entries):
-            raise ImageError(f"{where}: indptr does not span the {entries} entries")
-        index = cls()
-        index._shape = shape  # type: ignore[assignment]
-        index._affine = affine
-        index._affine.flags.writeable = False
-        index._order = order
-        index._num_volumes = num_volumes
-        index._source_dtype = None if source is None else np.dtype(source)
-        index._grid = arrays["voxels"]
-        index._indptr = arrays["indptr"]
-        index._volumes = arrays["volumes"]
-        index._values = arrays["values"]
-        index._bboxes = arrays["bboxes"]
-        return index
-
-    # ------------------------------------------------------- siibra's v1 format
-
-    def save_siibra_v1(self, folder: str | Path, base: str) -> dict[str, Path]:
-        """Write siibra's three ``sparseindex_v1`` files, each atomically.
-
-        See :func:`neuratlas.volumes.sparse_siibra.save_siibra_v1`.
-
-        Parameters
-        ----------
-        folder : path-like
-            Destination folder (created if needed).
-        base : str
-            File name prefix.
-
-        Returns
-        -------
-        dict
-            The written paths by part (``voxels``, ``probs``, ``bboxes``).
-        """
-        # imported here: sparse_siibra imports this module
-        from neuratlas.volumes.sparse_siibra import save_siibra_v1
-
-        return save_siibra_v1(self, folder, base)
-
-    @classmethod
-    def load_siibra_v1(
-        cls, folder_or_prefix: str | Path, value_dtype: DTypeLike | None = None
-    ) -> SparseIndex:
-        """Read siibra's three ``sparseindex_v1`` files.
-
-        See :func:`neuratlas.volumes.sparse_siibra.load_siibra_v1`.
-
-        Parameters
-        ----------
-        folder_or_prefix : path-like
-            The common prefix of the three files (``<folder>/<base>``), or a folder
-            holding exactly one such set.
-        value_dtype : dtype, optional
-            The value dtype to store; by default the narrowest of ``float32`` and
-            ``float64`` that holds every value of the text exactly.
-
-        Raises
-        ------
-        neuratlas.errors.ImageError
-            If a file is missing, truncated or corrupt, or the files disagree.
-        """
-        from neuratlas.volumes.sparse_siibra import load_siibra_v1
-
-        return load_siibra_v1(folder_or_prefix, value_dtype)
-
-    @classmethod
-    def _from_entries(
-        cls,
-        shape: tuple[int, ...],
-        affine: np.ndarray,
-        order: Order,
-        num_volumes: int,
-        bboxes: np.ndarray,
-        keys: np.ndarray,
-        vols: np.ndarray,
-        values: np.ndarray,
-    ) -> SparseIndex:
-        """An index from entries sorted by (grid key, volume), for file readers."""
-        index = cls()
-        index._shape = shape  # type: ignore[assignment]
-        index._affine = affine
-        index._affine.flags.writeable = False
-        index._order = order
-        index._num_volumes = num_volumes
-        index._bboxes = bboxes
-        index._set_rows(keys, vols, values)
-        return index
+# ------------------------------------------------------------- shared helpers
 
 
-# ---------------------------------------------------------------------- helpers
+def volume_dtype(num_volumes: int) -> np.dtype:
+    """The dtype of the ``volumes`` array of an index of ``num_volumes`` volumes.
+
+    ``int16`` (half the bytes of ``int32`` per entry) unless the volume indices
+    need more.
+
+    Parameters
+    ----------
+    num_volumes : int
+        The number of volumes.
+
+    Returns
+    -------
+    numpy.dtype
+    """
+    return np.dtype(np.int16 if num_volumes <= np.iinfo(np.int16).max else np.int32)
+
+
+def compact_values(values: np.ndarray) -> np.ndarray:
+    """Values as ``float32`` when that is exact, else unchanged (see the module notes).
+
+    Parameters
+    ----------
+    values : numpy.ndarray
+        Real numbers.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``values`` itself when it is ``float32`` already or cannot be rounded to it
+        without loss, else a ``float32`` copy.
+    """
+    if values.dtype == np.float32:
+        return values
+    as32 = values.astype(np.float32)
+    if values.dtype in _FLOAT32_EXACT or np.array_equal(as32.astype(values.dtype), values):
+        return as32
+    return values
+
+
+def require_grid(index: SparseIndex, action: str) -> None:
+    """Refuse to ``action`` an index that holds no image yet: it has no grid.
+
+    Parameters
+    ----------
+    index : SparseIndex
+        The index.
+    action : str
+        What the caller wanted to do (``"save"``), for the message.
+
+    Raises
+    ------
+    neuratlas.errors.ImageError
+        If no image was added to ``index``.
+    """
+    if index.shape is None:
+        raise ImageError(f"cannot {action} an empty sparse index: add an image first")
 
 
 def _as_array(data: ArrayLike, ndim: int, what: str) -> np.ndarray:
@@ -886,9 +941,14 @@ def _as_array(data: ArrayLike, ndim: int, what: str) -> np.ndarray:
             hint="pass 4D arrays to SparseIndex.from_4d and 3D arrays to add_img",
         )
     if array.dtype.kind not in "biuf":
-        raise ImageError(f"{what} must hold real numbers, got dtype {array.dtype}")
+        raise ImageError(
+            f"{what} must hold real numbers, got dtype {array.dtype}",
+            hint="convert the image to a real dtype (e.g. float32) first",
+        )
     if array.size == 0:
-        raise ImageError(f"{what} has no voxels (shape {array.shape})")
+        raise ImageError(
+            f"{what} has no voxels (shape {array.shape})", hint="pass an image with voxels"
+        )
     return array
 
 
@@ -896,24 +956,24 @@ def _as_affine(affine: ArrayLike, what: str) -> np.ndarray:
     try:
         matrix = np.array(affine, dtype=np.float64)
     except (TypeError, ValueError) as exc:
-        raise ImageError(f"affine of {what} is not numeric: {exc}") from exc
+        raise ImageError(
+            f"affine of {what} is not numeric: {exc}", hint="pass a 4x4 array of numbers"
+        ) from exc
     if matrix.shape != (4, 4) or not np.all(np.isfinite(matrix)):
-        raise ImageError(f"affine of {what} must be a finite 4x4 matrix, got shape {matrix.shape}")
+        raise ImageError(
+            f"affine of {what} must be a finite 4x4 matrix, got shape {matrix.shape}",
+            hint="pass the image's 4x4 voxel to world affine",
+        )
     return matrix
 
 
-def _volume_dtype(num_volumes: int) -> np.dtype:
-    return np.dtype(np.int16 if num_volumes <= np.iinfo(np.int16).max else np.int32)
-
-
-def _compact(values: np.ndarray) -> np.ndarray:
-    """Values as float32 when that is exact, else unchanged (see the module notes)."""
-    if values.dtype == np.float32:
-        return values
-    as32 = values.astype(np.float32)
-    if values.dtype in _FLOAT32_EXACT or np.array_equal(as32.astype(values.dtype), values):
-        return as32
-    return values
+def _read_only(array: np.ndarray) -> np.ndarray:
+    """A read-only view of ``array`` (no copy; the caller's array keeps its flags)."""
+    if not array.flags.writeable:
+        return array
+    view = array.view()
+    view.flags.writeable = False
+    return view
 
 
 def _concat(parts: list[np.ndarray], dtype: DTypeLike) -> np.ndarray:
@@ -949,60 +1009,3 @@ def _empty_triples(
     vol_dtype: np.dtype, value_dtype: np.dtype
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return np.zeros(0, np.intp), np.zeros(0, vol_dtype), np.zeros(0, value_dtype)
-
-
-def _read_header(read: Callable[[], bytes], where: str) -> dict[str, Any]:
-    try:
-        header = json.loads(read())
-    except FileNotFoundError as exc:
-        raise ImageError(f"sparse index header {where} is missing") from exc
-    except (OSError, KeyError, ValueError) as exc:
-        raise SpecError(f"unreadable sparse index header: {exc}", file=where) from exc
-    if not isinstance(header, dict) or header.get("format") != _FORMAT:
-        raise SpecError(f"not a {_FORMAT} header", file=where)
-    if header.get("version") != _VERSION:
-        raise SpecError(
-            f"sparse index format version {header.get('version')!r} is not supported "
-            f"(expected {_VERSION})",
-            file=where,
-            hint="rebuild the index with this neuratlas version",
-        )
-    return header
-
-
-# ------------------------------------------------------------------- cache policy
-
-
-def cached_index(key: str, build: Callable[[], SparseIndex], *, mmap: bool = True) -> SparseIndex:
-    """Load the index cached under ``key``, building and caching it if needed.
-
-    A damaged cache entry (missing or inconsistent files) is rebuilt; every new
-    entry keeps the cache under its size cap, least recently used out first.
-
-    Parameters
-    ----------
-    key : str
-        Cache key (e.g. from :func:`neuratlas.retrieval.cache.cache_key`).
-    build : callable
-        Returns the index when the cache has none (or a corrupt one).
-    mmap : bool
-        Memory-map the cached arrays.
-    """
-    folder = cache_path("sparse", key)
-    if (folder / _HEADER).is_file():
-        try:
-            index = SparseIndex.load(folder, mmap=mmap)
-        except (ImageError, SpecError):
-            pass  # a damaged entry is rebuilt below
-        else:
-            touch(folder / _HEADER)
-            return index
-    return store_index(key, build(), mmap=mmap)
-
-
-def store_index(key: str, index: SparseIndex, *, mmap: bool = True) -> SparseIndex:
-    """Put ``index`` in the cache under ``key`` and return the cached copy."""
-    folder = cache_path("sparse", key)
-    index.save(folder)
-    evict()  # keep the cache under its cap, least recently used out first
-    return SparseIndex.load(folder, mmap=mmap)

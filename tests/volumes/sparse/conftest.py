@@ -1,0 +1,22 @@
+"""Fixtures of the sparse index tests: the Juelich 4D map and its index."""
+
+from __future__ import annotations
+
+import nibabel as nib
+import numpy as np
+import pytest
+from sparse_helpers import atlas_path
+
+from neuratlas.volumes.sparse import SparseIndex
+
+
+@pytest.fixture(scope="session")
+def juelich() -> tuple[np.ndarray, np.ndarray]:
+    image = nib.load(atlas_path("atlas_juelich.nii.gz"))
+    return np.asanyarray(image.dataobj), image.affine
+
+
+@pytest.fixture(scope="session")
+def juelich_index(juelich: tuple[np.ndarray, np.ndarray]) -> SparseIndex:
+    data, affine = juelich
+    return SparseIndex.from_4d(data, affine)
