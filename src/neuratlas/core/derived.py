@@ -27,16 +27,17 @@ def maximum_probability_map(labelled: Map, source: Map, threshold: float = 0.0) 
     """The labelled map ``labelled`` computed from the statistical map ``source``.
 
     Labels are those of ``labelled``'s indices; a region of ``source`` with no label
-    in ``labelled`` raises :class:`SpecError`.
+    in ``labelled`` raises :class:`SpecError`. ``threshold`` is in the map's values
+    (e.g. probabilities), after its ``value_scale``.
     """
-    key = cache.cache_key("maxprob", labelled.id, index_key(source), threshold)
+    labels = sorted(labelled.label_lut.items())
+    key = cache.cache_key("maxprob", labelled.id, labels, index_key(source), threshold)
     path = cache.cache_path("maps", key, ".nii.gz")
     if path.exists():
         cache.touch(path)
         return load_nifti(path)
     lut = np.zeros(len(source.sparse_entries) + 1, dtype=np.int32)
-    labels = labelled.label_lut
-    by_name = {name: label for label, name in labels.items()}
+    by_name = {name: label for label, name in labels}
     for k, (name, _) in enumerate(source.sparse_entries):
         if name not in by_name:
             raise SpecError(
@@ -46,7 +47,9 @@ def maximum_probability_map(labelled: Map, source: Map, threshold: float = 0.0) 
             )
         lut[k + 1] = by_name[name]
     index = source.sparse_index
-    winner = np.asarray(index.max_label_map(threshold=threshold))  # 0 = none, k+1 = volume k
+    # the index stores unscaled values: the threshold goes to their scale
+    stored_threshold = threshold / source.value_scale
+    winner = np.asarray(index.max_label_map(threshold=stored_threshold))  # k+1 = volume k
     dtype = np.uint8 if lut.max() < 256 else np.uint16
     img = nib.Nifti1Image(lut[winner].astype(dtype), index.affine)
     save_nifti(img, path)

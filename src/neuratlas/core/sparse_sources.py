@@ -5,7 +5,7 @@ Volume ``k`` of the index is the map's ``k``-th (volume, z) source
 ``value_scale`` is applied on the way out (:func:`scaled`). The index is keyed by
 the map's ``@id``, its sources (file, size, mtime, z) and the value scale, so a
 changed source file gives a new index; the cache policy itself (memory-mapped
-folder, repair of damaged entries, size cap) is :func:`neuratlas.volumes.sparse.cached_index`.
+folder, repair of damaged entries, size cap) is :mod:`neuratlas.volumes.sparse.cache`.
 """
 
 from __future__ import annotations
@@ -18,12 +18,13 @@ import numpy as np
 
 from neuratlas.errors import ImageError
 from neuratlas.retrieval import cache
+from neuratlas.volumes.providers import DECODE_ERRORS
 from neuratlas.volumes.sparse import SparseIndex, cached_index
 
 if TYPE_CHECKING:
     from neuratlas.core.maps import Map
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: sources keyed by mtime in nanoseconds
 
 
 def scaled(values: np.ndarray, scale: float) -> np.ndarray:
@@ -41,8 +42,11 @@ def _source_files(the_map: Map) -> dict[int, str]:
 
 def index_key(the_map: Map) -> str:
     """The cache key of a map's sparse index."""
-    files = _source_files(the_map)
-    stats = {v: (f, os.stat(f).st_size, int(os.stat(f).st_mtime)) for v, f in files.items()}
+    stats = {}
+    for volume, file in _source_files(the_map).items():
+        stat = os.stat(file)
+        # nanoseconds: a file rewritten within the same second must change the key
+        stats[volume] = (file, stat.st_size, stat.st_mtime_ns)
     return cache.cache_key(
         "sparse-index",
         FORMAT_VERSION,
@@ -70,10 +74,10 @@ def build_sparse_index(the_map: Map) -> SparseIndex:
     blocks = []
     affine = None
     for volume in sorted(files):
-        img = nib.load(files[volume])  # not the in-memory LRU: 4D sources are large
         try:
+            img = nib.load(files[volume])  # not the in-memory LRU: 4D sources are large
             data = np.asanyarray(img.dataobj)
-        except Exception as exc:
+        except DECODE_ERRORS as exc:
             raise ImageError(
                 f"cannot read {files[volume]!r}: {exc}", hint="the file is corrupt or truncated"
             ) from None

@@ -20,7 +20,8 @@ from neuratlas.errors import ImageError
 from neuratlas.retrieval import packages
 from neuratlas.volumes.surfaces import Mesh
 
-_DECODE_ERRORS = (
+# what nibabel raises for a file that is not an image, or a corrupt or truncated one
+DECODE_ERRORS = (
     OSError,
     EOFError,
     zlib.error,
@@ -55,7 +56,7 @@ def _load_nifti(path: str) -> nib.Nifti1Image:
     try:
         img = nib.load(path)
         data = np.asanyarray(img.dataobj)  # decode once: truncation shows up here
-    except _DECODE_ERRORS as exc:
+    except DECODE_ERRORS as exc:
         raise ImageError(
             f"cannot read the image {path!r}: {exc}",
             hint="the file is corrupt or truncated; delete it so that it is fetched again",
@@ -87,7 +88,7 @@ def _load_gifti(path: str) -> nib.gifti.GiftiImage:
             with gzip.open(path, "rb") as handle:
                 return nib.gifti.GiftiImage.from_bytes(handle.read())
         return nib.load(path)
-    except _DECODE_ERRORS as exc:
+    except DECODE_ERRORS as exc:
         raise ImageError(
             f"cannot read the surface file {path!r}: {exc}",
             hint="the file is corrupt or truncated; delete it so that it is fetched again",
