@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parent))  # lets tests import toy_atlas
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -20,7 +17,7 @@ def _isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
 
 @pytest.fixture(scope="session")
 def toy_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from toy_atlas import write_toy_atlas
+    from tests.toy_atlas import write_toy_atlas
 
     return write_toy_atlas(tmp_path_factory.mktemp("toy-config"))
 

@@ -6,9 +6,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fake_allen_api import CORONAL_ID, SAGITTAL_ID, FakeAllenAPI, make_dataset
 
 from neuratlas.allen.client import AllenClient
+from tests.allen.fake_allen_api import CORONAL_ID, SAGITTAL_ID, FakeAllenAPI, make_dataset
 
 
 @pytest.fixture

@@ -11,8 +11,7 @@ import pytest
 
 from neuratlas import errors
 from neuratlas.cli.main import exit_status
-
-from toy_atlas import PARC_ID, SPACE_ID
+from tests.toy_atlas import PARC_ID, SPACE_ID
 
 
 @pytest.mark.parametrize(

@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 
 from neuratlas.errors import AmbiguousError, NotFoundError
-
-from toy_atlas import PARC_ID, SPACE_ID
+from tests.toy_atlas import PARC_ID, SPACE_ID
 
 
 @pytest.fixture

@@ -22,8 +22,7 @@ from neuratlas.core.derived import maximum_probability_map
 from neuratlas.core.map_index import MapType
 from neuratlas.errors import SpecError
 from neuratlas.volumes.sparse import SparseIndex
-
-from toy_atlas import AFFINE, LEAVES, PARC_ID, SHAPE, SPACE_ID, probability_volumes
+from tests.toy_atlas import AFFINE, LEAVES, PARC_ID, SHAPE, SPACE_ID, probability_volumes
 
 # regions of the generated statistical map, in volume (z) order, and their derived labels
 GENERATED = [

@@ -13,8 +13,7 @@ from neuratlas.catalogue import Catalogue
 from neuratlas.core.map_index import MapIndex, MapType
 from neuratlas.errors import ImageError, NotFoundError
 from neuratlas.volumes.surfaces import Mesh
-
-from toy_atlas import AFFINE, LEAVES, SHAPE, label_volume, probability_volumes
+from tests.toy_atlas import AFFINE, LEAVES, SHAPE, label_volume, probability_volumes
 
 
 @pytest.fixture

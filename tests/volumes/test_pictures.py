@@ -19,9 +19,8 @@ from PIL import Image
 import neuratlas
 from neuratlas.errors import ImageError
 from neuratlas.volumes.pictures import render_png
-
-from toy_atlas import AFFINE as TOY_AFFINE
-from toy_atlas import label_volume
+from tests.toy_atlas import AFFINE as TOY_AFFINE
+from tests.toy_atlas import label_volume
 
 matplotlib.use("Agg")
 

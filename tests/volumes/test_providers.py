@@ -12,8 +12,7 @@ import pytest
 
 from neuratlas.errors import DataUnavailableError, ImageError
 from neuratlas.volumes import providers
-
-from toy_atlas import AFFINE, label_volume
+from tests.toy_atlas import AFFINE, label_volume
 
 
 @pytest.fixture

@@ -14,8 +14,7 @@ from neuratlas.volumes.resampling import (
     resample_to_grid,
     resample_to_resolution,
 )
-
-from toy_atlas import AFFINE, label_volume
+from tests.toy_atlas import AFFINE, label_volume
 
 zooms = st.sampled_from([0.5, 1.0, 1.5, 2.0, 3.0])
 offsets = st.floats(-100, 100, allow_nan=False).map(lambda v: round(v, 2))

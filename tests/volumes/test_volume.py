@@ -10,8 +10,7 @@ import pytest
 
 from neuratlas.errors import DataUnavailableError, NotFoundError
 from neuratlas.volumes.volume import Volume, select_volume
-
-from toy_atlas import AFFINE, SHAPE, probability_volumes
+from tests.toy_atlas import AFFINE, SHAPE, probability_volumes
 
 
 @pytest.fixture

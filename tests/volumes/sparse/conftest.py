@@ -5,9 +5,9 @@ from __future__ import annotations
 import nibabel as nib
 import numpy as np
 import pytest
-from sparse_helpers import atlas_path
 
 from neuratlas.volumes.sparse import SparseIndex
+from tests.volumes.sparse.sparse_helpers import atlas_path
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,6 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import pytest
-from fake_allen_api import CORONAL_ID, SAGITTAL_ID, FakeAllenAPI, phantom
 
 from neuratlas.allen.client import AllenClient
 from neuratlas.allen.sync import DatasetDownloader
@@ -20,6 +19,7 @@ from neuratlas.allen.volume import (
     volume_shape,
 )
 from neuratlas.errors import TransformError
+from tests.allen.fake_allen_api import CORONAL_ID, SAGITTAL_ID, FakeAllenAPI, phantom
 
 
 class TestAffine:

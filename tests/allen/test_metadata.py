@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from fake_allen_api import affine_fields
 
 from neuratlas.allen.metadata import (
     SectionDataSet,
@@ -15,6 +14,7 @@ from neuratlas.allen.metadata import (
     image_row,
 )
 from neuratlas.errors import DataUnavailableError, RMAError
+from tests.allen.fake_allen_api import affine_fields
 
 
 def test_affine_layout_2d() -> None:

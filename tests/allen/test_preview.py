@@ -6,13 +6,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from fake_allen_api import CORONAL_ID, SAGITTAL_ID, FakeAllenAPI, Reply
 from PIL import Image
 
 from neuratlas.allen.client import AllenClient
 from neuratlas.allen.preview import contact_sheet, pick_evenly
 from neuratlas.allen.sync import DatasetDownloader
 from neuratlas.errors import ArgumentError, ArgumentTypeError, DataUnavailableError
+from tests.allen.fake_allen_api import CORONAL_ID, SAGITTAL_ID, FakeAllenAPI, Reply
 
 
 def _downloader(client: AllenClient, dataset_id: int, **kw: object) -> DatasetDownloader:

@@ -1,17 +1,15 @@
-"""Tests of the core CLI commands (catalogue listings, region, map, template) on the toy atlas."""
+"""Tests of neuratlas.cli.catalogue: listings and regions of the toy catalogue."""
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import nibabel as nib
 import numpy as np
 import pytest
 
 from neuratlas.errors import AmbiguousError, NotFoundError
-
-from toy_atlas import AFFINE, LEAVES, SPACE_ID, label_volume
+from tests.toy_atlas import AFFINE, LEAVES, SPACE_ID, label_volume
 
 
 # --- listings ------------------------------------------------------------------------------
@@ -91,38 +89,3 @@ def test_errors_propagate_in_process(run) -> None:
     assert isinstance(result.exception, AmbiguousError)
     result = run("regions", "nothing-like-this")
     assert isinstance(result.exception, NotFoundError)
-
-
-# --- map and template ----------------------------------------------------------------------
-def test_map_writes_nifti_and_png(run, toy, tmp_path: Path) -> None:
-    out, png = tmp_path / "x.nii.gz", tmp_path / "x.png"
-    result = run("map", "toy", "toy", "-o", str(out), "--png", str(png))
-    assert result.exit_code == 0, result.output
-    written = nib.load(out)
-    expected = toy.get_map("toy", "toy").fetch()
-    np.testing.assert_array_equal(np.asanyarray(written.dataobj), np.asanyarray(expected.dataobj))
-    np.testing.assert_allclose(written.affine, expected.affine)
-    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert not list(tmp_path.glob("*.tmp*"))
-
-
-def test_map_region_statistical(run, toy, tmp_path: Path) -> None:
-    out = tmp_path / "r.nii.gz"
-    result = run("map", "toy", "toy", "-o", str(out), "-r", "Nucleus C", "-t", "statistical")
-    assert result.exit_code == 0, result.output
-    expected = toy.get_map("toy", "toy", "statistical").fetch(region="Nucleus C")
-    np.testing.assert_array_equal(nib.load(out).get_fdata(), np.asanyarray(expected.dataobj))
-
-
-def test_map_resolution(run, tmp_path: Path) -> None:
-    out = tmp_path / "fine.nii"
-    result = run("map", "toy", "toy", "-o", str(out), "--resolution-mm", "1")
-    assert result.exit_code == 0, result.output
-    assert nib.load(out).shape == (40, 48, 32)
-
-
-def test_template(run, tmp_path: Path) -> None:
-    out = tmp_path / "t.nii.gz"
-    result = run("template", "toy", "-o", str(out))
-    assert result.exit_code == 0, result.output
-    assert nib.load(out).shape == (20, 24, 16)

@@ -18,8 +18,7 @@ from neuratlas.catalogue import ENV_VAR, Catalogue
 from neuratlas.configuration.loader import SpecWarning
 from neuratlas.errors import DataUnavailableError, NotFoundError, SpecError
 from neuratlas.retrieval import http
-
-from toy_atlas import PARC_ID, SPACE_ID
+from tests.toy_atlas import PARC_ID, SPACE_ID
 
 
 def edit(file: Path, change) -> None:

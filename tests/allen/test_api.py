@@ -6,7 +6,6 @@ import ast
 from pathlib import Path
 
 import pytest
-from fake_allen_api import CORONAL_ID, FakeAllenAPI
 
 import neuratlas
 from neuratlas.allen import api
@@ -18,6 +17,7 @@ from neuratlas.allen.client import (
     clear_cache,
 )
 from neuratlas.allen.rma import RMAQuery, rma
+from tests.allen.fake_allen_api import CORONAL_ID, FakeAllenAPI
 
 SOURCES = Path(neuratlas.__file__).parent
 

@@ -6,17 +6,17 @@ import json
 
 import numpy as np
 import pytest
-from sparse_helpers import (
+
+from neuratlas.errors import ImageError, SpecError
+from neuratlas.volumes.sparse import SparseIndex, load_folder, save_folder
+from neuratlas.volumes.sparse.header import ARRAY_NAMES, FORMAT, HEADER_NAME, VERSION
+from tests.volumes.sparse.sparse_helpers import (
     AFFINE,
     assert_same_index,
     many_volumes_index,
     positive,
     sparse_maps,
 )
-
-from neuratlas.errors import ImageError, SpecError
-from neuratlas.volumes.sparse import SparseIndex, load_folder, save_folder
-from neuratlas.volumes.sparse.header import ARRAY_NAMES, FORMAT, HEADER_NAME, VERSION
 
 
 @pytest.fixture

@@ -10,14 +10,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
-from sparse_helpers import (
-    AFFINE,
-    assert_same_content,
-    assert_same_index,
-    many_volumes_index,
-    positive,
-    sparse_maps,
-)
 
 from neuratlas.errors import ArgumentError, ArgumentTypeError, ImageError, NotFoundError
 from neuratlas.volumes.sparse import (
@@ -30,6 +22,14 @@ from neuratlas.volumes.sparse import (
     save_zip,
 )
 from neuratlas.volumes.sparse.index import compact_values, require_grid, volume_dtype
+from tests.volumes.sparse.sparse_helpers import (
+    AFFINE,
+    assert_same_content,
+    assert_same_index,
+    many_volumes_index,
+    positive,
+    sparse_maps,
+)
 
 # ---------------------------------------------------------------- real data
 

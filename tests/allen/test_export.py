@@ -8,7 +8,6 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import pytest
-from fake_allen_api import CORONAL_ID, SAGITTAL_ID, FakeAllenAPI, Reply
 from PIL import Image
 
 from neuratlas.allen.client import AllenClient
@@ -18,6 +17,7 @@ from neuratlas.allen.sync import DatasetDownloader
 from neuratlas.allen.transforms import get_oblique_transform
 from neuratlas.allen.volume import assemble_volume
 from neuratlas.errors import ArgumentError, DatasetNotFoundError, ImageError, TransformError
+from tests.allen.fake_allen_api import CORONAL_ID, SAGITTAL_ID, FakeAllenAPI, Reply
 
 MANIFEST_KEYS = [
     "dataset_id",

@@ -12,8 +12,7 @@ import pytest
 
 from neuratlas.assignment import COLUMNS
 from neuratlas.errors import Error, ImageError
-
-from toy_atlas import AFFINE, label_volume
+from tests.toy_atlas import AFFINE, label_volume
 
 INSIDE_A_LEFT = AFFINE[:3, :3] @ np.array([4, 5, 4]) + AFFINE[:3, 3]
 INSIDE_NUCLEUS_C = AFFINE[:3, :3] @ np.array([10, 12, 8]) + AFFINE[:3, 3]

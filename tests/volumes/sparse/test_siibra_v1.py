@@ -10,14 +10,6 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import pytest
-from sparse_helpers import (
-    AFFINE,
-    assert_same_content,
-    many_volumes_index,
-    positive,
-    sparse_maps,
-    write_v1,
-)
 
 from neuratlas.errors import ImageError
 from neuratlas.volumes.sparse import (
@@ -25,6 +17,14 @@ from neuratlas.volumes.sparse import (
     SparseIndex,
     load_siibra_v1,
     save_siibra_v1,
+)
+from tests.volumes.sparse.sparse_helpers import (
+    AFFINE,
+    assert_same_content,
+    many_volumes_index,
+    positive,
+    sparse_maps,
+    write_v1,
 )
 
 

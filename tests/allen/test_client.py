@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from fake_allen_api import CORONAL_ID, SAGITTAL_ID, FakeAllenAPI, Reply, Request, render_image
 from PIL import Image
 
 from neuratlas.allen.client import DEFAULT_API, AllenClient, resolve_base_url
@@ -17,6 +16,14 @@ from neuratlas.errors import (
     Error,
     ImageError,
     RMAError,
+)
+from tests.allen.fake_allen_api import (
+    CORONAL_ID,
+    SAGITTAL_ID,
+    FakeAllenAPI,
+    Reply,
+    Request,
+    render_image,
 )
 
 

@@ -7,11 +7,16 @@ import zipfile
 
 import numpy as np
 import pytest
-from sparse_helpers import AFFINE, assert_same_index, many_volumes_index, sparse_maps
 
 from neuratlas.errors import ImageError
 from neuratlas.volumes.sparse import SparseIndex, load_zip, save_zip
 from neuratlas.volumes.sparse.header import ARRAY_NAMES, HEADER_NAME
+from tests.volumes.sparse.sparse_helpers import (
+    AFFINE,
+    assert_same_index,
+    many_volumes_index,
+    sparse_maps,
+)
 
 
 def rewrite(source, target, skip=(), replace=None):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from fake_allen_api import CORONAL_ID, SAGITTAL_ID, FakeAllenAPI, Reply, phantom
 
 from neuratlas.allen import sync
 from neuratlas.allen.client import AllenClient
@@ -12,6 +11,7 @@ from neuratlas.allen.displacement import DisplacementField
 from neuratlas.allen.sync import DatasetDownloader, DatasetNotFoundError
 from neuratlas.allen.transforms import get_oblique_transform, xy_to_pir
 from neuratlas.errors import DataUnavailableError, Error, NotFoundError
+from tests.allen.fake_allen_api import CORONAL_ID, SAGITTAL_ID, FakeAllenAPI, Reply, phantom
 
 
 def test_seed_names_are_in_sync_module() -> None:

@@ -1,75 +1,17 @@
-"""Assignment of points, Gaussian blobs and images, checked against dense NumPy."""
+"""Tests of neuratlas.assignment.assign: points, blobs and images on the toy maps."""
 
 from __future__ import annotations
 
 import nibabel as nib
 import numpy as np
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
-from neuratlas.assignment import COLUMNS, Sums, overlap_columns
+from neuratlas.assignment import COLUMNS
 from neuratlas.errors import Error, ImageError, SpaceMismatchError
 from neuratlas.locations.point import Point
 from neuratlas.locations.pointcloud import PointCloud
-
-from toy_atlas import AFFINE, LEAVES, SHAPE, label_volume, probability_volumes
-
-
-def dense_columns(i_map: np.ndarray, m_map: np.ndarray) -> dict[str, float]:
-    """Each column straight from its definition, over whole arrays."""
-    union = (i_map > 0) | (m_map > 0)
-    a, b = i_map[union], m_map[union]
-    corr = np.corrcoef(a, b)[0, 1] if a.std() > 0 and b.std() > 0 else np.nan
-    return {
-        "intersection over union": np.minimum(i_map, m_map).sum() / np.maximum(i_map, m_map).sum(),
-        "correlation": corr,
-        "map weighted mean": (i_map * m_map).sum() / m_map.sum(),
-        "map containedness": np.minimum(i_map, m_map).sum() / m_map.sum(),
-        "input weighted mean": (i_map * m_map).sum() / i_map.sum(),
-        "input containedness": np.minimum(i_map, m_map).sum() / i_map.sum(),
-    }
-
-
-def sums_of(i_map: np.ndarray, m_map: np.ndarray) -> Sums:
-    one = lambda v: np.array([float(v)])  # noqa: E731
-    return Sums(
-        s_i=one(i_map.sum()),
-        s_i2=one((i_map**2).sum()),
-        n_i=one((i_map > 0).sum()),
-        s_m=one(m_map.sum()),
-        s_m2=one((m_map**2).sum()),
-        n_m=one((m_map > 0).sum()),
-        s_im=one((i_map * m_map).sum()),
-        s_min=one(np.minimum(i_map, m_map).sum()),
-        n_im=one(((i_map > 0) & (m_map > 0)).sum()),
-    )
-
-
-@settings(max_examples=60, deadline=None)
-@given(st.integers(0, 2**31 - 1), st.floats(0.05, 0.9), st.booleans())
-def test_overlap_columns_match_their_definitions(seed: int, density: float, binary: bool) -> None:
-    rng = np.random.default_rng(seed)
-    i_map = rng.random((6, 5, 4)) * (rng.random((6, 5, 4)) < density)
-    m_map = rng.random((6, 5, 4)) * (rng.random((6, 5, 4)) < density)
-    if binary:
-        i_map, m_map = (i_map > 0).astype(float), (m_map > 0).astype(float)
-    if not i_map.any() or not m_map.any():
-        return
-    got = overlap_columns(sums_of(i_map, m_map))
-    for name, expected in dense_columns(i_map, m_map).items():
-        np.testing.assert_allclose(got[name][0], expected, rtol=1e-9, atol=1e-12, err_msg=name)
-
-
-def test_binary_columns_are_plain_set_ratios() -> None:
-    i_map = np.zeros((4, 4, 4))
-    m_map = np.zeros((4, 4, 4))
-    i_map[:2] = 1  # 32 voxels
-    m_map[1:] = 1  # 48 voxels, 16 shared
-    got = {k: v[0] for k, v in overlap_columns(sums_of(i_map, m_map)).items()}
-    assert got["intersection over union"] == pytest.approx(16 / 64)
-    assert got["input containedness"] == pytest.approx(16 / 32)
-    assert got["map containedness"] == pytest.approx(16 / 48)
+from tests.assignment.reference import dense_columns
+from tests.toy_atlas import AFFINE, LEAVES, SHAPE, label_volume, probability_volumes
 
 
 # --- points ------------------------------------------------------------------------
@@ -242,83 +184,3 @@ def test_empty_and_malformed_images_raise(toy) -> None:
         the_map.assign(nib.Nifti1Image(np.ones((*SHAPE, 2), np.float32), AFFINE))
     with pytest.raises(Error, match="cannot assign a str"):
         the_map.assign("somewhere")
-
-
-# --- related regions -------------------------------------------------------------------
-@pytest.fixture
-def toy_with_local_v1(toy_folder, tmp_path):
-    """The toy configuration with version 1's map pointing to a local copy of the labels."""
-    import json
-    import shutil
-
-    from neuratlas.catalogue import Catalogue
-
-    folder = tmp_path / "toy"
-    shutil.copytree(toy_folder, folder)
-    spec_file = folder / "maps" / "toy-v1-remote.json"
-    spec = json.loads(spec_file.read_text())
-    spec["volumes"][0]["providers"]["nii"] = "../data/labels.nii.gz"
-    spec_file.write_text(json.dumps(spec))
-    return Catalogue([folder], strict=True)
-
-
-def test_related_regions_of_an_identical_version_are_exact(toy_with_local_v1) -> None:
-    region = toy_with_local_v1.parcellations["toy v2"].get_region("Area B left")
-    relations = region.get_related_regions()
-    assert [r.region.name for r in relations] == ["Area B - left hemisphere"]
-    (relation,) = relations
-    assert relation.region.parcellation.version == "1"
-    assert relation.qualification == "EXACT"
-    assert relation.intersection_over_union == pytest.approx(1.0)
-
-
-def test_a_group_contains_its_leaves_in_the_other_version(toy_with_local_v1) -> None:
-    area = toy_with_local_v1.parcellations["toy v2"].get_region("Area A")
-    relations = {r.region.name: r for r in area.get_related_regions()}
-    assert set(relations) == {"Area A - left hemisphere", "Area A - right hemisphere"}
-    labels = label_volume()
-    for k, name in enumerate(("Area A - left hemisphere", "Area A - right hemisphere")):
-        relation = relations[name]
-        assert relation.qualification == "CONTAINS"
-        assert relation.contains == pytest.approx(1.0)
-        expected = (labels == k + 1).sum() / np.isin(labels, [1, 2]).sum()
-        assert relation.contained == pytest.approx(expected)
-        assert relation.intersection_over_union == pytest.approx(expected)
-
-
-def test_an_unreachable_map_is_skipped_with_a_warning(toy) -> None:
-    region = toy.parcellations["toy v2"].get_region("Area B left")
-    with pytest.warns(UserWarning, match="skipped 'Toy remote map'"):
-        assert region.get_related_regions() == []
-
-
-@pytest.mark.parametrize(
-    ("qualification", "contained", "contains"),
-    [
-        ("EXACT", 0.95, 0.92),
-        ("CONTAINED", 0.95, 0.3),
-        ("CONTAINS", 0.2, 0.9),
-        ("OVERLAPS", 0.5, 0.5),
-    ],
-)
-def test_qualification_rule(qualification: str, contained: float, contains: float) -> None:
-    from neuratlas.assignment import qualify
-
-    assert qualify(contained, contains) == qualification
-
-
-@pytest.mark.slow
-def test_related_regions_on_the_embedded_atlases() -> None:
-    import neuratlas
-
-    hip1 = neuratlas.get_region("juelich", "hIP1 left")
-    relations = hip1.get_related_regions()
-    names = {r.region.parcellation.short_name for r in relations}
-    assert {"AAL3", "HO cortical"} <= names, names
-    top = relations[0]
-    assert top.region.hemisphere == "left"
-    assert "parietal" in top.region.name.lower() or "supramarginal" in top.region.name.lower()
-    assert all(0 < r.intersection_over_union <= 1 for r in relations)
-    assert all(
-        r.qualification in {"EXACT", "CONTAINS", "CONTAINED", "OVERLAPS"} for r in relations
-    )

@@ -9,12 +9,12 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import numpy as np
 import pytest
-from fake_allen_api import CORONAL_ID, FakeAllenAPI, Reply, Request, make_dataset
 
 from neuratlas.allen.client import AllenClient
 from neuratlas.allen.rma import Filter, RMAQuery, format_value, rma, rma_all
 from neuratlas.errors import DataUnavailableError, RMAError, RMAQueryError
 from neuratlas.retrieval.http import HttpClient, ResponseError
+from tests.allen.fake_allen_api import CORONAL_ID, FakeAllenAPI, Reply, Request, make_dataset
 
 
 class TestQueryText:

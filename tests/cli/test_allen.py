@@ -15,11 +15,9 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-sys.path.insert(0, str(Path(__file__).parents[1] / "allen"))
-from fake_allen_api import CORONAL_ID, SAGITTAL_ID, FakeAllenAPI, Reply, make_dataset
-
 from neuratlas.cli.main import cli
 from neuratlas.errors import ArgumentError, DatasetNotFoundError, DataUnavailableError
+from tests.allen.fake_allen_api import CORONAL_ID, SAGITTAL_ID, FakeAllenAPI, Reply, make_dataset
 
 runner = CliRunner()
 

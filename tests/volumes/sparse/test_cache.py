@@ -9,13 +9,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from sparse_helpers import AFFINE, assert_same_index, positive, sparse_maps
 
 from neuratlas.errors import ImageError
 from neuratlas.retrieval import cache
 from neuratlas.volumes.sparse import SparseIndex, cached_index, store_index
 from neuratlas.volumes.sparse.cache import CACHE_AREA
 from neuratlas.volumes.sparse.header import HEADER_NAME
+from tests.volumes.sparse.sparse_helpers import AFFINE, assert_same_index, positive, sparse_maps
 
 
 @pytest.fixture
