@@ -49,3 +49,32 @@ def toy_copy(toy_folder: Path, tmp_path: Path) -> Path:
     import shutil
 
     return Path(shutil.copytree(toy_folder, tmp_path / "toy"))
+
+
+@pytest.fixture(scope="session")
+def juelich_statistical():
+    """The embedded Juelich probability maps, with their sparse index built.
+
+    The build decodes the 121-map source (about 10 s) once per run, here rather than
+    in whichever test reads the index first; every test that asks for this fixture
+    is marked slow (see ``pytest_collection_modifyitems``).
+    """
+    import neuratlas
+
+    the_map = neuratlas.get_map("juelich", "MNI152 NLin6", "statistical")
+    the_map.sparse_index  # noqa: B018 - build it now
+    return the_map
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "juelich_statistical" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture
+def no_retry_waits(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Downloads retry without sleeping between attempts (unreachable URLs fail fast)."""
+    from neuratlas.retrieval import http
+
+    monkeypatch.setattr(http, "_default_client", http.HttpClient(sleep=lambda _: None))

@@ -51,7 +51,7 @@ def test_a_group_contains_its_leaves_in_the_other_version(toy_with_local_v1) -> 
         assert relation.intersection_over_union == pytest.approx(expected)
 
 
-def test_an_unreachable_map_is_skipped_with_a_warning(toy) -> None:
+def test_an_unreachable_map_is_skipped_with_a_warning(toy, no_retry_waits) -> None:
     region = toy.parcellations["toy v2"].get_region("Area B left")
     with pytest.warns(UserWarning, match="skipped 'Toy remote map'"):
         assert region.get_related_regions() == []
@@ -72,8 +72,7 @@ def test_qualification_rule(qualification: str, contained: float, contains: floa
     assert qualify(contained, contains) == qualification
 
 
-@pytest.mark.slow
-def test_related_regions_on_the_embedded_atlases() -> None:
+def test_related_regions_on_the_embedded_atlases(juelich_statistical) -> None:
 
     hip1 = neuratlas.get_region("juelich", "hIP1 left")
     relations = hip1.get_related_regions()

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
-import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -14,8 +13,7 @@ import neuratlas
 from neuratlas.cli.main import cli
 
 
-@pytest.mark.slow
-def test_tour_writes_the_region_maps_and_pictures(tmp_path: Path) -> None:
+def test_tour_writes_the_region_maps_and_pictures(juelich_statistical, tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["tour", "-o", str(tmp_path)])
     assert result.exit_code == 0, result.output
     assert "Spatial properties" in result.output and "mm³" in result.output

