@@ -275,3 +275,40 @@ def test_catalogue_is_lazy(toy_copy: Path) -> None:
     (toy_copy / "spaces" / "toy.json").write_text("{")
     with warnings.catch_warnings(), pytest.raises(SpecError):
         cat.spaces  # noqa: B018
+
+
+# --- References: what the core objects ask -------------------------------------------------
+def test_maps_of_a_parcellation_or_space_cost_no_scan_of_every_map(
+    toy_copy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    catalogue = Catalogue([toy_copy], strict=True)
+    parc = catalogue.parcellations[PARC_ID]
+    space = catalogue.spaces[SPACE_ID]
+    expected = [m for m in catalogue.maps if m.parcellation is parc]
+    assert expected and parc.maps == expected
+    scans = []
+    table_type = type(catalogue.maps)
+    original = table_type.__iter__
+    monkeypatch.setattr(
+        table_type, "__iter__", lambda self: scans.append(self.kind) or original(self)
+    )
+    for _ in range(50):
+        assert parc.maps == expected
+        assert parc in space.parcellations
+        assert parc.get_region("Nucleus C").supported_spaces == [space]
+    assert "map" not in scans  # answered from the catalogue's index, built once
+
+
+def test_by_id_resolves_exact_ids_only(toy) -> None:
+    assert toy.by_id(PARC_ID) is toy.parcellations[PARC_ID]
+    assert toy.by_id(SPACE_ID) is toy.spaces[SPACE_ID]
+    the_map = toy.get_map("toy", "toy", "labelled")
+    assert toy.by_id(the_map.id) is the_map
+    with pytest.raises(NotFoundError, match="no space, parcellation or map has the @id 'toy'"):
+        toy.by_id("toy")  # a name, not an @id: no fuzzy match here
+
+
+def test_core_objects_reach_their_catalogue_through_references(toy) -> None:
+    parc = toy.parcellations[PARC_ID]
+    assert parc.references is toy
+    assert all(m.references is toy for m in parc.maps)

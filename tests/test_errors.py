@@ -115,3 +115,15 @@ def test_messages_carry_the_hint_and_suggestions() -> None:
     assert str(spec) == "f.json:$.a: bad"
     unavailable = DataUnavailableError("gone", source="http://x", hint="retry")
     assert unavailable.source == "http://x" and str(unavailable) == "gone (retry)"
+
+
+def test_messages_point_only_to_documents_that_ship_with_the_package() -> None:
+    # DESIGN.md lives beside the repository, not in the wheel: a hint naming it
+    # sends the user to a file they do not have
+    offenders = [
+        f"{path.relative_to(SRC)}:{number}"
+        for path in sorted(SRC.rglob("*.py"))
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if "DESIGN.md" in line
+    ]
+    assert not offenders, offenders
