@@ -21,7 +21,8 @@ from neuratlas.volumes.sparse import (
     save_siibra_v1,
     save_zip,
 )
-from neuratlas.volumes.sparse.index import compact_values, require_grid, volume_dtype
+from neuratlas.volumes.sparse.arrays import compact_values, volume_dtype
+from neuratlas.volumes.sparse.index import require_grid
 from tests.volumes.sparse.sparse_helpers import (
     AFFINE,
     assert_same_content,

@@ -17,7 +17,8 @@ from typing import Any
 import numpy as np
 
 from neuratlas.errors import ImageError
-from neuratlas.volumes.sparse.index import SparseIndex, volume_dtype
+from neuratlas.volumes.sparse.arrays import volume_dtype
+from neuratlas.volumes.sparse.index import SparseIndex
 
 __all__ = [
     "ARRAY_NAMES",

@@ -44,20 +44,26 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from typing import Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 
 from neuratlas.errors import ArgumentError, ArgumentTypeError, ImageError, NotFoundError
+from neuratlas.volumes.sparse.arrays import (
+    Order,
+    as_affine,
+    as_real_array,
+    compact_values,
+    concat_as,
+    concat_values,
+    empty_triples,
+    flat_view,
+    read_only,
+    volume_dtype,
+)
 
-__all__ = ["Order", "SparseIndex", "compact_values", "require_grid", "volume_dtype"]
+__all__ = ["SparseIndex", "require_grid"]
 
-#: Memory order of the grid, in which its rows are numbered.
-Order = Literal["C", "F"]
-
-# Float32 holds every value of these dtypes exactly: no per-value check needed.
-_FLOAT32_EXACT = {np.dtype(t) for t in ("bool", "uint8", "int8", "uint16", "int16", "float16")}
 # Bound the temporary "> 0" mask of a 4D build to about 64 MB.
 _CHUNK_ELEMENTS = 1 << 26
 # Affines of one grid may differ by float32 rounding (NIfTI headers), never by more.
@@ -251,11 +257,11 @@ class SparseIndex:
         index._start_grid(grid.shape, affine, "F" if fortran else "C", "the sparse index")
         index._num_volumes = num_volumes
         index._source_dtype = None if source_dtype is None else np.dtype(source_dtype)
-        index._grid = _read_only(grid)
-        index._indptr = _read_only(starts)
-        index._volumes = _read_only(vols)
-        index._values = _read_only(vals)
-        index._bboxes = _read_only(boxes)
+        index._grid = read_only(grid)
+        index._indptr = read_only(starts)
+        index._volumes = read_only(vols)
+        index._values = read_only(vals)
+        index._bboxes = read_only(boxes)
         return index
 
     @classmethod
@@ -358,7 +364,7 @@ class SparseIndex:
         index._start_grid(grid_shape, affine, order, "the sparse index")
         index._num_volumes = num_volumes
         index._source_dtype = None if source_dtype is None else np.dtype(source_dtype)
-        index._bboxes = _read_only(boxes)
+        index._bboxes = read_only(boxes)
         index._set_rows(keys, vols.astype(volume_dtype(num_volumes)), vals.view())
         return index
 
@@ -378,7 +384,7 @@ class SparseIndex:
             If the image is not 3D, not real-valued, has no voxels, or lies on
             another grid (shape or affine) than the images before it.
         """
-        data = _as_array(imgdata, ndim=3, what=f"image for volume {self._num_volumes}")
+        data = as_real_array(imgdata, ndim=3, what=f"image for volume {self._num_volumes}")
         self._claim_grid(data.shape, affine, data, what=f"volume {self._num_volumes}")
         flat = np.ravel(data, order=self._order)
         keys = np.flatnonzero(flat > 0)
@@ -403,7 +409,7 @@ class SparseIndex:
             If the array is not 4D, not real-valued, has no voxels, or lies on
             another grid than the images before it.
         """
-        array = _as_array(data, ndim=4, what="4D image")
+        array = as_real_array(data, ndim=4, what="4D image")
         shape3 = array.shape[:3]
         self._claim_grid(shape3, affine, array, what="4D image")
         nvox = math.prod(shape3)
@@ -431,9 +437,9 @@ class SparseIndex:
                 vol_parts.append((hits // nvox + first + start).astype(vol_dtype))
                 value_parts.append(compact_values(flat[hits]))
             natural = "F"
-        keys = _concat(keys_parts, np.int64)
-        vols = _concat(vol_parts, vol_dtype)
-        values = _concat_values(value_parts)
+        keys = concat_as(keys_parts, np.int64)
+        vols = concat_as(vol_parts, vol_dtype)
+        values = concat_values(value_parts)
         if natural != self._order:
             keys = np.ravel_multi_index(
                 np.unravel_index(keys, shape3, order=natural), shape3, order=self._order
@@ -448,7 +454,7 @@ class SparseIndex:
     ) -> None:
         """Fix the grid (shape, affine, memory order) of an index that has none yet."""
         self._shape = (int(shape[0]), int(shape[1]), int(shape[2]))
-        self._affine = _as_affine(affine, what)
+        self._affine = as_affine(affine, what)
         self._affine.flags.writeable = False
         self._order = order
 
@@ -459,7 +465,7 @@ class SparseIndex:
             fortran = data.flags.f_contiguous and not data.flags.c_contiguous
             self._start_grid(shape, affine, "F" if fortran else "C", what)
             return
-        matrix = _as_affine(affine, what)
+        matrix = as_affine(affine, what)
         if tuple(shape) != self._shape:
             raise ImageError(
                 f"{what} has shape {tuple(shape)} but this sparse index holds "
@@ -522,9 +528,9 @@ class SparseIndex:
                 else np.full(keys.size, vols, vol_dtype)
             )
             value_parts.append(values)
-        keys = _concat(keys_parts, np.int64)
-        vols = _concat(vol_parts, vol_dtype)
-        values = _concat_values(value_parts)
+        keys = concat_as(keys_parts, np.int64)
+        vols = concat_as(vol_parts, vol_dtype)
+        values = concat_values(value_parts)
         # Volumes were appended in ascending order, so a stable sort by voxel keeps
         # each row's entries sorted by volume.
         if np.any(keys[1:] < keys[:-1]):
@@ -543,7 +549,7 @@ class SparseIndex:
                 hint="split the maps into several indexes on smaller grids",
             )
         grid = np.full(self._shape, -1, dtype=np.int32, order=self._order)
-        _flat(grid, self._order)[keys[starts]] = np.arange(starts.size, dtype=np.int32)
+        flat_view(grid, self._order)[keys[starts]] = np.arange(starts.size, dtype=np.int32)
         self._grid = grid
         self._indptr = np.r_[starts, keys.size].astype(np.int64)
         self._volumes = vols
@@ -554,7 +560,7 @@ class SparseIndex:
     def _row_keys(self) -> np.ndarray:
         """Grid key (flat index in memory order) of every row; rows follow that order."""
         assert self._grid is not None
-        return np.flatnonzero(_flat(self._grid, self._order) >= 0)
+        return np.flatnonzero(flat_view(self._grid, self._order) >= 0)
 
     # ---------------------------------------------------------------- properties
 
@@ -815,7 +821,7 @@ class SparseIndex:
             )
         self._finalize()
         if self._grid is None or points.shape[0] == 0:
-            return _empty_triples(self._volumes.dtype, self._values.dtype)
+            return empty_triples(self._volumes.dtype, self._values.dtype)
         shape = np.asarray(self._shape)
         inside = np.flatnonzero(np.all((points >= 0) & (points < shape), axis=1))
         where = points[inside]
@@ -869,47 +875,7 @@ class SparseIndex:
         return np.take(labels, self._grid)
 
 
-# ------------------------------------------------------------- shared helpers
-
-
-def volume_dtype(num_volumes: int) -> np.dtype:
-    """The dtype of the ``volumes`` array of an index of ``num_volumes`` volumes.
-
-    ``int16`` (half the bytes of ``int32`` per entry) unless the volume indices
-    need more.
-
-    Parameters
-    ----------
-    num_volumes : int
-        The number of volumes.
-
-    Returns
-    -------
-    numpy.dtype
-    """
-    return np.dtype(np.int16 if num_volumes <= np.iinfo(np.int16).max else np.int32)
-
-
-def compact_values(values: np.ndarray) -> np.ndarray:
-    """Values as ``float32`` when that is exact, else unchanged (see the module notes).
-
-    Parameters
-    ----------
-    values : numpy.ndarray
-        Real numbers.
-
-    Returns
-    -------
-    numpy.ndarray
-        ``values`` itself when it is ``float32`` already or cannot be rounded to it
-        without loss, else a ``float32`` copy.
-    """
-    if values.dtype == np.float32:
-        return values
-    as32 = values.astype(np.float32)
-    if values.dtype in _FLOAT32_EXACT or np.array_equal(as32.astype(values.dtype), values):
-        return as32
-    return values
+# ------------------------------------------------------------- helpers
 
 
 def require_grid(index: SparseIndex, action: str) -> None:
@@ -929,83 +895,3 @@ def require_grid(index: SparseIndex, action: str) -> None:
     """
     if index.shape is None:
         raise ImageError(f"cannot {action} an empty sparse index: add an image first")
-
-
-def _as_array(data: ArrayLike, ndim: int, what: str) -> np.ndarray:
-    array = np.asanyarray(data)
-    while array.ndim > ndim and array.shape[-1] == 1:
-        array = array[..., 0]
-    if array.ndim != ndim:
-        raise ImageError(
-            f"{what} must be {ndim}D, got shape {array.shape}",
-            hint="pass 4D arrays to SparseIndex.from_4d and 3D arrays to add_img",
-        )
-    if array.dtype.kind not in "biuf":
-        raise ImageError(
-            f"{what} must hold real numbers, got dtype {array.dtype}",
-            hint="convert the image to a real dtype (e.g. float32) first",
-        )
-    if array.size == 0:
-        raise ImageError(
-            f"{what} has no voxels (shape {array.shape})", hint="pass an image with voxels"
-        )
-    return array
-
-
-def _as_affine(affine: ArrayLike, what: str) -> np.ndarray:
-    try:
-        matrix = np.array(affine, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise ImageError(
-            f"affine of {what} is not numeric: {exc}", hint="pass a 4x4 array of numbers"
-        ) from exc
-    if matrix.shape != (4, 4) or not np.all(np.isfinite(matrix)):
-        raise ImageError(
-            f"affine of {what} must be a finite 4x4 matrix, got shape {matrix.shape}",
-            hint="pass the image's 4x4 voxel to world affine",
-        )
-    return matrix
-
-
-def _read_only(array: np.ndarray) -> np.ndarray:
-    """A read-only view of ``array`` (no copy; the caller's array keeps its flags)."""
-    if not array.flags.writeable:
-        return array
-    view = array.view()
-    view.flags.writeable = False
-    return view
-
-
-def _concat(parts: list[np.ndarray], dtype: DTypeLike) -> np.ndarray:
-    return np.concatenate(parts).astype(dtype, copy=False) if parts else np.zeros(0, dtype)
-
-
-def _concat_values(parts: list[np.ndarray]) -> np.ndarray:
-    """Concatenate value arrays in a dtype that holds every one of them exactly."""
-    if not parts:
-        return np.zeros(0, np.float32)
-    common = np.result_type(*parts)
-    for part in parts:
-        if part.dtype != common and not np.array_equal(
-            part.astype(common).astype(part.dtype), part
-        ):
-            raise ImageError(
-                f"cannot store {part.dtype} values together with {common} values "
-                "without losing precision",
-                hint="convert the images to one dtype before building the index",
-            )
-    return np.concatenate(parts).astype(common, copy=False)
-
-
-def _flat(array: np.ndarray, order: Order) -> np.ndarray:
-    """A 1D view of a contiguous array in its memory order (never a copy)."""
-    flat = array.reshape(-1, order=order)
-    if flat.size and not np.shares_memory(flat, array):
-        raise AssertionError("grid is not contiguous in its recorded order")
-    return flat
-
-
-def _empty_triples(
-    vol_dtype: np.dtype, value_dtype: np.dtype
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    return np.zeros(0, np.intp), np.zeros(0, vol_dtype), np.zeros(0, value_dtype)

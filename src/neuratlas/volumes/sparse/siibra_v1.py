@@ -28,13 +28,8 @@ from numpy.typing import DTypeLike
 
 from neuratlas.errors import ImageError
 from neuratlas.retrieval.cache import atomic_write
-from neuratlas.volumes.sparse.index import (
-    Order,
-    SparseIndex,
-    compact_values,
-    require_grid,
-    volume_dtype,
-)
+from neuratlas.volumes.sparse.arrays import Order, compact_values, volume_dtype
+from neuratlas.volumes.sparse.index import SparseIndex, require_grid
 
 __all__ = ["GZIP_LEVEL", "SIIBRA_V1_SUFFIXES", "load_siibra_v1", "save_siibra_v1"]
 
