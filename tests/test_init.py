@@ -53,3 +53,26 @@ def test_find_regions_ranks_exact_names_first() -> None:
     hits = neuratlas.find_regions("Hippocampus - left hemisphere")
     assert hits[0].name == "Hippocampus - left hemisphere"
     assert len({h.parcellation.id for h in hits}) > 1
+
+
+def test_get_parcellation() -> None:
+    juelich = neuratlas.get_parcellation("juelich")
+    assert juelich is neuratlas.parcellations["juelich"]
+    assert "get_parcellation" in neuratlas.__all__
+    # two atlases answer to "harvard": the lookup says so instead of picking one
+    with pytest.raises(neuratlas.AmbiguousError) as info:
+        neuratlas.get_parcellation("harvard")
+    assert info.value.candidates == [
+        "Harvard-Oxford cortical structural atlas",
+        "Harvard-Oxford subcortical structural atlas",
+    ]
+    with pytest.raises(neuratlas.AmbiguousError, match="'harvard' matches 2 parcellations"):
+        neuratlas.get_region("harvard", "frontal pole")
+    with pytest.raises(neuratlas.NotFoundError, match="no parcellation matches 'mni152'"):
+        neuratlas.get_parcellation("mni152")
+
+
+def test_find_regions_ranks_abbreviations_before_longer_words() -> None:
+    names = [r.name for r in neuratlas.find_regions("hIP")]
+    assert names[:3] == [f"Anterior intra-parietal sulcus hIP{i}" for i in (1, 2, 3)]
+    assert names.index("Hippocampus") > names.index("Anterior intra-parietal sulcus hIP3")

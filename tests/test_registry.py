@@ -225,6 +225,45 @@ def test_ambiguous_lists_candidates() -> None:
     assert "be more specific" in str(info.value)
 
 
+def harvard_oxford() -> InstanceTable[Entry]:
+    return InstanceTable(
+        "parcellation",
+        [
+            Entry("ex/hoc", "Harvard-Oxford cortical structural atlas", "HO cortical"),
+            Entry("ex/hos", "Harvard-Oxford subcortical structural atlas", "HO subcortical"),
+        ],
+    )
+
+
+def test_only_a_better_rank_wins() -> None:
+    table = harvard_oxford()
+    # "harvard" and "ho" are whole words of both: the shorter name does not win
+    for query in ("harvard", "ho", "harvard structural atlas"):
+        with pytest.raises(AmbiguousError) as info:
+            table[query]
+        assert info.value.candidates == [
+            "Harvard-Oxford cortical structural atlas",
+            "Harvard-Oxford subcortical structural atlas",
+        ]
+    # "cortical" is a word of one, only inside "subcortical" in the other
+    assert table["harvard cortical"].id == "ex/hoc"
+    assert table["ho sub"].id == "ex/hos"  # the start of "subcortical", nowhere in the other
+    assert [e.id for e in table.find("cortical")] == ["ex/hoc", "ex/hos"]
+
+
+def test_the_best_name_of_an_entry_ranks_it() -> None:
+    table = InstanceTable(
+        "space",
+        [
+            Entry("ex/a", "Space A", "fsaverage5", ("fsavg5",)),
+            Entry("ex/b", "Space B", "fsaverage6"),
+        ],
+    )
+    with pytest.raises(AmbiguousError):
+        table["fsaverage"]  # a part of both abbreviations
+    assert table["fsavg"].id == "ex/a"
+
+
 def test_in_operator() -> None:
     table = make_table()
     assert "harvard" in table

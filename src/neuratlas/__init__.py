@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from neuratlas.core.maps import Map
+    from neuratlas.core.parcellation import Parcellation
     from neuratlas.core.region import Region
     from neuratlas.core.space import Space
     from neuratlas.volumes.volume import Volume
@@ -65,6 +66,16 @@ def __dir__() -> list[str]:
     return sorted([*globals(), *_TABLES, *_LAZY])
 
 
+def get_parcellation(parcellation: str) -> Parcellation:
+    """The parcellation that ``parcellation`` names (name, short name, alias, key or @id).
+
+    Words that fit several parcellations equally raise AmbiguousError
+    (``"harvard"``: the cortical or the subcortical Harvard-Oxford atlas?); the
+    rules are those of :mod:`neuratlas.matching`.
+    """
+    return active().parcellations.get(parcellation)
+
+
 def get_region(parcellation: str, region: str) -> Region:
     """The region of ``parcellation`` that ``region`` names (see ``Region.get_region``)."""
     return active().parcellations.get(parcellation).get_region(region)
@@ -73,7 +84,8 @@ def get_region(parcellation: str, region: str) -> Region:
 def find_regions(query: str) -> list[Region]:
     """Regions matching ``query`` in every parcellation, best first."""
     hits = [r for p in active().parcellations for r in p.find(query)]
-    hits.sort(key=lambda r: -matching.score(query, r.name))
+    # stable: each parcellation's own order, and the parcellations' order, on ties
+    hits.sort(key=lambda r: matching.rank(query, r.name) or (), reverse=True)
     return hits
 
 
@@ -143,6 +155,7 @@ __all__ = [
     "extend_configuration",
     "find_regions",
     "get_map",
+    "get_parcellation",
     "get_region",
     "get_space",
     "get_template",

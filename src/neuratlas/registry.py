@@ -1,10 +1,12 @@
 """InstanceTable: the lookup tables behind ``neuratlas.spaces``, ``.parcellations`` ...
 
 An entry is found by its index, key, ``@id``, name, short name or alias (exact after
-normalisation), else by fuzzy every-word substring matching. When all best matches
-are versions of one collection the newest version wins; other ties raise
-:class:`~neuratlas.errors.AmbiguousError`, and no match raises
-:class:`~neuratlas.errors.NotFoundError` with the three closest names.
+normalisation), else by words, ranked by the rules of :mod:`neuratlas.matching` over
+all its names. Only a better rank wins: when the best matches are versions of one
+collection the newest version wins, other ties raise
+:class:`~neuratlas.errors.AmbiguousError` (``"harvard"`` names both Harvard-Oxford
+atlases), and no match raises :class:`~neuratlas.errors.NotFoundError` with the three
+closest names.
 """
 
 from __future__ import annotations
@@ -188,22 +190,20 @@ class InstanceTable(Generic[T]):
         scored = self._scored(query)
         return [e for _, e in scored]
 
-    def _scored(self, query: str) -> list[tuple[float, T]]:
-        best_of: dict[str, float] = {}
+    def _scored(self, query: str) -> list[tuple[matching.Rank, T]]:
+        best_of: dict[str, matching.Rank] = {}
         scored = []
         for entry in self._entries:
-            best = max(
-                (matching.score(query, n) for n in (entry.key, *entry.lookup_names)),
-                default=0.0,
-            )
-            if best > 0:
+            ranks = [matching.rank(query, n) for n in (entry.key, *entry.lookup_names)]
+            best = max((r for r in ranks if r is not None), default=None)
+            if best is not None:
                 scored.append((best, entry))
-                best_of[entry.collection] = max(best, best_of.get(entry.collection, 0.0))
+                best_of[entry.collection] = max(best, best_of.get(entry.collection, best))
         # versions of one collection rank together (at the collection's best score),
         # so an unversioned query finds the newest version, not the shortest name
         scored = [(best_of[e.collection], e) for _, e in scored]
         scored.sort(key=lambda se: se[1].version_order, reverse=True)
-        scored.sort(key=lambda se: -se[0])
+        scored.sort(key=lambda se: se[0], reverse=True)  # stable: newest first on ties
         return scored
 
     def get(self, spec: int | str | T) -> T:
@@ -213,7 +213,8 @@ class InstanceTable(Generic[T]):
         ----------
         spec : int, str or entry
             An index, a key, an ``@id``, a name, short name or alias, or words that
-            all occur in exactly one entry's names (``/regex/`` also works).
+            all occur in one entry's names and fit it better than any other entry
+            (see :mod:`neuratlas.matching`; ``/regex/`` also works).
 
         Raises
         ------

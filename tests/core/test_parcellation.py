@@ -85,3 +85,20 @@ def test_regions_of_two_versions_are_distinct(parc, old) -> None:
     assert new_leaf is not old_leaf
     assert new_leaf.id != old_leaf.id
     assert old_leaf.parcellation is old
+
+
+def test_a_parcellation_is_a_region_root_equal_by_id(parc, toy_copy) -> None:
+    from neuratlas.catalogue import Catalogue
+
+    twin = Catalogue([toy_copy], strict=True).parcellations[PARC_ID]
+    assert twin is not parc and twin == parc and hash(twin) == hash(parc)
+    assert parc == "Toy parcellation v2"
+    assert not parc.has_parent("cortex")
+    assert parc.get_region("Nucleus C").has_parent(parc)
+    assert parc.tree2str(max_depth=1).splitlines() == [parc.name, "├── cortex", "╰── subcortex"]
+
+
+def test_versions_are_found_by_words_newest_first(toy) -> None:
+    # "toy" fits both versions alike: they are one collection, the newest wins
+    assert toy.parcellations["toy"].version == "2"
+    assert [p.version for p in toy.parcellations.find("toy parcellation")] == ["2", "1"]

@@ -7,7 +7,13 @@ import numpy as np
 import pytest
 
 from neuratlas.core.region import Region
-from neuratlas.errors import AmbiguousError, ImageError, NotFoundError
+from neuratlas.errors import (
+    AmbiguousError,
+    ArgumentError,
+    ArgumentTypeError,
+    ImageError,
+    NotFoundError,
+)
 from tests.toy_atlas import AFFINE, LEAVES, label_volume
 
 VOXEL_MM3 = abs(np.linalg.det(AFFINE[:3, :3]))
@@ -123,8 +129,25 @@ def test_find_is_best_first(parc) -> None:
     assert names[0] == "Area A"
     # every word is a substring ("a" occurs in "Area B" too), the area's own names rank first
     assert set(names[:3]) == {"Area A", "Area A - left hemisphere", "Area A - right hemisphere"}
-    assert next(r.name for r in parc.find("hemisphere")).endswith("hemisphere")
     assert parc.find("nothing like this") == []
+
+
+def test_find_lists_equal_ranks_from_the_top_of_the_tree(parc) -> None:
+    names = [r.name for r in parc.find("area")]
+    assert names == [
+        "Area A",
+        "Area B",
+        "Area A - left hemisphere",
+        "Area A - right hemisphere",
+        "Area B - left hemisphere",
+        "Area B - right hemisphere",
+    ]
+
+
+def test_hemisphere_words_alone_find_nothing_at_the_root(parc) -> None:
+    # they would fit every lateralised region alike: not a match (see neuratlas.matching)
+    for query in ("left", "left hemisphere", "hemisphere", "RH"):
+        assert parc.find(query) == [], query
 
 
 def test_find_below_a_region_only(parc) -> None:
@@ -162,8 +185,42 @@ def test_get_region_ambiguous(parc) -> None:
     assert set(info.value.candidates) == {"Area A", "Area B"}
     assert "'Area' matches 2 regions of 'Toy parcellation v2' equally well" in str(info.value)
     with pytest.raises(AmbiguousError) as info:
-        parc.get_region("left")
-    assert set(info.value.candidates) == {"Area A - left hemisphere", "Area B - left hemisphere"}
+        parc.get_region("area left")
+    assert info.value.candidates == ["Area A - left hemisphere", "Area B - left hemisphere"]
+
+
+def test_get_region_hemisphere_alone_is_not_a_region(parc) -> None:
+    with pytest.raises(NotFoundError) as info:
+        parc.get_region("left hemisphere")
+    assert str(info.value.message) == (
+        "'left hemisphere' names only a hemisphere, not a region of 'Toy parcellation v2'"
+    )
+    assert info.value.hint == "add the region's name, e.g. 'Area A - left hemisphere'"
+
+
+def test_get_region_hemisphere_alone_names_the_hemisphere_of_a_subtree(parc) -> None:
+    area = parc.get_region("Area B")
+    assert area.get_region("right").name == "Area B - right hemisphere"
+    assert area.get_region("RH").name == "Area B - right hemisphere"
+    assert [r.name for r in area.find("left hemisphere")] == ["Area B - left hemisphere"]
+    with pytest.raises(NotFoundError, match="names only a hemisphere"):
+        parc.get_region("Nucleus C").get_region("left")
+
+
+def test_get_region_by_id_and_key(parc) -> None:
+    leaf = parc.get_region("Area A - left hemisphere")
+    assert parc.get_region(leaf.id) is leaf
+    assert parc.get_region(leaf.key) is leaf
+    with pytest.raises(NotFoundError):
+        parc.get_region(f"{parc.id}#Area Z")
+
+
+def test_get_region_and_find_of_the_wrong_type(parc) -> None:
+    with pytest.raises(ArgumentTypeError, match="not int") as info:
+        parc.get_region(3)
+    assert "hIP1 left" in info.value.hint
+    with pytest.raises(ArgumentTypeError, match="regions are found by a string, not NoneType"):
+        parc.find(None)
 
 
 def test_get_region_tie_resolved_by_containing_region(parc) -> None:
@@ -330,3 +387,147 @@ def test_mask_defaults_to_the_labelled_map_else_the_statistical_one(toy, toy_cop
     statistical = np.asanyarray(region.get_regional_mask("toy", "statistical").dataobj)
     assert np.array_equal(default, statistical) and not np.array_equal(default, labelled)
     assert region.spatial_props("toy").volume_mm3 == statistical.sum() * 8.0
+
+
+# --- the siibra names: equality, has_parent, matches, tree2str, centroids, thresholds ----------
+def test_equality_with_regions_by_id(parc, toy, toy_copy) -> None:
+    from neuratlas.catalogue import Catalogue
+
+    leaf = parc.get_region("Nucleus C")
+    twin = Catalogue([toy_copy], strict=True).parcellations["toy v2"].get_region("Nucleus C")
+    assert twin is not leaf and twin == leaf and hash(twin) == hash(leaf)
+    old = toy.parcellations["toy v1"].get_region("Nucleus C")
+    assert old != leaf  # same name, other parcellation: another @id
+    assert leaf != parc.get_region("Area A")
+    assert {leaf, twin} == {leaf}
+
+
+def test_equality_with_a_string_is_with_the_name(parc) -> None:
+    leaf = parc.get_region("Area A - left hemisphere")
+    assert leaf == "Area A - left hemisphere"
+    assert "Area A - left hemisphere" == leaf  # noqa: SIM300 (the reflected comparison)
+    assert leaf != "area a left"  # words are for matches() and get_region()
+    # equal objects hash alike: the name finds the region in sets and dicts ...
+    assert hash(leaf) == hash("Area A - left hemisphere")
+    assert "Area A - left hemisphere" in {leaf}
+    assert {leaf: 1}["Area A - left hemisphere"] == 1
+    # ... so the key and the @id, which hash differently, are not equal to it
+    assert leaf != leaf.key and leaf != leaf.id
+    assert leaf.matches(leaf.key) and leaf.matches(leaf.id)
+    assert leaf != 3 and leaf is not None
+
+
+def test_id_of_a_bare_tree() -> None:
+    leaf = Region("leaf")
+    root = Region("root", children=[leaf])
+    assert root.id == "root"
+    assert leaf.id == "root#leaf"
+    assert leaf == Region("root", children=[Region("leaf")]).children[0]
+
+
+def test_has_parent(parc) -> None:
+    leaf = parc.get_region("Area A - left hemisphere")
+    assert leaf.has_parent(parc.get_region("Area A"))
+    assert leaf.has_parent(parc.get_region("cortex"))  # any ancestor, as in siibra
+    assert leaf.has_parent(parc)
+    assert leaf.has_parent("Area A") and leaf.has_parent("AREA_A")
+    assert leaf.has_parent(f"{parc.id}#cortex")
+    assert not leaf.has_parent("area")  # names, not words
+    assert not leaf.has_parent(parc.get_region("Area B"))
+    assert not leaf.has_parent(leaf)
+    assert not parc.has_parent("cortex")
+    with pytest.raises(ArgumentTypeError, match="has_parent takes a Region or a region name"):
+        leaf.has_parent(1)
+
+
+def test_matches(parc) -> None:
+    import re
+
+    leaf = parc.get_region("Area A - left hemisphere")
+    assert leaf.matches(leaf) and not leaf.matches(parc.get_region("Area A"))
+    assert leaf.matches("Area A - left hemisphere")
+    assert leaf.matches("area a left") and leaf.matches("a left") and leaf.matches("AREA_A_L")
+    assert not leaf.matches("area a right")
+    assert not leaf.matches("left")  # a hemisphere alone fits no region
+    assert leaf.matches("/^Area A/") and not leaf.matches("/^area a/")
+    assert leaf.matches(re.compile("left hemisphere$"))
+    # matches agrees with find
+    for query in ("area", "area a", "left", "A left", "/B/", "nucleus"):
+        assert {r.name for r in parc.find(query)} == {r.name for r in parc if r.matches(query)}
+    with pytest.raises(ArgumentTypeError, match="not float"):
+        leaf.matches(1.5)
+
+
+def test_tree2str_draws_branches_as_siibra(parc) -> None:
+    assert parc.get_region("cortex").tree2str() == "\n".join(
+        [
+            "cortex",
+            "├── Area A",
+            "│   ├── Area A - left hemisphere",
+            "│   ╰── Area A - right hemisphere",
+            "╰── Area B",
+            "    ├── Area B - left hemisphere",
+            "    ╰── Area B - right hemisphere",
+        ]
+    )
+    assert parc.tree2str(max_depth=1).splitlines() == [parc.name, "├── cortex", "╰── subcortex"]
+    assert parc.get_region("Nucleus C").tree2str() == "Nucleus C"
+
+
+def test_compute_centroids_one_per_component(parc) -> None:
+    centroids = parc.get_region("Area B - left hemisphere").compute_centroids("toy")
+    props = parc.get_region("Area B - left hemisphere").spatial_props("toy")
+    assert centroids == tuple(c.centroid_mm for c in props.components)
+    assert len(centroids) == 2
+    first = np.zeros(label_volume().shape, dtype=bool)
+    first[2:6, 14:20, 8:14] = True
+    np.testing.assert_allclose(centroids[0], centre_mm(first))
+    assert len(parc.get_region("Area A").compute_centroids("toy")) == 2
+
+
+def test_statistical_mask_above_a_threshold(parc) -> None:
+    from tests.toy_atlas import probability_volumes
+
+    region = parc.get_region("Area A - right hemisphere")
+    probability = probability_volumes()[..., LEAVES.index(region.name)] * 0.01
+    # a threshold without a map type asks for the statistical map
+    mask = np.asanyarray(region.get_regional_mask("toy", threshold=0.5).dataobj)
+    np.testing.assert_array_equal(mask.astype(bool), probability > 0.5)
+    assert 0 < mask.sum() < (probability > 0).sum()
+    props = region.spatial_props("toy", threshold=0.5)
+    assert props.volume_mm3 == pytest.approx(mask.sum() * VOXEL_MM3)
+    with pytest.raises(ArgumentError, match="labelled map: a threshold needs a statistical map"):
+        region.get_regional_mask("toy", "labelled", threshold=0.5)
+
+
+def test_mask_in_a_space_without_a_map_says_where_the_region_is_mapped(toy, toy_copy) -> None:
+    import json
+
+    from neuratlas.catalogue import Catalogue
+
+    # a second space in which the toy parcellation has no map
+    spec = json.loads((toy_copy / "spaces" / "toy.json").read_text())
+    spec.update({"@id": "toy/space/other", "name": "Other space", "shortName": "other"})
+    (toy_copy / "spaces" / "other.json").write_text(json.dumps(spec))
+    region = Catalogue([toy_copy], strict=True).parcellations["toy v2"].get_region("Nucleus C")
+    with pytest.raises(NotFoundError) as info:
+        region.get_regional_mask("other")
+    assert info.value.message == (
+        "'Toy parcellation v2' has no labelled or statistical map in 'Other space' "
+        "to make a mask of 'Nucleus C' from"
+    )
+    assert info.value.hint == "use a space in which it is mapped: Toy space"
+    with pytest.raises(NotFoundError, match="no statistical map in 'Other space'"):
+        region.get_regional_mask("other", threshold=0.5)
+
+
+def test_mask_in_mni152_names_the_space_of_the_embedded_maps() -> None:
+    import neuratlas
+
+    region = neuratlas.get_region("juelich", "hIP1 left")
+    with pytest.raises(NotFoundError) as info:
+        region.get_regional_mask("mni152")  # ICBM 2009c: Juelich is mapped in NLin6 only
+    assert "has no labelled or statistical map in 'MNI 152 ICBM 2009c" in info.value.message
+    assert info.value.hint == (
+        "use a space in which it is mapped: MNI 152 Nonlinear 6th Generation Asymmetric (FSL)"
+    )

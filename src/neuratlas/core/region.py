@@ -2,7 +2,8 @@
 
 A region is identified by its name within its parcellation. Leaves of lateralised
 areas follow the siibra convention ``"<area> - left hemisphere"``. A non-leaf region
-stands for the union of its descendants wherever it is mapped.
+stands for the union of its descendants wherever it is mapped. Regions are found by
+words, with the rules written down in :mod:`neuratlas.matching`.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from neuratlas import matching
 from neuratlas.core.map_index import MapType
-from neuratlas.errors import AmbiguousError, NotFoundError
+from neuratlas.errors import AmbiguousError, ArgumentTypeError, NotFoundError
 from neuratlas.registry import make_key
 
 if TYPE_CHECKING:
@@ -26,7 +27,8 @@ if TYPE_CHECKING:
     from neuratlas.core.space import Space
     from neuratlas.volumes.properties import SpatialProperties
 
-_HEMISPHERE = re.compile(r"\b(left|right)\b(?: hemisphere)?", re.IGNORECASE)
+# how many candidates an AmbiguousError lists
+_MAX_CANDIDATES = 10
 
 
 class Region:
@@ -54,7 +56,7 @@ class Region:
         self.parent: Region | None = None
         for child in self.children:
             child.parent = self
-        self._find_memo: dict[str, list[Region]] = {}
+        self._find_memo: dict[str, list[tuple[matching.Rank, Region]]] = {}
         self._get_memo: dict[str, Region] = {}
 
     # --- identity ------------------------------------------------------------
@@ -69,7 +71,10 @@ class Region:
     @cached_property
     def id(self) -> str:
         """A stable identifier: the parcellation's ``@id`` and the region name."""
-        return f"{self.parcellation.id}#{self.name}"
+        root = self.parcellation
+        if root is self:  # the root of a bare tree (a Parcellation sets its own id)
+            return self.name
+        return f"{root.id}#{self.name}"
 
     @cached_property
     def key(self) -> str:
@@ -81,6 +86,27 @@ class Region:
 
     def __str__(self) -> str:
         return self.name
+
+    def __eq__(self, other: object) -> bool:
+        """A region equals a region with the same ``@id``, and the string of its name.
+
+        A string compares with the name only, not with the key or ``@id`` as in
+        siibra: objects that are equal must hash alike, and a region hashes like its
+        name, so that ``region == "Amygdala"`` and ``"Amygdala" in {region}`` agree.
+        Use :meth:`matches` to compare with a key, an ``@id`` or words.
+        """
+        if other is self:
+            return True
+        if isinstance(other, Region):
+            return self.id == other.id
+        if isinstance(other, str):
+            return other == self.name
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        # the name: equal to the hash of the one string a region equals (see __eq__);
+        # regions with the same @id have the same name, so they hash alike too
+        return hash(self.name)
 
     # --- hierarchy -----------------------------------------------------------
     @property
@@ -125,27 +151,59 @@ class Region:
         """True if ``other`` is this region or one of its descendants."""
         return other is self or self in other.ancestors
 
+    def has_parent(self, parent: str | Region) -> bool:
+        """True if ``parent`` is an ancestor of this region (parent, grandparent, ...).
+
+        Parameters
+        ----------
+        parent : str or Region
+            A region, or the name, key or ``@id`` of one (case and separators
+            ignored in names), as in siibra.
+        """
+        if isinstance(parent, Region):
+            return any(a == parent for a in self.ancestors)
+        if isinstance(parent, str):
+            return any(a._is_named(parent) for a in self.ancestors)
+        raise ArgumentTypeError(
+            f"has_parent takes a Region or a region name, not {type(parent).__name__}"
+        )
+
     @cached_property
     def hemisphere(self) -> str | None:
         """``"left"``, ``"right"`` or ``None``, from the name or the nearest ancestor."""
         for node in (self, *self.ancestors):
-            match = _HEMISPHERE.search(node.name)
-            if match:
-                return match.group(1).lower()
+            side = matching.parse_name(node.name).hemisphere
+            if side in ("left", "right"):
+                return side
         return None
 
     def tree(self, max_depth: int | None = None) -> str:
         """The hierarchy below this region as indented text."""
-        lines: list[str] = []
+        return "\n".join("  " * depth + node.name for depth, _, node in self._walk(max_depth))
 
-        def walk(node: Region, depth: int) -> None:
-            lines.append("  " * depth + node.name)
-            if max_depth is None or depth < max_depth:
-                for child in node.children:
-                    walk(child, depth + 1)
+    def tree2str(self, max_depth: int | None = None) -> str:
+        """The hierarchy below this region drawn with branches, as siibra prints it.
 
-        walk(self, 0)
-        return "\n".join(lines)
+        ::
+
+            Anterior intra-parietal sulcus hIP1
+            ├── Anterior intra-parietal sulcus hIP1 - left hemisphere
+            ╰── Anterior intra-parietal sulcus hIP1 - right hemisphere
+        """
+        return "\n".join(prefix + node.name for _, prefix, node in self._walk(max_depth))
+
+    def _walk(self, max_depth: int | None) -> Iterator[tuple[int, str, Region]]:
+        """(depth, branch prefix, region) for this region and its descendants, in order."""
+        stack: list[tuple[Region, int, str, str]] = [(self, 0, "", "")]
+        while stack:
+            node, depth, prefix, indent = stack.pop()
+            yield depth, prefix, node
+            if max_depth is not None and depth >= max_depth:
+                continue
+            last = len(node.children) - 1
+            for i, child in reversed(list(enumerate(node.children))):
+                branch, more = ("╰── ", "    ") if i == last else ("├── ", "│   ")
+                stack.append((child, depth + 1, indent + branch, indent + more))
 
     # --- search --------------------------------------------------------------
     def find(self, query: str) -> list[Region]:
@@ -154,60 +212,158 @@ class Region:
         Parameters
         ----------
         query : str
-            Words that must all occur in the name (case and separators ignored),
-            or ``/regex/flags``.
+            Words (the rules are those of :mod:`neuratlas.matching`: every word must
+            occur in the name, case and separators ignored, hemisphere words keep
+            one hemisphere), or ``/regex/flags``. Hemisphere words alone
+            (``"left"``) name the hemisphere of this region.
+
+        Returns
+        -------
+        list of Region
+            Best rank first; among equals, higher in the tree first, then by name.
+
+        Raises
+        ------
+        ArgumentTypeError
+            ``query`` is not a string.
         """
+        if not isinstance(query, str):
+            raise ArgumentTypeError(
+                f"regions are found by a string, not {type(query).__name__}",
+                hint="pass words of the region's name, e.g. 'hIP1 left', or '/regex/'",
+            )
+        return [r for _, r in self._ranked(query)]
+
+    def _ranked(self, query: str) -> list[tuple[matching.Rank, Region]]:
         hits = self._find_memo.get(query)
         if hits is None:
-            scored = [(matching.score(query, r.name), r) for r in self]
-            scored = [(s, r) for s, r in scored if s > 0]
-            # best score first; among equals, higher in the tree first
-            scored.sort(key=lambda sr: (-sr[0], len(sr[1].ancestors), sr[1].name))
-            hits = [r for _, r in scored]
+            hits = self._scan(query)
+            parsed = matching.parse_query(query)
+            if not hits and parsed.hemisphere_only and parsed.hemisphere is not None:
+                # "left" alone: the left part of this region, if it has one
+                hits = self._scan(f"{self.name} {query}")
             self._find_memo[query] = hits
-        return list(hits)
+        return hits
+
+    def _scan(self, query: str) -> list[tuple[matching.Rank, Region]]:
+        hits = []
+        for region in self:
+            found = matching.rank(query, region.name)
+            if found is not None:
+                hits.append((found, region))
+        hits.sort(key=lambda hit: (len(hit[1].ancestors), hit[1].name))
+        hits.sort(key=lambda hit: hit[0], reverse=True)  # stable: keeps the order above
+        return hits
 
     def get_region(self, spec: str | Region) -> Region:
         """The region at or below this one that ``spec`` names.
 
-        An exact name (case and separators ignored) wins; else the only match;
-        else the best-ranked match. Among equally good matches, one that contains
-        all the others wins (``"hIP1"`` gives the area, not its hemispheres).
+        The rules are those of :mod:`neuratlas.matching`, applied in this order:
+
+        1. A region, or the ``@id`` of one, gives that region.
+        2. The best-ranked match wins if no other match has the same rank: an exact
+           name (case, separators, and the hemisphere written as ``left``/``l``/``lh``
+           ignored) beats word matches; a word that is a whole word of the name beats
+           the start of an abbreviation (``hIP`` in ``hIP1``), which beats the start
+           of a longer word (``hip`` in ``Hippocampus``), which beats a word inside
+           another.
+        3. Among equally ranked matches, one that contains all the others wins
+           (``"hIP1"`` gives the area, not its hemispheres).
+        4. Otherwise the matches are equally good and the lookup is ambiguous, as in
+           siibra: ``"BA4"`` matches ``BA4a`` and ``BA4p`` alike, ``"hIP left"``
+           the left hIP1, hIP2 and hIP3.
+        5. Hemisphere words alone (``"left hemisphere"``) name no region, except
+           the hemisphere of this one (``area.get_region("left")``).
+
+        Parameters
+        ----------
+        spec : str or Region
 
         Raises
         ------
         NotFoundError
             No region matches; the message suggests the three closest names.
         AmbiguousError
-            Several unrelated regions match equally well.
+            Several unrelated regions match equally well; ``candidates`` lists the
+            topmost of them.
         """
+        if isinstance(spec, str):
+            hit = self._get_memo.get(spec)
+            if hit is None:
+                hit = self._get_region(spec)
+                self._get_memo[spec] = hit
+            return hit
         if isinstance(spec, Region):
             if self.includes(spec):
                 return spec
             raise NotFoundError(f"{spec.name!r} is not part of {self.name!r}")
-        hit = self._get_memo.get(spec)
-        if hit is None:
-            hit = self._get_region(spec)
-            self._get_memo[spec] = hit
-        return hit
+        raise ArgumentTypeError(
+            f"a region is named by a string or a Region, not {type(spec).__name__}",
+            hint="pass the region's name or words of it, e.g. 'hIP1 left', or '/regex/'",
+        )
 
     def _get_region(self, spec: str) -> Region:
-        hits = self.find(spec)
+        if "#" in spec:  # an @id (names never hold "#")
+            for region in self:
+                if region.id == spec:
+                    return region
+        hits = self._ranked(spec)
         if not hits:
-            raise NotFoundError(
-                f"no region of {self.name!r} matches {spec!r}",
-                suggestions=matching.closest(spec, [r.name for r in self]),
-            )
-        best = matching.score(spec, hits[0].name)
-        tied = [r for r in hits if matching.score(spec, r.name) == best]
-        if len(tied) == 1:
-            return tied[0]
-        for candidate in tied:
-            if all(candidate.includes(other) for other in tied):
-                return candidate
+            raise self._not_found(spec)
+        best = hits[0][0]
+        tied = [r for found, r in hits if found == best]
+        # keep the topmost: a tied region inside another tied one is part of it
+        inside = {id(r) for r in tied}
+        topmost = [r for r in tied if not any(id(a) in inside for a in r.ancestors)]
+        if len(topmost) == 1:
+            return topmost[0]
+        shown = f" (the first {_MAX_CANDIDATES} listed)" if len(topmost) > _MAX_CANDIDATES else ""
         raise AmbiguousError(
-            f"{spec!r} matches {len(tied)} regions of {self.name!r} equally well",
-            candidates=[r.name for r in tied[:10]],
+            f"{spec!r} matches {len(topmost)} regions of {self.name!r} equally well{shown}",
+            candidates=[r.name for r in topmost[:_MAX_CANDIDATES]],
+        )
+
+    def _not_found(self, spec: str) -> NotFoundError:
+        if matching.parse_query(spec).hemisphere_only:
+            example = next((r.name for r in self.leaves if r.hemisphere), None)
+            return NotFoundError(
+                f"{spec!r} names only a hemisphere, not a region of {self.name!r}",
+                hint="add the region's name" + (f", e.g. {example!r}" if example else ""),
+            )
+        return NotFoundError(
+            f"no region of {self.name!r} matches {spec!r}",
+            suggestions=matching.closest(spec, [r.name for r in self]),
+        )
+
+    def _is_named(self, spec: str) -> bool:
+        """True if ``spec`` is this region's name (case and separators ignored), key or id."""
+        return spec in (self.key, self.id) or matching.rank(spec, self.name) == matching.EXACT_RANK
+
+    def matches(self, spec: str | Region | re.Pattern[str]) -> bool:
+        """True if ``spec`` fits this region, as siibra's ``Region.matches``.
+
+        Parameters
+        ----------
+        spec : str, Region or re.Pattern
+            A region (equal to this one); the name, key or ``@id``; words that all
+            occur in the name by the rules of :mod:`neuratlas.matching` (then
+            :meth:`find` lists this region: ``"hIP"`` fits ``hIP1``, ``"left"``
+            alone fits no region); a ``/regex/flags`` string or a compiled pattern
+            searched in the name.
+
+        Raises
+        ------
+        ArgumentTypeError
+            ``spec`` is none of these.
+        """
+        if isinstance(spec, Region):
+            return self == spec
+        if isinstance(spec, re.Pattern):
+            return spec.search(self.name) is not None
+        if isinstance(spec, str):
+            return self._is_named(spec) or matching.rank(spec, self.name) is not None
+        raise ArgumentTypeError(
+            f"a region is matched by a string, a Region or a re.Pattern, not {type(spec).__name__}"
         )
 
     # --- maps and spatial properties ----------------------------------------
@@ -240,27 +396,81 @@ class Region:
         """The region's map in ``space``: a probability map, or a mask for ``labelled``."""
         return self.parcellation.get_map(space, maptype).fetch(region=self)
 
-    def get_regional_mask(self, space: str | Space, maptype: str | None = None) -> nib.Nifti1Image:
+    def get_regional_mask(
+        self,
+        space: str | Space,
+        maptype: str | None = None,
+        threshold: float | None = None,
+    ) -> nib.Nifti1Image:
         """A binary (uint8) mask of this region in ``space``.
 
-        For a non-leaf region the mask is the union of its descendants. ``maptype``
-        defaults to the labelled map when the parcellation has one in ``space``,
-        else the statistical map, whose mask is where the value is above zero.
+        For a non-leaf region the mask is the union of its descendants.
+
+        Parameters
+        ----------
+        space : str or Space
+        maptype : {"labelled", "statistical"}, optional
+            Defaults to the labelled map when the parcellation has one in ``space``
+            and no ``threshold`` is given, else the statistical map.
+        threshold : float, optional
+            For statistical maps, as in siibra: the mask is where the region's
+            probability is above ``threshold`` (by default, above 0).
+
+        Raises
+        ------
+        NotFoundError
+            The parcellation has no map in ``space`` to make the mask from.
+        ArgumentError
+            A threshold for a labelled map, or one that leaves the mask empty.
         """
-        return self._map_for_mask(space, maptype).fetch_mask(self)
+        the_map = self._map_for_mask(space, maptype, threshold)
+        return the_map.fetch_mask(self, **_thresholded(threshold))
 
-    def spatial_props(self, space: str | Space, maptype: str | None = None) -> SpatialProperties:
-        """Volume (mm³), connected components with centroids (mm), and bounding box.
+    def spatial_props(
+        self, space: str | Space, maptype: str | None = None, threshold: float | None = None
+    ) -> SpatialProperties:
+        """Size, connected components with centroids (mm), and bounding box in ``space``.
 
-        ``maptype`` is chosen as in :meth:`get_regional_mask`.
+        ``maptype`` and ``threshold`` are as in :meth:`get_regional_mask`.
         """
-        return self._map_for_mask(space, maptype).spatial_props(self)
+        the_map = self._map_for_mask(space, maptype, threshold)
+        return the_map.spatial_props(self, **_thresholded(threshold))
 
-    def _map_for_mask(self, space: str | Space, maptype: str | None) -> Map:
+    def compute_centroids(
+        self, space: str | Space, maptype: str | None = None, threshold: float | None = None
+    ) -> tuple[tuple[float, float, float], ...]:
+        """The centroids (mm) of the region's connected components in ``space``.
+
+        siibra returns them as a PointCloud; here they are coordinates, largest
+        component first, because regions sit below locations in neuratlas's layers:
+        ``neuratlas.PointCloud(region.compute_centroids(space), space)`` makes one.
+        ``maptype`` and ``threshold`` are as in :meth:`get_regional_mask`.
+        """
+        props = self.spatial_props(space, maptype, threshold)
+        return tuple(tuple(c.centroid_mm) for c in props.components)
+
+    def _map_for_mask(
+        self, space: str | Space, maptype: str | None, threshold: float | None
+    ) -> Map:
         parc = self.parcellation
         if maptype is not None:
             return parc.get_map(space, maptype)
-        try:
-            return parc.get_map(space, MapType.LABELLED)
-        except NotFoundError:
-            return parc.get_map(space, MapType.STATISTICAL)
+        target = parc.references.space(space)
+        kinds = [MapType.LABELLED] if threshold is None else []
+        for kind in [*kinds, MapType.STATISTICAL]:
+            try:
+                return parc.get_map(target, kind)
+            except NotFoundError:
+                continue
+        spaces = ", ".join(s.name for s in self.supported_spaces) or "no space"
+        wanted = "statistical" if threshold is not None else "labelled or statistical"
+        raise NotFoundError(
+            f"{parc.name!r} has no {wanted} map in {target.name!r} to make a mask of "
+            f"{self.name!r} from",
+            hint=f"use a space in which it is mapped: {spaces}",
+        )
+
+
+def _thresholded(threshold: float | None) -> dict[str, float]:
+    """The keyword arguments that pass a threshold on to a map, if one was given."""
+    return {} if threshold is None else {"threshold": threshold}
