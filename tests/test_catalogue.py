@@ -10,13 +10,21 @@ import warnings
 from pathlib import Path
 
 import nibabel as nib
+import numpy as np
 import pytest
 
 import neuratlas
 from neuratlas import catalogue as catalogue_module
 from neuratlas.catalogue import ENV_VAR, Catalogue
-from neuratlas.configuration.loader import SpecWarning
-from neuratlas.errors import DataUnavailableError, NotFoundError, SpecError
+from neuratlas.configuration.loader import BUILTIN, SpecWarning
+from neuratlas.core.map_index import MapType
+from neuratlas.errors import (
+    ArgumentError,
+    ArgumentTypeError,
+    DataUnavailableError,
+    NotFoundError,
+    SpecError,
+)
 from neuratlas.retrieval import http
 from tests.toy_atlas import PARC_ID, SPACE_ID
 
@@ -75,8 +83,146 @@ def test_get_map(toy) -> None:
 def test_get_map_lists_what_is_available(toy) -> None:
     with pytest.raises(NotFoundError) as info:
         toy.get_map("toy v1", "toy", "statistical")
-    assert "'Toy parcellation v1' has no statistical map in 'Toy space'" in str(info.value)
-    assert info.value.hint == "available: labelled in toy"
+    assert info.value.message == "'Toy parcellation v1' has no statistical map in 'Toy space'"
+    assert info.value.hint == (
+        "it has no statistical map in any space; available: labelled in toy"
+    )
+
+
+def test_get_map_without_a_type_prefers_the_labelled_map(toy) -> None:
+    assert toy.get_map("toy", "toy", None).id == "toy/map/labelled"
+    assert toy.get_map("toy v1", None, None).id == "toy/map/remote"
+
+
+# --- get_map on the embedded catalogue: thresholded maps, and the spaces in its errors --------
+NLIN6 = "MNI 152 Nonlinear 6th Generation Asymmetric (FSL)"
+ICBM_2009C = "MNI 152 ICBM 2009c Nonlinear Asymmetric"
+
+
+@pytest.fixture(scope="module")
+def builtin() -> Catalogue:
+    return Catalogue([BUILTIN], strict=True)
+
+
+@pytest.mark.parametrize("parcellation", ["juelich", "ho cortical", "ho subcortical"])
+def test_get_map_picks_a_thresholded_maximum_probability_map(builtin, parcellation) -> None:
+    parc = builtin.parcellations[parcellation]
+    base = f"neuratlas/map/{parc.id.rsplit('/', 1)[1]}/mni152-nlin6-asym/"
+    mpm = base + "maximum-probability"
+    # the thresholded maps come first in catalogue order: the default must not depend on it
+    labelled = [m.id for m in parc.maps if m.maptype is MapType.LABELLED]
+    assert labelled == [f"{mpm}-thr25", f"{mpm}-thr50", mpm]
+    for default in (
+        builtin.get_map(parcellation),
+        builtin.get_map(parcellation, "MNI152 NLin6"),
+        builtin.get_map(parcellation, "MNI152 NLin6", "labelled"),
+        builtin.get_map(parcellation, None, None),
+        builtin.get_map(parcellation, "MNI152 NLin6", "labelled", threshold=0),
+    ):
+        assert default.id == mpm
+    for threshold, suffix in ((0.25, "-thr25"), (np.float32(0.25), "-thr25"), (0.5, "-thr50")):
+        the_map = builtin.get_map(parcellation, "MNI152 NLin6", "labelled", threshold=threshold)
+        assert the_map.id == mpm + suffix
+        assert the_map.name.endswith(f"(maximum probability map thresholded at {suffix[4:]} %)")
+    # a threshold implies the labelled map
+    assert builtin.get_map(parcellation, None, None, threshold=0.5).id == mpm + "-thr50"
+    assert builtin.get_map(parcellation, maptype="statistical").id == base + "statistical"
+
+
+def test_get_map_threshold_errors(builtin) -> None:
+    with pytest.raises(ArgumentError, match="statistical maps have no threshold") as info:
+        builtin.get_map("juelich", "MNI152 NLin6", "statistical", threshold=0.25)
+    assert "lower_threshold" in info.value.hint
+    for wrong_type in ("0.25", True, [0.25]):
+        with pytest.raises(ArgumentTypeError, match="threshold must be a number, got") as info:
+            builtin.get_map("juelich", threshold=wrong_type)
+        assert info.value.hint.startswith("e.g. threshold=0.25")
+    for bad in (-0.1, float("nan"), float("inf")):
+        with pytest.raises(ArgumentError, match="threshold must be a probability of 0 or more"):
+            builtin.get_map("juelich", threshold=bad)
+    available = (
+        "available: labelled in MNI152 NLin6 asym (also thresholded at 0.25, 0.5), "
+        "statistical in MNI152 NLin6 asym"
+    )
+    with pytest.raises(NotFoundError) as info:
+        builtin.get_map("juelich", "MNI152 NLin6 asym", threshold=0.3)
+    name = builtin.parcellations["juelich"].name
+    assert info.value.message == f"{name!r} has no labelled map thresholded at 0.3 in {NLIN6!r}"
+    assert info.value.hint == (
+        f"it has no labelled map thresholded at 0.3 in any space; {available}"
+    )
+    with pytest.raises(NotFoundError) as info:
+        builtin.get_map("juelich", threshold=25)
+    assert info.value.message == f"{name!r} has no labelled map thresholded at 25"
+    assert info.value.hint == f"thresholds are probabilities: 25 % is 0.25; {available}"
+    with pytest.raises(NotFoundError) as info:
+        builtin.get_map("aal", threshold=0.25)
+    assert info.value.hint == "available: labelled in MNI152 NLin6 asym"
+
+
+def test_describe_maps_lists_each_type_and_space_once(builtin, toy) -> None:
+    from neuratlas.catalogue import describe_maps
+
+    assert describe_maps(builtin.parcellations["juelich"].maps) == (
+        "labelled in MNI152 NLin6 asym (also thresholded at 0.25, 0.5), "
+        "statistical in MNI152 NLin6 asym"
+    )
+    assert describe_maps(builtin.parcellations["desikan-killiany"].maps) == (
+        "labelled in fsaverage5, labelled in MNI152 2009c nonl asym"
+    )
+    assert describe_maps(toy.parcellations["toy v2"].maps) == "labelled in toy, statistical in toy"
+    only_thresholded = [builtin.get_map("juelich", threshold=0.5)]
+    assert describe_maps(only_thresholded) == "labelled in MNI152 NLin6 asym (thresholded at 0.5)"
+    assert describe_maps([]) == "none"
+
+
+def test_mni152_stays_icbm_2009c_as_in_siibra(builtin) -> None:
+    assert builtin.spaces["mni152"].name == ICBM_2009C
+    assert builtin.spaces["MNI152 NLin6"].name == NLIN6
+
+
+@pytest.mark.parametrize(
+    ("parcellation", "maptype", "what"),
+    [
+        ("juelich", "labelled", "labelled map"),
+        ("juelich", "statistical", "statistical map"),
+        ("juelich", None, "map"),
+        ("ho subcortical", "labelled", "labelled map"),
+        ("harvard oxford cortical", "statistical", "statistical map"),
+        ("aal", "labelled", "labelled map"),
+        ("aal", None, "map"),
+        ("talairach gyri", "labelled", "labelled map"),
+    ],
+)
+def test_a_map_asked_for_in_mni152_names_its_type_and_the_space_to_use(
+    builtin, parcellation: str, maptype: str | None, what: str
+) -> None:
+    parc = builtin.parcellations[parcellation]
+    with pytest.raises(NotFoundError) as info:
+        builtin.get_map(parcellation, "mni152", maptype)
+    assert info.value.message == (
+        f"{parc.name!r} has no {what} in {ICBM_2009C!r} (the space that 'mni152' names)"
+    )
+    assert info.value.hint.startswith("use a space where it has one: MNI152 NLin6 asym; ")
+    # and the space it names has it
+    assert builtin.get_map(parcellation, "MNI152 NLin6", maptype).space.name == NLIN6
+
+
+def test_a_type_the_parcellation_has_in_no_space(builtin) -> None:
+    with pytest.raises(NotFoundError) as info:
+        builtin.get_map("aal", "mni152", "statistical")
+    assert info.value.message.startswith("'Automated Anatomical Labelling atlas 3' has no ")
+    assert "statistical map in" in info.value.message
+    assert info.value.hint == (
+        "it has no statistical map in any space; available: labelled in MNI152 NLin6 asym"
+    )
+
+
+def test_a_space_asked_for_by_its_own_names_needs_no_explanation(builtin) -> None:
+    for own in ("MNI152 2009c nonl asym", ICBM_2009C, "neuratlas/space/mni152-2009c-nonl-asym"):
+        with pytest.raises(NotFoundError) as info:
+            builtin.get_map("juelich", own)
+        assert info.value.message.endswith(f"has no labelled map in {ICBM_2009C!r}")
 
 
 def test_get_map_bad_type(toy) -> None:

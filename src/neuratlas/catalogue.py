@@ -11,19 +11,22 @@ the objects themselves never import it.
 
 from __future__ import annotations
 
+import math
+import numbers
 import os
 import warnings
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from neuratlas import matching
 from neuratlas.configuration.loader import BUILTIN, LoadedSpec, SpecWarning, load_folder
 from neuratlas.configuration.specs import AtlasSpec, MapSpec, ParcellationSpec, SpaceSpec
 from neuratlas.core import references
 from neuratlas.core.atlas import Atlas
 from neuratlas.core.map_index import MapType
 from neuratlas.core.parcellation import Parcellation
-from neuratlas.errors import NotFoundError, SpecError
+from neuratlas.errors import ArgumentError, ArgumentTypeError, NotFoundError, SpecError
 from neuratlas.registry import InstanceTable
 
 if TYPE_CHECKING:
@@ -165,29 +168,53 @@ class Catalogue:
         self,
         parcellation: str | Parcellation,
         space: str | Space | None = None,
-        maptype: str | MapType = "labelled",
+        maptype: str | MapType | None = "labelled",
+        threshold: float | None = None,
     ) -> Map:
         """The map of ``parcellation`` in ``space`` of type ``maptype``.
+
+        Parameters
+        ----------
+        parcellation : str or Parcellation
+        space : str or Space, optional
+            Defaults to the first space where the parcellation has such a map.
+        maptype : {"labelled", "statistical"} or None
+            None: the labelled map if there is one, else the statistical map.
+        threshold : float, optional
+            Labelled maps derived from probabilities come unthresholded and
+            thresholded: a voxel is labelled only where its top probability is above
+            ``threshold`` (0.25 and 0.5 for Juelich and Harvard-Oxford, as FSL's
+            ``maxprob-thr25``/``thr50``). Without it, the unthresholded map.
 
         Raises
         ------
         NotFoundError
-            No such map; the message lists the maps the parcellation has.
+            No such map; the message names the map type asked for and the hint
+            lists the spaces where the parcellation has one.
+        ArgumentError
+            A ``threshold`` for a statistical map, or one that is not a number.
         """
         parc = self.parcellations.get(parcellation)
-        kind = MapType.parse(maptype)
-        candidates = self.maps_of(parcellation=parc)
+        kind = None if maptype is None else MapType.parse(maptype)
         wanted = self.spaces.get(space) if space is not None else None
-        in_space = [m for m in candidates if wanted is None or m.space is wanted]
-        hits = [m for m in in_space if m.maptype is kind]
-        if hits:
-            return hits[0]
-        available = ", ".join(f"{m.maptype.value} in {m.space.short_name}" for m in candidates)
-        raise NotFoundError(
-            f"{parc.name!r} has no {kind.value} map"
-            + (f" in {wanted.name!r}" if wanted is not None else ""),
-            hint=f"available: {available or 'none'}",
-        )
+        limit = _threshold_argument(threshold, kind)
+        if limit is not None:
+            kind = MapType.LABELLED  # only labelled maps are thresholded
+        candidates = self.maps_of(parcellation=parc)
+        thresholds = _thresholds(candidates)
+
+        hits = [
+            m
+            for m in candidates
+            if (kind is None or m.maptype is kind) and (wanted is None or m.space is wanted)
+        ]
+        if limit is not None:
+            hits = [m for m in hits if math.isclose(thresholds[m.id], limit, abs_tol=1e-9)]
+        if not hits:
+            raise _no_map(parc, kind, (space, wanted), limit, candidates, thresholds)
+        # the labelled map before the statistical one, the unthresholded before the
+        # thresholded ones, else catalogue order (min keeps the first of equals)
+        return min(hits, key=lambda m: (m.maptype is not MapType.LABELLED, thresholds[m.id]))
 
     def assign(self, the_map: Map, item: Any, lower_threshold: float = 0.0) -> pd.DataFrame:
         """Assign a Point, PointCloud or image to the regions of ``the_map``."""
@@ -202,6 +229,106 @@ class Catalogue:
         from neuratlas.assignment.related import related_regions
 
         return related_regions(region, self.maps_of)
+
+
+def _threshold_argument(threshold: object, kind: MapType | None) -> float | None:
+    """``threshold`` of :meth:`Catalogue.get_map` as a float, checked."""
+    if threshold is None:
+        return None
+    if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real):
+        raise ArgumentTypeError(
+            f"threshold must be a number, got {threshold!r}",
+            hint="e.g. threshold=0.25 for the maximum-probability map thresholded at 25 %",
+        )
+    value = float(threshold)
+    if not math.isfinite(value) or value < 0:
+        raise ArgumentError(
+            f"threshold must be a probability of 0 or more, got {threshold!r}",
+            hint="e.g. threshold=0.25 for the maximum-probability map thresholded at 25 %",
+        )
+    if kind is MapType.STATISTICAL:
+        raise ArgumentError(
+            "a threshold selects a thresholded maximum-probability map, which is a labelled "
+            "map: statistical maps have no threshold",
+            hint="ask for the labelled map with this threshold, or keep the statistical map "
+            "and pass lower_threshold when assigning to it",
+        )
+    return value
+
+
+def _no_map(
+    parc: Parcellation,
+    kind: MapType | None,
+    space: tuple[str | Space | None, Space | None],
+    limit: float | None,
+    candidates: list[Map],
+    thresholds: dict[str, float],
+) -> NotFoundError:
+    """The error of :meth:`Catalogue.get_map`: what was asked for, and where it exists."""
+    asked, wanted = space
+    if limit is not None:
+        what = f"labelled map thresholded at {limit:g}"
+    else:
+        what = f"{kind.value} map" if kind is not None else "map"
+    message = f"{parc.name!r} has no {what}"
+    if wanted is not None:
+        message += f" in {wanted.name!r}"
+        names = (wanted.id, wanted.key, wanted.name, wanted.short_name)
+        own = {matching.normalise(n) for n in names}
+        if isinstance(asked, str) and matching.normalise(asked) not in own:
+            # an alias, e.g. 'mni152': say which space it stands for
+            message += f" (the space that {asked!r} names)"
+    fitting = [
+        m
+        for m in candidates
+        if (kind is None or m.maptype is kind)
+        and (limit is None or math.isclose(thresholds[m.id], limit, abs_tol=1e-9))
+    ]
+    where = list(dict.fromkeys(m.space.short_name for m in fitting))
+    hints = []
+    if where:
+        hints.append(f"use a space where it has one: {', '.join(where)}")
+    elif wanted is not None:
+        hints.append(f"it has no {what} in any space")
+    if limit is not None and limit >= 1:
+        hints.append(f"thresholds are probabilities: {limit:g} % is {limit / 100:g}")
+    hints.append(f"available: {describe_maps(candidates)}")
+    return NotFoundError(message, hint="; ".join(hints))
+
+
+def describe_maps(maps: list[Map]) -> str:
+    """Maps as one line, e.g. for listings and errors.
+
+    Parameters
+    ----------
+    maps : list of Map
+
+    Returns
+    -------
+    str
+        ``"labelled in MNI152 NLin6 asym (also thresholded at 0.25, 0.5), statistical
+        in MNI152 NLin6 asym"``: one item per map type and space, in the order given;
+        ``"none"`` for no map.
+    """
+    thresholds = _thresholds(maps)
+    groups: dict[tuple[str, str], list[float]] = {}
+    for m in maps:
+        groups.setdefault((m.maptype.value, m.space.short_name), []).append(thresholds[m.id])
+    parts = []
+    for (maptype, space), values in groups.items():
+        above = ", ".join(f"{t:g}" for t in sorted(set(values)) if t > 0)
+        also = "also " if 0 in values else ""
+        extra = f" ({also}thresholded at {above})" if above else ""
+        parts.append(f"{maptype} in {space}{extra}")
+    return ", ".join(parts) or "none"
+
+
+def _thresholds(maps: list[Map]) -> dict[str, float]:
+    """``@id`` -> the threshold of each map (0 for maps that are not thresholded)."""
+    # heavy: NumPy and nibabel, which building the maps has imported already
+    from neuratlas.core.derived import threshold_of
+
+    return {m.id: threshold_of(m) or 0.0 for m in maps}
 
 
 # --- the active catalogue ------------------------------------------------------

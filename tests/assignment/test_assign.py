@@ -11,7 +11,15 @@ from neuratlas.errors import Error, ImageError, SpaceMismatchError
 from neuratlas.locations.point import Point
 from neuratlas.locations.pointcloud import PointCloud
 from tests.assignment.reference import dense_columns
-from tests.toy_atlas import AFFINE, LEAVES, SHAPE, label_volume, probability_volumes
+from tests.toy_atlas import (
+    AFFINE,
+    LEAVES,
+    PARC_ID,
+    SHAPE,
+    SPACE_ID,
+    label_volume,
+    probability_volumes,
+)
 
 
 # --- points ------------------------------------------------------------------------
@@ -184,3 +192,128 @@ def test_empty_and_malformed_images_raise(toy) -> None:
         the_map.assign(nib.Nifti1Image(np.ones((*SHAPE, 2), np.float32), AFFINE))
     with pytest.raises(Error, match="cannot assign a str"):
         the_map.assign("somewhere")
+
+
+# --- labelled maps derived from probabilities: the map value is the probability -------------
+@pytest.fixture(scope="module")
+def derived_toy(toy_folder, tmp_path_factory):
+    """The toy atlas plus maximum-probability maps derived from its statistical map."""
+    import json
+    import shutil
+
+    from neuratlas.catalogue import Catalogue
+
+    root = shutil.copytree(toy_folder, tmp_path_factory.mktemp("derived") / "toy")
+    for name, threshold in (("mpm", 0.0), ("mpm-25", 0.25)):
+        spec = {
+            "@id": f"toy/map/{name}",
+            "@type": "siibra/map/v0.0.1",
+            "name": f"Toy maximum probability map above {threshold}",
+            "species": "Homo sapiens",
+            "maptype": "labelled",
+            "space": {"@id": SPACE_ID},
+            "parcellation": {"@id": PARC_ID},
+            "volumes": [],
+            "indices": {n: [{"volume": 0, "label": k + 1}] for k, n in enumerate(LEAVES)},
+            "neuratlas:derived": {"from": "toy/map/statistical", "threshold": threshold},
+        }
+        (root / "maps" / f"{name}.json").write_text(json.dumps(spec))
+    return Catalogue([root], strict=True)
+
+
+def scaled_probabilities() -> np.ndarray:
+    return probability_volumes().astype(np.float32) * np.float32(0.01)
+
+
+@pytest.mark.parametrize(("map_id", "threshold"), [("toy/map/mpm", 0.0), ("toy/map/mpm-25", 0.25)])
+def test_points_on_a_derived_map_carry_the_probability_of_their_label(
+    derived_toy, map_id: str, threshold: float
+) -> None:
+    the_map = derived_toy.maps[map_id]
+    coords = random_points(5000, seed=11)
+    table = the_map.assign(PointCloud(coords, derived_toy.spaces["toy"]))
+    probs = scaled_probabilities()
+    expected = {}
+    for n, v in enumerate(voxel_of(coords)):
+        if np.all((v >= 0) & (v < SHAPE)) and probs[tuple(v)].max() > threshold:
+            k = int(probs[tuple(v)].argmax())
+            expected[n] = (LEAVES[k], float(probs[(*v, k)]))
+    got = {
+        int(s): (str(r), float(m))
+        for s, r, m in zip(
+            table["input structure"], table["region"], table["map value"], strict=True
+        )
+    }
+    assert got == expected  # the map value used to be 1 on every row
+    assert 0 < min(m for _, m in got.values()) < 1
+    assert table.attrs == {"map": the_map.name, "map id": map_id}
+
+
+def test_an_image_on_a_derived_map_carries_the_probability_at_its_centroid(derived_toy) -> None:
+    mask = np.zeros(SHAPE, dtype=np.uint8)
+    mask[3:6, 4:7, 3:6] = 1  # inside Area A left, centroid at voxel (4, 5, 4)
+    table = derived_toy.maps["toy/map/mpm"].assign(nib.Nifti1Image(mask, AFFINE))
+    assert list(table["region"].astype(str)) == ["Area A - left hemisphere"]
+    assert table["map value"][0] == float(scaled_probabilities()[4, 5, 4, 0])
+    # the overlap columns still compare the input with the region's mask
+    assert table["input containedness"][0] == 1.0
+
+
+def test_every_assignment_names_the_map_that_answered(toy) -> None:
+    the_map = toy.get_map("toy", "toy", "statistical")
+    outside = PointCloud([[500.0, 500, 500]], toy.spaces["toy"])
+    blob = Point([-10.0, -6.0, -4.0], toy.spaces["toy"], sigma_mm=3.0)
+    mask = nib.Nifti1Image((label_volume() == 1).astype(np.uint8), AFFINE)
+    for item in (outside, blob, mask, Point([-10.0, -6.0, -4.0], toy.spaces["toy"])):
+        table = the_map.assign(item)
+        assert table.attrs == {"map": "Toy statistical map", "map id": "toy/map/statistical"}
+
+
+# --- the same on the embedded Harvard-Oxford subcortical maps ---------------------------------
+@pytest.fixture(scope="module")
+def harvard_oxford_subcortical():
+    """The labelled maps of HO subcortical, and its statistical map (index built once)."""
+    from neuratlas.catalogue import active
+
+    catalogue = active()
+    maps = {t: catalogue.get_map("ho subcortical", "MNI152 NLin6", threshold=t) for t in (0, 0.25)}
+    maps["statistical"] = catalogue.get_map("ho subcortical", "MNI152 NLin6", "statistical")
+    return maps
+
+
+def by_region(table) -> dict[str, float]:
+    return dict(zip(table["region"].astype(str), table["map value"], strict=True))
+
+
+@pytest.mark.slow  # builds the sparse index of Harvard-Oxford (about 6 s)
+def test_the_most_probable_region_at_mni_origin_shows_its_probability(
+    harvard_oxford_subcortical,
+) -> None:
+    origin = Point([0.0, 0.0, 0.0], "MNI152 NLin6")
+    statistical = harvard_oxford_subcortical["statistical"].assign(origin)
+    probability = by_region(statistical)
+    assert probability["Thalamus - left hemisphere"] == pytest.approx(0.02)
+    labelled = harvard_oxford_subcortical[0].assign(origin)
+    assert list(labelled["region"].astype(str)) == ["Thalamus - left hemisphere"]
+    # it said 1, as if certain; now the probability, the same as the statistical map's
+    assert labelled["map value"][0] == probability["Thalamus - left hemisphere"]
+    assert labelled.attrs["map id"].endswith("/maximum-probability")
+    # FSL's 25 % map labels nothing there, and says which map answered
+    thresholded = harvard_oxford_subcortical[0.25].assign(origin)
+    assert len(thresholded) == 0
+    assert thresholded.attrs["map"].endswith("(maximum probability map thresholded at 25 %)")
+
+
+@pytest.mark.slow
+def test_a_blob_on_a_derived_map_carries_each_regions_probability_at_its_centre(
+    harvard_oxford_subcortical,
+) -> None:
+    blob = Point([0.0, 0.0, 0.0], "MNI152 NLin6", sigma_mm=4.0)
+    statistical = harvard_oxford_subcortical["statistical"].assign(blob)
+    at_centre = by_region(statistical)
+    labelled = harvard_oxford_subcortical[0].assign(blob)
+    assert len(labelled) > 2
+    for region, value in by_region(labelled).items():
+        assert value == at_centre[region], region
+    # a region that is not the most probable at the centre, but has a probability there
+    assert by_region(labelled)["Lateral Ventricle - left hemisphere"] > 0

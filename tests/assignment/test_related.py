@@ -85,3 +85,6 @@ def test_related_regions_on_the_embedded_atlases(juelich_statistical) -> None:
     assert all(
         r.qualification in {"EXACT", "CONTAINS", "CONTAINED", "OVERLAPS"} for r in relations
     )
+    # Harvard-Oxford has three labelled maps (unthresholded, 25 %, 50 %): each region once
+    found = [(r.region.parcellation.id, r.region.name, r.space.id) for r in relations]
+    assert len(found) == len(set(found))

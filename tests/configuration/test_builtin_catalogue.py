@@ -9,6 +9,7 @@ import pytest
 import neuratlas
 from neuratlas.catalogue import Catalogue
 from neuratlas.configuration.loader import BUILTIN
+from neuratlas.core.derived import maximum_probability_values
 from neuratlas.core.map_index import MapType
 from neuratlas.volumes.surfaces import Mesh
 
@@ -117,3 +118,28 @@ def test_a_real_region_resampled_to_2mm(builtin: Catalogue) -> None:
     assert np.allclose(np.sqrt((coarse.affine[:3, :3] ** 2).sum(0)), 2.0)
     ratio = np.asanyarray(coarse.dataobj).sum() * 8 / np.asanyarray(fine.dataobj).sum()
     assert 0.8 < ratio < 1.25  # nearest neighbour keeps the volume roughly
+
+
+@pytest.mark.slow  # decodes the 113-volume Harvard-Oxford file twice (about 8 s)
+def test_thresholded_harvard_oxford_maps_follow_fsls_rule(builtin: Catalogue) -> None:
+    statistical = builtin.get_map("ho subcortical", "MNI152 NLin6", "statistical")
+    source = nib.load(statistical.volumes[0].path())
+    regions = sorted(statistical.regions, key=lambda name: statistical.indices[name][0].z)
+    zs = [statistical.indices[name][0].z for name in regions]
+    percent = np.asanyarray(source.dataobj)[..., zs]  # uint8 percentages, in label order
+    top, winner = percent.max(axis=3), percent.argmax(axis=3) + 1
+    labelled_voxels = []
+    for threshold in (0, 0.25, 0.5):
+        the_map = builtin.get_map("ho subcortical", "MNI152 NLin6", threshold=threshold)
+        assert [the_map.label_lut[k] for k in range(1, len(zs) + 1)] == regions
+        img = the_map.fetch()
+        np.testing.assert_allclose(img.affine, source.affine)
+        # FSL's maxprob-thrN: the most probable region, where its probability is above N %
+        expected = np.where(top > threshold * 100, winner, 0)
+        np.testing.assert_array_equal(np.asanyarray(img.dataobj), expected)
+        labelled_voxels.append(int((expected > 0).sum()))
+        # and the probability of that region, as the statistical map gives it
+        values = np.asanyarray(maximum_probability_values(statistical, threshold).dataobj)
+        scaled = top.astype(np.float32) * np.float32(0.01)
+        np.testing.assert_array_equal(values, np.where(expected > 0, scaled, np.float32(0)))
+    assert labelled_voxels[0] > labelled_voxels[1] > labelled_voxels[2] > 0

@@ -330,24 +330,39 @@ def test_every_z_of_a_4d_file_is_assigned_exactly_once():
         assert sorted(assigned) == list(range(depth)), url
 
 
-def test_statistical_maps_are_sparse_probabilities_with_a_derived_labelled_map():
-    derived = {
-        m["neuratlas:derived"]["from"]: m for m in maps_of("labelled") if "neuratlas:derived" in m
-    }
+def test_statistical_maps_are_sparse_probabilities_with_derived_labelled_maps():
+    derived = defaultdict(dict)
+    for m in maps_of("labelled"):
+        if "neuratlas:derived" in m:
+            derived[m["neuratlas:derived"]["from"]][m["neuratlas:derived"]["threshold"]] = m
     for m in maps_of("statistical"):
         assert m["represented_as_sparsemap"] is True
         header = nib.load(pkg_file(m["volumes"][0]["providers"]["nii"])).header
         assert header.get_data_dtype() == np.uint8
         assert header.get_slope_inter() in ((None, None), (1.0, 0.0))
         assert m["neuratlas:value_scale"] == 0.01
-        mpm = derived[m["@id"]]
-        assert mpm["volumes"] == [] and mpm["neuratlas:derived"]["method"] == "maximum-probability"
-        assert mpm["space"] == m["space"] and mpm["parcellation"] == m["parcellation"]
-        # labels 1..N in the statistical map's region order
+        # unthresholded, and thresholded at 25 % and 50 % as FSL's maxprob-thr25/thr50
+        assert sorted(derived[m["@id"]]) == [0.0, 0.25, 0.5], m["@id"]
         order = sorted(m["indices"], key=lambda n: m["indices"][n][0]["z"])
-        assert [mpm["indices"][n] for n in order] == [
-            [{"volume": 0, "label": i + 1}] for i in range(len(order))
-        ]
+        for threshold, mpm in derived[m["@id"]].items():
+            assert mpm["volumes"] == []
+            assert mpm["neuratlas:derived"]["method"] == "maximum-probability"
+            assert mpm["space"] == m["space"] and mpm["parcellation"] == m["parcellation"]
+            # labels 1..N in the statistical map's region order
+            assert [mpm["indices"][n] for n in order] == [
+                [{"volume": 0, "label": i + 1}] for i in range(len(order))
+            ]
+            base = m["@id"].removesuffix("/statistical") + "/maximum-probability"
+            percent = round(threshold * 100)
+            assert mpm["@id"] == (f"{base}-thr{percent}" if threshold else base)
+            assert f"maxprob-thr{percent}" in mpm["description"]
+            if threshold:
+                assert mpm["name"].endswith(
+                    f"(maximum probability map thresholded at {percent} %)"
+                )
+            else:
+                assert mpm["name"].endswith("(maximum probability map)")
+    assert len(derived) == 3  # Juelich and both Harvard-Oxford parcellations
 
 
 @pytest.mark.slow

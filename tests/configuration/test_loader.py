@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import io
 import json
+import os
+import subprocess
+import sys
+import warnings
 from pathlib import Path
 
 import pytest
 
+from neuratlas.configuration import loader
 from neuratlas.configuration.loader import (
     FOLDERS,
     LoadedSpec,
@@ -17,6 +23,7 @@ from neuratlas.configuration.loader import (
 )
 from neuratlas.configuration.specs import AtlasSpec, MapSpec, ParcellationSpec, SpaceSpec
 from neuratlas.errors import SpecError
+from tests.toy_atlas import PARC_ID
 
 
 def read(file: Path) -> dict:
@@ -211,3 +218,90 @@ def test_strict_raises_on_first_bad_file(toy_copy: Path) -> None:
 
 def test_spec_warning_is_a_user_warning() -> None:
     assert issubclass(SpecWarning, UserWarning)
+
+
+# --- a folder of which nothing loads -------------------------------------------------------------
+def test_folder_where_no_spec_loads_raises(tmp_path: Path) -> None:
+    (tmp_path / "parcellations").mkdir()
+    for n in range(5):
+        (tmp_path / "parcellations" / f"bad{n}.json").write_text("{ nope")
+    with pytest.raises(SpecError) as info:
+        load_folder(tmp_path)
+    message = info.value.message
+    assert message.startswith(f"none of the 5 spec files in {str(tmp_path)!r} could be read: ")
+    # the first three problems, each with its file, then a count of the rest
+    assert message.count("not valid JSON") == 3
+    assert "bad0.json" in message and "bad2.json" in message and "bad3.json" not in message
+    assert message.endswith("; and 2 more")
+    assert "NEURATLAS_CONFIGURATION" in info.value.hint
+
+
+def test_folder_where_no_spec_loads_does_not_warn_too(tmp_path: Path) -> None:
+    (tmp_path / "spaces").mkdir()
+    write(tmp_path / "spaces" / "x.json", {"@id": "x", "@type": "siibra/space/v9"})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a SpecWarning would turn into an exception here
+        with pytest.raises(SpecError, match=r"none of the 1 spec files .*unknown @type"):
+            load_folder(tmp_path)
+
+
+def test_empty_folders_are_an_empty_configuration(tmp_path: Path) -> None:
+    (tmp_path / "maps").mkdir()
+    (tmp_path / "maps" / "notes.txt").write_text("no specs yet")
+    assert load_folder(tmp_path) == []
+
+
+# --- how a SpecWarning prints ------------------------------------------------------------------
+def test_spec_warning_prints_as_one_line() -> None:
+    out = io.StringIO()
+    loader._show_warning(
+        SpecWarning("skipped a.json: not valid JSON"), SpecWarning, "catalogue.py", 60, out
+    )
+    assert out.getvalue() == "warning: skipped a.json: not valid JSON\n"
+
+
+def test_other_warnings_print_as_before(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[tuple] = []
+    monkeypatch.setattr(loader, "_previous_show_warning", lambda *args: seen.append(args))
+    loader._show_warning(UserWarning("x"), UserWarning, "f.py", 3)
+    assert [args[1:] for args in seen] == [(UserWarning, "f.py", 3, None, None)]
+
+
+def _console(configuration: Path, *args: str) -> subprocess.CompletedProcess:
+    """The installed console script with ``$NEURATLAS_CONFIGURATION`` and warnings on."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONWARNINGS"}
+    env["NEURATLAS_CONFIGURATION"] = str(configuration)
+    return subprocess.run(
+        [str(Path(sys.executable).parent / "neuratlas"), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_console_prints_each_skipped_spec_once_without_source_lines(toy_copy: Path) -> None:
+    broken = toy_copy / "parcellations" / "broken.json"
+    broken.write_text("{ nope")
+    done = _console(toy_copy, "regions", PARC_ID, "--json")
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.splitlines() == [
+        f"warning: skipped {broken}: not valid JSON (line 1, column 3): Expecting property "
+        "name enclosed in double quotes (fix the JSON syntax)"
+    ]
+    assert len(json.loads(done.stdout)) == 9
+
+
+def test_console_fails_on_a_folder_of_which_nothing_loads(tmp_path: Path) -> None:
+    (tmp_path / "parcellations").mkdir()
+    (tmp_path / "parcellations" / "broken.json").write_text("{ nope")
+    done = _console(tmp_path, "parcellations")
+    assert done.returncode == 1
+    lines = done.stderr.splitlines()
+    assert len(lines) == 2, done.stderr
+    assert lines[0].startswith(
+        f"error: none of the 1 spec files in {str(tmp_path)!r} could be read: "
+        f"{tmp_path / 'parcellations' / 'broken.json'}: not valid JSON"
+    )
+    assert lines[1].startswith("hint: fix those files")
+    assert done.stdout == ""

@@ -18,7 +18,12 @@ import pytest
 
 from neuratlas.catalogue import Catalogue
 from neuratlas.core import derived
-from neuratlas.core.derived import maximum_probability_map
+from neuratlas.core.derived import (
+    maximum_probability_map,
+    maximum_probability_values,
+    source_of,
+    threshold_of,
+)
 from neuratlas.core.map_index import MapType
 from neuratlas.errors import SpecError
 from neuratlas.volumes.sparse import SparseIndex
@@ -129,6 +134,11 @@ def cache_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture
 def catalogue(generated_folder: Path, cache_root: Path) -> Catalogue:
     return Catalogue([generated_folder], strict=True)
+
+
+def new_process() -> None:
+    """Forget the derived images held in memory, as a new process would not have them."""
+    derived._recent.clear()
 
 
 def data(img: nib.Nifti1Image) -> np.ndarray:
@@ -254,7 +264,8 @@ def test_cached_on_the_second_call(
     np.testing.assert_allclose(second.affine, AFFINE)
     assert [p.name for p in (cache_root / "maps").glob("*.nii.gz")] == [cached.name]
     assert cached.read_bytes() == content and cached.stat().st_ino == inode
-    # a new catalogue (a new process, say) finds the same file
+    # a new process finds the same file
+    new_process()
     again = Catalogue([Path(the_map.spec_file).parent.parent], strict=True)
     third = maximum_probability_map(again.maps["toy/map/mpm"], again.maps["toy/map/generated"])
     np.testing.assert_array_equal(data(third), first)
@@ -307,3 +318,90 @@ def test_the_threshold_is_in_the_maps_values(toy, cache_root: Path) -> None:
     got = data(maximum_probability_map(labelled, statistical, threshold=0.5))
     probabilities = probability_volumes().astype(np.float32) * np.float32(0.01)
     np.testing.assert_array_equal(got, expected_winner(probabilities, 0.5))
+
+
+# --- which map is derived from which ------------------------------------------------------------
+def test_source_and_threshold_of_derived_and_plain_maps(catalogue: Catalogue) -> None:
+    generated = catalogue.maps["toy/map/generated"]
+    assert source_of(catalogue.maps["toy/map/mpm"]) is generated
+    assert threshold_of(catalogue.maps["toy/map/mpm"]) == 0.0
+    assert source_of(catalogue.maps["toy/map/mpm-25"]) is generated
+    assert threshold_of(catalogue.maps["toy/map/mpm-25"]) == 0.25
+    for plain in ("toy/map/labelled", "toy/map/generated"):
+        assert source_of(catalogue.maps[plain]) is None
+        assert threshold_of(catalogue.maps[plain]) is None
+
+
+# --- the probability of the label ---------------------------------------------------------------
+@pytest.mark.parametrize("threshold", [0.0, 0.25, 0.5])
+def test_values_are_the_top_value_where_the_map_labels_a_voxel(
+    catalogue: Catalogue, threshold: float
+) -> None:
+    source = catalogue.maps["toy/map/generated"]
+    got = data(maximum_probability_values(source, threshold))
+    values = generated_values()
+    top = values.max(axis=3)
+    assert got.dtype == np.float32 and got.shape == SHAPE
+    np.testing.assert_array_equal(got, np.where(top > threshold, top, 0))
+    # exactly where the derived map labels a voxel, and the value of the region it names
+    labels = data(maximum_probability_map(catalogue.maps["toy/map/mpm"], source, threshold))
+    np.testing.assert_array_equal(got > 0, labels > 0)
+    winner = expected_winner(values, threshold)
+    ijk = np.argwhere(winner)
+    region_value = values[(*ijk.T, winner[tuple(ijk.T)] - 1)]
+    np.testing.assert_array_equal(got[tuple(ijk.T)], region_value)
+
+
+def test_values_are_the_maps_values_after_its_scale(toy, cache_root: Path) -> None:
+    statistical = toy.maps["toy/map/statistical"]
+    got = data(maximum_probability_values(statistical, 0.25))
+    # the same float32 formula as every other way out of the map (sparse_sources.scaled)
+    top = probability_volumes().max(axis=3).astype(np.float32) * np.float32(0.01)
+    np.testing.assert_array_equal(got, np.where(top > 0.25, top, np.float32(0)))
+    np.testing.assert_allclose(maximum_probability_values(statistical).affine, AFFINE)
+
+
+# --- damaged cache files are computed again -----------------------------------------------------
+def labels_of(catalogue: Catalogue) -> nib.Nifti1Image:
+    return maximum_probability_map(
+        catalogue.maps["toy/map/mpm-25"], catalogue.maps["toy/map/generated"], 0.25
+    )
+
+
+def values_of(catalogue: Catalogue) -> nib.Nifti1Image:
+    return maximum_probability_values(catalogue.maps["toy/map/generated"], 0.25)
+
+
+@pytest.mark.parametrize("derive", [labels_of, values_of], ids=["labels", "values"])
+@pytest.mark.parametrize("damage", ["truncated", "empty", "not gzip"])
+def test_a_damaged_cache_file_is_computed_again(
+    catalogue: Catalogue, cache_root: Path, derive, damage: str
+) -> None:
+    expected = data(derive(catalogue)).copy()
+    (cached,) = (cache_root / "maps").glob("*.nii.gz")
+    content = cached.read_bytes()
+    damaged = {
+        "truncated": content[: len(content) // 2],
+        "empty": b"",
+        "not gzip": b"this is not an image",
+    }[damage]
+    cached.write_bytes(damaged)
+    new_process()
+    again = Catalogue([Path(catalogue.maps["toy/map/mpm"].spec_file).parent.parent], strict=True)
+    got = derive(again)  # used to raise ImageError "... delete it so that it is fetched again"
+    np.testing.assert_array_equal(data(got), expected)
+    # the file was written again, whole, under the same name
+    assert [p.name for p in (cache_root / "maps").glob("*.nii.gz")] == [cached.name]
+    np.testing.assert_array_equal(np.asanyarray(nib.load(cached).dataobj), expected)
+
+
+def test_a_second_use_reads_no_file(
+    catalogue: Catalogue, cache_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = data(labels_of(catalogue)).copy()
+
+    def no_reading(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the cache file was read again")
+
+    monkeypatch.setattr(derived, "load_nifti", no_reading)
+    np.testing.assert_array_equal(data(labels_of(catalogue)), first)

@@ -11,12 +11,19 @@ from __future__ import annotations
 
 from neuratlas.assignment.assign import assign_structures, assign_to_map
 from neuratlas.assignment.columns import COLUMNS, Sums, overlap_columns
-from neuratlas.assignment.lookups import LabelledLookup, MapLookup, StatisticalLookup, lookup_for
+from neuratlas.assignment.lookups import (
+    DerivedLookup,
+    LabelledLookup,
+    MapLookup,
+    StatisticalLookup,
+    lookup_for,
+)
 from neuratlas.assignment.related import RegionRelation, qualify, related_regions
 from neuratlas.assignment.structures import Structure, gaussian_blob, image_components
 
 __all__ = [
     "COLUMNS",
+    "DerivedLookup",
     "LabelledLookup",
     "MapLookup",
     "RegionRelation",

@@ -43,7 +43,9 @@ def assign_to_map(the_map: Map, item: Any, lower_threshold: float = 0.0) -> pd.D
     -------
     pandas.DataFrame
         One row per (input structure, region) pair, with the columns in
-        :data:`~neuratlas.assignment.columns.COLUMNS`.
+        :data:`~neuratlas.assignment.columns.COLUMNS`; ``attrs["map"]`` and
+        ``attrs["map id"]`` name the map that answered (e.g. which thresholded
+        maximum-probability map).
 
     Raises
     ------
@@ -70,14 +72,17 @@ def assign_to_map(the_map: Map, item: Any, lower_threshold: float = 0.0) -> pd.D
             for i in np.flatnonzero(~exact)
         ]
         frames.append(assign_structures(lookup, blobs))
-        return _concat(frames)
-    if isinstance(item, nib.spatialimages.SpatialImage):
+        table = _concat(frames)
+    elif isinstance(item, nib.spatialimages.SpatialImage):
         components = image_components(item, lookup.affine, lookup.shape)
-        return assign_structures(lookup, list(enumerate(components)))
-    raise ArgumentTypeError(
-        f"cannot assign a {type(item).__name__}",
-        hint="pass a Point, a PointCloud or a NIfTI image",
-    )
+        table = assign_structures(lookup, list(enumerate(components)))
+    else:
+        raise ArgumentTypeError(
+            f"cannot assign a {type(item).__name__}",
+            hint="pass a Point, a PointCloud or a NIfTI image",
+        )
+    table.attrs.update({"map": the_map.name, "map id": the_map.id})
+    return table
 
 
 def _check_space(space: Space | None, the_map: Map) -> None:
@@ -108,7 +113,8 @@ def _assign_exact_points(lookup: MapLookup, coords: np.ndarray, which: np.ndarra
     per_point = np.empty(len(which), dtype=object)
     per_point[:] = list(coords[which])
     centroid = per_point[row]
-    return _frame(lookup, structure, centroid, np.zeros(len(row)), entry, value, sums)
+    map_value = lookup.map_values(ijk, row, entry, value)
+    return _frame(lookup, structure, centroid, np.zeros(len(row)), entry, map_value, sums)
 
 
 def assign_structures(lookup: MapLookup, structures: list[tuple[int, Structure]]) -> pd.DataFrame:
@@ -136,9 +142,11 @@ def assign_structures(lookup: MapLookup, structures: list[tuple[int, Structure]]
             s_min=s_min[hit],
             n_im=n_im[hit],
         )
-        _, c_entry, c_value = lookup.values_at(nearest_voxel(lookup.affine, s.centroid)[None])
+        centre = nearest_voxel(lookup.affine, s.centroid)[None]
+        _, c_entry, c_value = lookup.values_at(centre)
         at_centre = dict(zip(c_entry.tolist(), c_value.tolist(), strict=True))
-        map_value = np.array([at_centre.get(e, 0.0) for e in hit.tolist()])
+        centre_value = np.array([at_centre.get(e, 0.0) for e in hit.tolist()])
+        map_value = lookup.map_values(centre, np.zeros(k, dtype=np.intp), hit, centre_value)
         centroid = np.empty(k, dtype=object)
         centroid[:] = [s.centroid] * k
         frames.append(

@@ -20,7 +20,10 @@ The columns, the same for labelled and statistical maps:
 ``region``
     The region's name.
 ``map value``
-    ``M`` at the voxel nearest to the input's centroid.
+    ``M`` at the voxel nearest to the input's centroid. For a labelled map derived
+    from a statistical one (a maximum-probability map) it is the region's value
+    in the statistical map there instead of 1: the label says which region is the
+    most probable, the map value how probable it is.
 ``intersection over union``
     ``Σ min(I, M) / Σ max(I, M)`` (the Jaccard index for binary ``I`` and ``M``).
 ``correlation``

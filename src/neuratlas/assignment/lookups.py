@@ -5,15 +5,23 @@ the labels of a labelled map, the volumes of a statistical one. Both kinds answe
 the same two questions, so the assignment code never asks which kind it holds:
 ``values_at(ijk)`` and the per-entry sums ``s_m`` (Σ M), ``s_m2`` (Σ M²) and
 ``n_m`` (|supp M|), with map values at or below the threshold counted as 0.
+
+A labelled map derived from a statistical one (:mod:`neuratlas.core.derived`) is
+binary masks like any labelled map, but the ``map value`` it reports
+(:meth:`MapLookup.map_values`) is the probability of the region in the
+statistical map, so that a label chosen as the most probable one still shows how
+probable it is.
 """
 
 from __future__ import annotations
 
 import abc
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from neuratlas.core.derived import maximum_probability_values, source_of, threshold_of
 from neuratlas.core.map_index import MapType
 from neuratlas.errors import ArgumentError
 
@@ -58,6 +66,29 @@ class MapLookup(abc.ABC):
         keep = value > self.threshold
         return rows[point[keep]], entry[keep], value[keep]
 
+    def map_values(
+        self, ijk: np.ndarray, row: np.ndarray, entry: np.ndarray, value: np.ndarray
+    ) -> np.ndarray:
+        """The ``map value`` column: what the map says of each entry at a voxel.
+
+        Parameters
+        ----------
+        ijk : ndarray, shape (M, 3)
+            Voxels.
+        row : ndarray, shape (N,)
+            Which voxel of ``ijk`` each entry is asked about at.
+        entry : ndarray, shape (N,)
+            The entries.
+        value : ndarray, shape (N,)
+            ``M`` of each entry at its voxel (0 where it does not cover the voxel).
+
+        Returns
+        -------
+        ndarray
+            ``value`` itself, except for derived maps (:class:`DerivedLookup`).
+        """
+        return np.asarray(value, dtype=np.float64)
+
     @abc.abstractmethod
     def _values_inside(self, ijk: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(row of ijk, entry, value)`` for voxels known to lie on the grid."""
@@ -96,6 +127,57 @@ class LabelledLookup(MapLookup):
         return point, entry[point], np.ones(len(point), dtype=np.float64)
 
 
+class DerivedLookup(LabelledLookup):
+    """A labelled map derived from a statistical one: map values are its probabilities.
+
+    At a voxel that an entry labels, its probability is the voxel's top one
+    (:func:`~neuratlas.core.derived.maximum_probability_values`, one array read);
+    elsewhere (e.g. a region near, not at, a blob's centre) it is read from the
+    statistical map's sparse index.
+    """
+
+    def __init__(self, the_map: Map, source: Map, lower_threshold: float = 0.0) -> None:
+        super().__init__(the_map, lower_threshold)
+        self.source = source
+        self._source_threshold = threshold_of(the_map) or 0.0
+
+    @cached_property
+    def _top(self) -> tuple[np.ndarray, tuple[int, ...], str]:
+        # flat, to read it with one take (three-array fancy indexing costs three times more)
+        img = maximum_probability_values(self.source, self._source_threshold)
+        top = np.asanyarray(img.dataobj)
+        order = "F" if top.flags.f_contiguous else "C"
+        return np.ravel(top, order=order), top.shape, order
+
+    @cached_property
+    def _entry_of_volume(self) -> np.ndarray:
+        # the derived map labels regions by name: one entry per region of the source
+        by_name = {name: entry for entry, (name, _) in enumerate(self.entries)}
+        return np.array([by_name.get(name, -1) for name, _ in self.source.sparse_entries])
+
+    def map_values(
+        self, ijk: np.ndarray, row: np.ndarray, entry: np.ndarray, value: np.ndarray
+    ) -> np.ndarray:
+        """The probability of each entry's region at its voxel, in the statistical map."""
+        out = np.zeros(len(entry), dtype=np.float64)
+        labelled = np.asarray(value) > 0
+        top, shape, order = self._top
+        if labelled.all():  # exact points: every row is the label at its voxel
+            # voxels off the grid have no rows: clipping them changes no value read
+            flat = np.ravel_multi_index(ijk.T, shape, mode="clip", order=order)
+            out[:] = top.take(flat.take(row))
+        elif labelled.any():
+            flat = np.ravel_multi_index(ijk[row[labelled]].T, shape, order=order)
+            out[labelled] = top.take(flat)
+        others = np.flatnonzero(~labelled)
+        if len(others):
+            point, volume, found = self.source.sparse_index.values_at(ijk[row[others]])
+            mine = self._entry_of_volume[volume] == entry[others][point]
+            # a region with several source volumes has their maximum, as its map does
+            np.maximum.at(out, others[point[mine]], self.source.scaled(found[mine]))
+        return out
+
+
 class StatisticalLookup(MapLookup):
     """A statistical map: each entry is one region map, read from the sparse index."""
 
@@ -132,9 +214,12 @@ def lookup_for(the_map: Map, lower_threshold: float = 0.0) -> MapLookup:
             f"{the_map.name!r} is a surface map: assignment works on volumetric maps",
             hint="use a volumetric map of the same parcellation",
         )
-    if the_map.maptype is MapType.LABELLED:
+    if the_map.maptype is MapType.STATISTICAL:
+        return StatisticalLookup(the_map, lower_threshold)
+    source = source_of(the_map)
+    if source is None:
         return LabelledLookup(the_map, lower_threshold)
-    return StatisticalLookup(the_map, lower_threshold)
+    return DerivedLookup(the_map, source, lower_threshold)
 
 
 def _fragment(the_map: Map, name: str, label: int) -> str | None:

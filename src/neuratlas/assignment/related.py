@@ -1,8 +1,9 @@
 """Related regions: how the regions of other parcellations overlap a given region.
 
 For every space where the region has a labelled map, its mask is assigned to the
-labelled maps of every other parcellation in that space, as one input structure;
-the relation is read from the assignment's columns, by name.
+labelled maps of every other parcellation in that space (the unthresholded one
+where a parcellation has thresholded maximum-probability maps too), as one input
+structure; the relation is read from the assignment's columns, by name.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import numpy as np
 from neuratlas.assignment.assign import assign_structures
 from neuratlas.assignment.lookups import LabelledLookup
 from neuratlas.assignment.structures import mask_structure
+from neuratlas.core.derived import threshold_of
 from neuratlas.core.map_index import MapType
 from neuratlas.errors import DataUnavailableError
 
@@ -84,7 +86,8 @@ def related_regions(region: Region, maps_in: Callable[..., list[Map]]) -> list[R
         for other in maps_in(space=space):
             if other.parcellation is own or other.maptype is not MapType.LABELLED:
                 continue
-            if other.is_surface:
+            # a thresholded maximum-probability map repeats its parcellation's regions
+            if other.is_surface or (threshold_of(other) or 0.0) > 0:
                 continue
             try:
                 lookup = LabelledLookup(other)

@@ -2,16 +2,24 @@
 
 Reading never touches the network or image data: it parses JSON only. A malformed
 file raises :class:`~neuratlas.errors.SpecError` naming the file, the JSON path and
-what was expected; outside strict mode it is reported as a warning and skipped so
-that one bad file does not hide the good ones.
+what was expected; outside strict mode it is reported as a :class:`SpecWarning`
+and skipped so that one bad file does not hide the good ones, unless no file of
+the folder loads at all, which raises.
+
+A :class:`SpecWarning` prints as one line, ``warning: skipped <file>: <problem>``:
+the Python source line that warnings show by default is neuratlas's own code and
+would only repeat under every warning.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import sys
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
 
 from pydantic import ValidationError
 
@@ -26,10 +34,38 @@ from neuratlas.errors import SpecError
 
 FOLDERS = ("atlases", "spaces", "parcellations", "maps")
 BUILTIN = Path(__file__).parent / "builtin"
+#: How many problems the error about a folder of which nothing loads lists.
+_LISTED = 3
 
 
 class SpecWarning(UserWarning):
     """A spec file was skipped because it is malformed (non-strict loading)."""
+
+
+def _show_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: TextIO | None = None,
+    line: str | None = None,
+) -> None:
+    """Print a SpecWarning as one line; hand every other warning to the previous printer."""
+    if not issubclass(category, SpecWarning):
+        _previous_show_warning(message, category, filename, lineno, file, line)
+        return
+    stream = file if file is not None else sys.stderr
+    if stream is None:  # pythonw: no console to print to
+        return
+    # as warnings itself does: a closed or broken stream loses the warning
+    with contextlib.suppress(OSError):
+        stream.write(f"warning: {message}\n")
+
+
+# installed once, keeping whatever printer was there (pytest and logging replace it in turn)
+_previous_show_warning = warnings.showwarning
+if getattr(warnings.showwarning, "__name__", "") != _show_warning.__name__:
+    warnings.showwarning = _show_warning
 
 
 @dataclass(frozen=True)
@@ -119,7 +155,13 @@ def load_folder(folder: str | Path, *, strict: bool = False) -> list[LoadedSpec]
     ------
     SpecError
         The folder does not exist or has none of the expected sub-folders, or
-        (strict mode) a spec is malformed.
+        (strict mode) a spec is malformed, or (otherwise) the folder has spec
+        files and none of them loads: the message lists the first problems.
+
+    Warns
+    -----
+    SpecWarning
+        A malformed spec was skipped (outside strict mode), one warning per file.
     """
     root = Path(folder).expanduser()
     if not root.is_dir():
@@ -130,7 +172,8 @@ def load_folder(folder: str | Path, *, strict: bool = False) -> list[LoadedSpec]
             f"{str(root)!r} has none of the folders {', '.join(FOLDERS)}",
             hint="point to the root of a configuration in the siibra-configurations layout",
         )
-    loaded = []
+    loaded: list[LoadedSpec] = []
+    problems: list[SpecError] = []
     for sub in present:
         for file in sorted(sub.glob("*.json")):
             try:
@@ -138,5 +181,18 @@ def load_folder(folder: str | Path, *, strict: bool = False) -> list[LoadedSpec]
             except SpecError as exc:
                 if strict:
                     raise
-                warnings.warn(f"skipped {exc}", SpecWarning, stacklevel=2)
+                problems.append(exc)
+    if problems and not loaded:
+        # a folder of which nothing loads is a mistake, not a configuration of nothing
+        first = "; ".join(str(p) for p in problems[:_LISTED])
+        more = f"; and {len(problems) - _LISTED} more" if len(problems) > _LISTED else ""
+        raise SpecError(
+            f"none of the {len(problems)} spec files in {str(root)!r} could be read: "
+            f"{first}{more}",
+            hint="fix those files (the fields of each spec kind are listed in "
+            "help(neuratlas.configuration.specs)), or take the folder out of the "
+            "configuration ($NEURATLAS_CONFIGURATION, use_configuration, extend_configuration)",
+        )
+    for problem in problems:
+        warnings.warn(f"skipped {problem}", SpecWarning, stacklevel=2)
     return loaded

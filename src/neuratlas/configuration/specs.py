@@ -105,7 +105,12 @@ class MapIndexSpec(_Spec):
 
 
 class DerivedSpec(_Spec):
-    """A labelled map computed from a statistical one (``neuratlas:derived``)."""
+    """A labelled map computed from a statistical one (``neuratlas:derived``).
+
+    ``from`` is the statistical map's ``@id``; ``threshold`` is in that map's values
+    (after its ``neuratlas:value_scale``, e.g. probabilities): a voxel is labelled only
+    where its top value is above it (see :mod:`neuratlas.core.derived`).
+    """
 
     from_id: str = Field(alias="from")
     method: Literal["maximum-probability"] = "maximum-probability"

@@ -41,12 +41,6 @@ class SparseMap(Map):
         data = self.scaled(self.sparse_index.fetch(k))
         return nib.Nifti1Image(data, self.affine)
 
-    def _statistical_whole(self) -> nib.Nifti1Image:
-        # the maximum-probability labelled map: label k + 1 for the k-th region map
-        labels = np.asarray(self.sparse_index.max_label_map())
-        dtype = np.uint8 if len(self.sparse_sources) < 256 else np.uint16
-        return nib.Nifti1Image(labels.astype(dtype), self.affine)
-
     def load_zipped_sparseindex(self, zipfname: str) -> SparseIndex:
         """Load a precomputed index from a zip (path or URL) and cache it for this map.
 
