@@ -9,9 +9,17 @@ import nibabel as nib
 import numpy as np
 import pytest
 
+import neuratlas
 from neuratlas.catalogue import Catalogue
 from neuratlas.core.map_index import MapIndex, MapType
-from neuratlas.errors import ImageError, NotFoundError
+from neuratlas.errors import (
+    ArgumentError,
+    ArgumentTypeError,
+    ImageError,
+    NotFoundError,
+)
+from neuratlas.volumes.nifti import VolumeStack
+from neuratlas.volumes.properties import SurfaceProperties
 from neuratlas.volumes.surfaces import Mesh
 from tests.toy_atlas import AFFINE, LEAVES, SHAPE, label_volume, probability_volumes
 
@@ -103,16 +111,174 @@ def test_statistical_fetch_by_index(statistical) -> None:
     np.testing.assert_array_equal(data(img), expected)
 
 
+# --- an int as the index -----------------------------------------------------------------
+@pytest.mark.parametrize("label", [1, 3, 5])
+def test_an_int_index_of_a_labelled_map_is_a_label(labelled, label: int) -> None:
+    expected = label_volume() == label
+    for img in (
+        labelled.fetch(index=label),
+        labelled.fetch(label),  # positional, as siibra's region_or_index
+        labelled.fetch(index=np.uint8(label)),  # a label read from an image
+    ):
+        np.testing.assert_array_equal(data(img), expected)
+    region = labelled.get_region(label)
+    np.testing.assert_array_equal(data(labelled.fetch(index=label)), data(labelled.fetch(region)))
+
+
+@pytest.mark.parametrize("k", range(len(LEAVES)))
+def test_an_int_index_of_a_statistical_map_is_its_kth_region_map(statistical, k: int) -> None:
+    expected = probability_volumes()[..., k].astype(np.float32) * np.float32(0.01)
+    np.testing.assert_array_equal(data(statistical.fetch(index=k)), expected)
+    np.testing.assert_array_equal(data(statistical.fetch(np.int64(k))), expected)
+
+
+def test_an_int_index_of_the_embedded_juelich_map(juelich_statistical) -> None:
+    whole = juelich_statistical.fetch()
+    assert whole.shape == (149, 169, 154, 121)
+    for k in (0, 57, 120):
+        one = data(juelich_statistical.fetch(index=k))
+        name, _ = juelich_statistical.sparse_entries[k]
+        np.testing.assert_array_equal(one, data(juelich_statistical.fetch(region=name)))
+        np.testing.assert_array_equal(whole.dataobj[..., k], one)
+        assert one.dtype == np.float32 and 0 < one.max() <= 1
+
+
+def test_the_whole_juelich_map_is_probabilities_not_labels(juelich_statistical) -> None:
+    # it used to be the maximum-probability labels, drawn as if they were probabilities
+    img = juelich_statistical.fetch()
+    assert img.ndim == 4 and img.get_data_dtype() == np.float32
+    peak = np.max([np.asanyarray(img.dataobj[..., k]).max() for k in range(0, 121, 10)])
+    assert 0.5 < peak <= 1.0
+
+
+@pytest.mark.parametrize(
+    ("label", "pattern"),
+    [(0, "has the label 0"), (6, "has the label 6"), (-1, "has the label -1")],
+)
+def test_an_int_index_that_is_no_label(labelled, label: int, pattern: str) -> None:
+    with pytest.raises(NotFoundError, match=f"no region of 'Toy labelled map' {pattern}") as info:
+        labelled.fetch(index=label)
+    assert "label_lut" in info.value.hint
+
+
+def test_label_0_of_an_embedded_map_is_not_a_region() -> None:
+    aal = neuratlas.get_map("aal3", "MNI152 NLin6", "labelled")
+    with pytest.raises(NotFoundError, match="has the label 0"):
+        aal.fetch(index=0)
+    left_precentral = aal.get_index("Precentral - left hemisphere").label
+    np.testing.assert_array_equal(
+        data(aal.fetch(index=left_precentral)),
+        data(aal.fetch(region="Precentral - left hemisphere")),
+    )
+
+
+@pytest.mark.parametrize("k", [5, 99, -1])
+def test_an_int_index_beyond_the_statistical_maps(statistical, k: int) -> None:
+    with pytest.raises(NotFoundError, match=f"has 5 region maps: there is no map {k}") as info:
+        statistical.fetch(index=k)
+    assert "pass 0 to 4" in info.value.hint
+
+
+@pytest.mark.parametrize("bad", ["1", 1.0, True, [1], (0, 1)])
+def test_an_index_of_another_type(labelled, bad) -> None:
+    with pytest.raises(ArgumentTypeError, match="index must be a MapIndex or an int") as info:
+        labelled.fetch(index=bad)
+    assert "region=" in info.value.hint
+
+
+@pytest.mark.parametrize("bad", [1.5, b"Nucleus C", ["Nucleus C"]])
+def test_a_region_of_another_type(labelled, bad) -> None:
+    with pytest.raises(ArgumentTypeError, match="region must be a name or a Region"):
+        labelled.fetch(region=bad)
+
+
+def test_a_region_and_an_index(labelled) -> None:
+    with pytest.raises(ArgumentError, match="got both a region and an index"):
+        labelled.fetch("Nucleus C", index=5)
+
+
+# --- masks with a threshold ----------------------------------------------------------------
+@pytest.mark.parametrize("threshold", [0.0, 0.2, 0.5, 0.9])
+def test_a_statistical_mask_is_where_the_map_is_above_the_threshold(
+    statistical, threshold: float
+) -> None:
+    mask = statistical.fetch_mask("Area A", threshold=threshold)
+    probs = probability_volumes().astype(np.float32) * np.float32(0.01)
+    area_a = np.maximum(probs[..., 0], probs[..., 1])
+    assert data(mask).dtype == np.uint8
+    np.testing.assert_array_equal(data(mask), area_a > threshold)
+
+
+def test_a_threshold_on_the_embedded_juelich_map(juelich_statistical) -> None:
+    region = "hIP1 left"
+    values = data(juelich_statistical.fetch(region=region))
+    all_of_it = data(juelich_statistical.fetch_mask(region))
+    half = data(juelich_statistical.fetch_mask(region, threshold=0.5))
+    np.testing.assert_array_equal(all_of_it, values > 0)
+    np.testing.assert_array_equal(half, values > 0.5)
+    assert 0 < half.sum() < all_of_it.sum() / 4  # a 50 % core is much smaller
+    whole = juelich_statistical.spatial_props(region).volume_mm3
+    core = juelich_statistical.spatial_props(region, threshold=0.5).volume_mm3
+    assert core == half.sum() and whole == all_of_it.sum()  # 1 mm voxels
+
+
+def test_a_threshold_above_every_value(juelich_statistical) -> None:
+    with pytest.raises(
+        ArgumentError,
+        match=r"no voxel of .*hIP1 - left hemisphere.* above the "
+        r"threshold 0\.99",
+    ) as info:
+        juelich_statistical.fetch_mask("hIP1 left", threshold=0.99)
+    assert info.value.hint == "its highest value is 0.69: use a lower threshold"
+
+
+@pytest.mark.parametrize("bad", [-0.1, float("nan"), float("inf")])
+def test_a_threshold_out_of_range(statistical, bad: float) -> None:
+    with pytest.raises(ArgumentError, match="threshold must be a finite number >= 0"):
+        statistical.fetch_mask("Nucleus C", threshold=bad)
+
+
+@pytest.mark.parametrize("bad", ["0.5", None, True])
+def test_a_threshold_that_is_no_number(statistical, bad) -> None:
+    with pytest.raises(ArgumentTypeError, match="threshold must be a number"):
+        statistical.fetch_mask("Nucleus C", threshold=bad)
+
+
+def test_a_threshold_for_a_labelled_map(labelled) -> None:
+    with pytest.raises(ArgumentError, match="is a labelled map: a threshold needs a statistical"):
+        labelled.fetch_mask("Nucleus C", threshold=0.5)
+    np.testing.assert_array_equal(
+        data(labelled.fetch_mask("Nucleus C", threshold=0)), label_volume() == 5
+    )
+
+
 def test_statistical_non_leaf_is_voxelwise_maximum(statistical) -> None:
     img = statistical.fetch(region="Area B")
     probs = probability_volumes().astype(np.float32) * np.float32(0.01)
     np.testing.assert_array_equal(data(img), np.maximum(probs[..., 2], probs[..., 3]))
 
 
-def test_statistical_whole_map_needs_a_region(statistical) -> None:
-    with pytest.raises(NotFoundError, match="has one map per region: name a region") as info:
-        statistical.fetch()
-    assert "fetch(region=...)" in info.value.hint
+def test_statistical_whole_map_is_the_4d_image_of_probabilities(statistical) -> None:
+    img = statistical.fetch()
+    assert isinstance(img.dataobj, VolumeStack)  # nothing is made before it is read
+    assert img.shape == (*SHAPE, len(LEAVES))
+    assert img.get_data_dtype() == np.float32
+    np.testing.assert_allclose(img.affine, AFFINE)
+    expected = probability_volumes().astype(np.float32) * np.float32(0.01)
+    for k, name in enumerate(LEAVES):
+        assert statistical.sparse_entries[k] == (name, None)
+        np.testing.assert_array_equal(img.dataobj[..., k], expected[..., k])
+        np.testing.assert_array_equal(img.dataobj[..., k], data(statistical.fetch(region=name)))
+    np.testing.assert_array_equal(np.asarray(img.dataobj), expected)
+    np.testing.assert_array_equal(img.get_fdata(), expected)
+
+
+def test_statistical_whole_map_at_a_resolution_is_linear_and_lazy(statistical) -> None:
+    img = statistical.fetch(resolution_mm=4.0)
+    assert isinstance(img.dataobj, VolumeStack)
+    assert img.shape == (10, 12, 8, len(LEAVES))
+    one = statistical.fetch(region=LEAVES[2], resolution_mm=4.0)
+    np.testing.assert_array_equal(img.dataobj[..., 2], data(one))
 
 
 def test_fetch_unmapped_or_unknown_region(labelled) -> None:
@@ -343,3 +509,34 @@ def test_surface_label_count_mismatch(surface_folder: Path) -> None:
 def test_surface_bad_fragment(surface_map) -> None:
     with pytest.raises(NotFoundError, match="has no fragment 'middle'"):
         surface_map.fetch(fragment="middle")
+
+
+def test_surface_masks_are_meshes_of_zeros_and_ones(surface_map) -> None:
+    mask = surface_map.fetch_mask("Area S left")
+    assert isinstance(mask, Mesh) and mask.labels.dtype == np.uint8
+    expected = np.concatenate([SURFACE_LABELS["left"] == 1, np.zeros(6, bool)])
+    np.testing.assert_array_equal(mask.labels, expected)
+    np.testing.assert_array_equal(mask.hemispheres, ["left"] * 6 + ["right"] * 6)
+
+
+def test_surface_spatial_properties(surface_map) -> None:
+    props = surface_map.spatial_props("Area S")
+    assert isinstance(props, SurfaceProperties)
+    assert (props.measure, props.unit) == ("area", "mm²")
+    # label 1: vertices 0, 1 of the left octahedron, 2, 3, 4 of the right one; each
+    # vertex of these octahedra (radius 1) has 4 faces of area sqrt(3)/2 * ... / 3
+    face = np.sqrt(3) / 4 * 2  # equilateral triangles with sides sqrt(2)
+    assert props.area_mm2 == pytest.approx(5 * 4 * face / 3)
+    assert [c.vertices for c in props.components] == [3, 1, 1]  # 0 and 1 are opposite
+    assert props.bbox_mm[0][0] == pytest.approx(-51) and props.bbox_mm[1][0] == pytest.approx(50)
+
+
+def test_surface_fetch_by_label(surface_map) -> None:
+    mask = surface_map.fetch(index=2)
+    labels = np.concatenate([SURFACE_LABELS["left"], SURFACE_LABELS["right"]])
+    np.testing.assert_array_equal(mask.labels, labels == 2)
+
+
+def test_surface_maps_have_no_resolution(surface_map) -> None:
+    with pytest.raises(ArgumentError, match="is a surface map: it has no voxels to resample"):
+        surface_map.fetch(resolution_mm=2.0)

@@ -13,8 +13,9 @@ from nibabel.affines import from_matvec
 from nibabel.eulerangles import euler2mat
 
 import neuratlas
+from neuratlas.errors import ArgumentError, ImageError, NotFoundError
 from neuratlas.volumes import nifti
-from neuratlas.volumes.nifti import save_nifti, to_nifti_bytes
+from neuratlas.volumes.nifti import VolumeStack, save_nifti, stack_image, to_nifti_bytes
 
 # FSL's MNI152 2 mm grid (x flipped), and the same grid after a small rigid rotation
 MNI_2MM_LAS = np.array(
@@ -192,21 +193,145 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(
 def test_a_folder_that_is_a_file_raises_a_clear_error(tmp_path: Path) -> None:
     blocker = tmp_path / "results"
     blocker.write_text("not a folder")
-    with pytest.raises(OSError, match="results") as info:
+    with pytest.raises(ArgumentError, match="results is a file, not a folder"):
         save_nifti(label_image(), blocker / "labels.nii.gz")
-    assert isinstance(info.value, FileExistsError | NotADirectoryError)
     assert blocker.read_text() == "not a folder"
     assert leftovers(tmp_path) == []
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root can write to read-only folders")
-def test_a_read_only_folder_raises_permission_error(tmp_path: Path) -> None:
+def test_a_read_only_folder_raises_argument_error(tmp_path: Path) -> None:
     folder = tmp_path / "read-only"
     folder.mkdir()
     folder.chmod(0o555)
     try:
-        with pytest.raises(PermissionError, match="read-only"):
+        with pytest.raises(ArgumentError, match="read-only"):
             save_nifti(label_image(), folder / "labels.nii.gz")
         assert list(folder.iterdir()) == []
     finally:
         folder.chmod(0o755)
+
+
+# --- lazy 4D stacks ------------------------------------------------------------------------------
+def probability_stack(count: int = 4) -> np.ndarray:
+    rng = np.random.default_rng(4)
+    values = rng.random((*SHAPE, count), dtype=np.float32)
+    values[values < 0.7] = 0
+    return values
+
+
+class Counting:
+    """Makes volume k of an array, and counts which volumes were made."""
+
+    def __init__(self, values: np.ndarray) -> None:
+        self.values, self.made = values, []
+
+    def __call__(self, k: int) -> np.ndarray:
+        self.made.append(k)
+        return self.values[..., k]
+
+
+def test_a_stack_makes_only_the_volumes_that_are_read() -> None:
+    values = probability_stack()
+    make = Counting(values)
+    img = stack_image(SHAPE, 4, np.float32, ROTATED, make)
+    assert isinstance(img.dataobj, VolumeStack) and make.made == []
+    assert img.shape == (*SHAPE, 4) and img.ndim == 4
+    assert img.get_data_dtype() == np.float32
+    np.testing.assert_array_equal(img.dataobj[..., 2], values[..., 2])
+    assert make.made == [2]
+    np.testing.assert_array_equal(img.slicer[..., 1:3].get_fdata(), values[..., 1:3])
+    np.testing.assert_array_equal(img.get_fdata(), values)
+    np.testing.assert_array_equal(img.affine, ROTATED)
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        (..., 0),
+        (..., -1),
+        (slice(None), slice(None), 3, 1),
+        (2, 5, 7),
+        (2, 5, 7, 3),
+        (..., slice(1, 3)),
+        (..., slice(None, None, -2)),
+        (slice(2, 9, 3), 4),
+        (..., slice(3, 3)),
+        (np.array([0, 3]), ..., 1),  # fancy indexing: made from the whole array
+        (..., None),
+    ],
+    ids=repr,
+)
+def test_a_stack_indexes_as_numpy_does(key) -> None:
+    values = probability_stack()
+    stack = VolumeStack(SHAPE, 4, np.float32, lambda k: values[..., k])
+    got = stack[key]
+    np.testing.assert_array_equal(got, values[key])
+    assert got.shape == values[key].shape
+
+
+def test_a_stack_converts_each_volume_to_its_dtype() -> None:
+    labels = np.random.default_rng(5).integers(0, 9, (*SHAPE, 2))  # int64
+    stack = VolumeStack(SHAPE, 2, np.uint8, lambda k: labels[..., k])
+    assert stack[..., 1].dtype == np.uint8 and np.asarray(stack).dtype == np.uint8
+    np.testing.assert_array_equal(np.asarray(stack), labels)
+
+
+def test_a_stack_refuses_volumes_beyond_its_end() -> None:
+    stack = VolumeStack(SHAPE, 2, np.float32, lambda k: np.zeros(SHAPE))
+    with pytest.raises(NotFoundError, match="there is no volume 2 in a stack of 2") as info:
+        stack[..., 2]
+    assert isinstance(info.value, LookupError)  # as numpy's IndexError
+    assert info.value.hint == "pick a volume from 0 to 1"
+
+
+# --- save_nifti: 4D images, one volume at a time ---------------------------------------------
+@pytest.mark.parametrize("name", ["maps.nii", "maps.nii.gz"])
+def test_a_4d_image_is_written_as_nibabel_writes_it(name: str, tmp_path: Path) -> None:
+    values = probability_stack()
+    target = save_nifti(nib.Nifti1Image(values, ROTATED), tmp_path / name)
+    expected = to_nifti_bytes(nib.Nifti1Image(values, ROTATED), compress=False)
+    raw = target.read_bytes()
+    assert (gzip.decompress(raw) if name.endswith(".gz") else raw) == expected
+    assert leftovers(tmp_path) == []
+
+
+def test_a_lazy_4d_image_is_written_one_volume_at_a_time(tmp_path: Path) -> None:
+    values = probability_stack(6)
+    make = Counting(values)
+    target = save_nifti(stack_image(SHAPE, 6, np.float32, ROTATED, make), tmp_path / "m.nii.gz")
+    assert sorted(make.made) == list(range(6)) and len(make.made) == 6  # each once
+    loaded = nib.load(target)
+    assert loaded.shape == (*SHAPE, 6) and loaded.get_data_dtype() == np.float32
+    np.testing.assert_array_equal(loaded.get_fdata(dtype=np.float32), values)
+    np.testing.assert_allclose(loaded.affine, ROTATED, atol=1e-5)
+    assert loaded.header.get_xyzt_units()[0] == "mm"
+
+
+def test_a_scaled_4d_file_is_written_with_its_values(tmp_path: Path) -> None:
+    # FSL's probabilistic atlases: uint8 percentages; here with a slope in the header
+    raw = np.random.default_rng(6).integers(0, 101, (*SHAPE, 3)).astype(np.uint8)
+    img = nib.Nifti1Image(raw, MNI_2MM_LAS)
+    img.header.set_slope_inter(0.01, 0.0)
+    nib.save(img, tmp_path / "percent.nii.gz")
+    source = nib.load(tmp_path / "percent.nii.gz")
+    copy = nib.load(save_nifti(source, tmp_path / "copy.nii.gz"))
+    np.testing.assert_allclose(copy.get_fdata(), source.get_fdata())
+
+
+def test_a_4d_image_without_volumes(tmp_path: Path) -> None:
+    empty = nib.Nifti1Image(np.zeros((*SHAPE, 0), np.float32), ROTATED)
+    with pytest.raises(ImageError, match="a 4D image with no volumes"):
+        save_nifti(empty, tmp_path / "none.nii.gz")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_failing_volume_leaves_no_file(tmp_path: Path) -> None:
+    def make(k: int) -> np.ndarray:
+        if k == 2:
+            raise MemoryError("volume 2 does not fit")
+        return np.zeros(SHAPE, np.float32)
+
+    with pytest.raises(MemoryError, match="volume 2"):
+        save_nifti(stack_image(SHAPE, 4, np.float32, ROTATED, make), tmp_path / "m.nii.gz")
+    assert list(tmp_path.iterdir()) == []

@@ -18,7 +18,8 @@ from PIL import Image
 
 import neuratlas
 from neuratlas.errors import ImageError
-from neuratlas.volumes.pictures import render_png
+from neuratlas.volumes import pictures
+from neuratlas.volumes.pictures import LABEL_COLOURS, label_colours, render_png
 from tests.toy_atlas import AFFINE as TOY_AFFINE
 from tests.toy_atlas import label_volume
 
@@ -262,6 +263,83 @@ def test_labels_are_resampled_with_nearest_neighbours(folder: Path) -> None:
     assert len(colours(shown)) == 2
     # the heat map of the same labels is resampled linearly: many shades at the border
     assert len(colours(render(las(labels), folder, "labels-linear", template=flat))) > 2
+
+
+def test_consecutive_labels_get_colours_of_different_hues() -> None:
+    rgba = label_colours(np.arange(0, 122))  # Juelich's labels run 1..121
+    assert (rgba[0] == 0).all()  # 0 is transparent
+    assert (rgba[1:, 3] == 1).all()
+    np.testing.assert_array_equal(rgba[1:, :3], LABEL_COLOURS[np.arange(121) % 18])
+    hues = [matplotlib.colors.rgb_to_hsv(c)[0] for c in rgba[1:, :3]]
+    for k in range(120):
+        gap = abs(hues[k] - hues[k + 1])
+        assert min(gap, 1 - gap) > 0.04, k  # not only a lighter shade of the same hue
+    # no grey in the palette: every colour stands out from a grey template
+    assert (np.ptp(LABEL_COLOURS, axis=1) > 0.15).all()
+    assert len({tuple(c) for c in LABEL_COLOURS}) == len(LABEL_COLOURS)
+
+
+def test_labels_are_drawn_opaque_in_their_colours(folder: Path) -> None:
+    labels = np.zeros(SHAPE, np.uint8)
+    labels[(WORLD[..., 0] < -4) & (np.abs(WORLD[..., 1]) < 30) & (np.abs(WORLD[..., 2]) < 20)] = 1
+    labels[(WORLD[..., 0] > 4) & (np.abs(WORLD[..., 1]) < 30) & (np.abs(WORLD[..., 2]) < 20)] = 2
+    shown = render(las(labels), folder, "labels-opaque", template=head_template(), labelled=True)
+    found = {tuple(c) for c in colours(shown, area=200)}
+    # exactly the palette's first two colours: not blended with the grey underneath
+    assert found == {tuple(np.rint(LABEL_COLOURS[k] * 255).astype(int)) for k in (0, 1)}
+
+
+def test_the_template_is_dimmed_under_the_map(folder: Path) -> None:
+    shown = render(las(np.zeros(SHAPE, np.float32)), folder, "dimmed", template=head_template())
+    greys = shown[(np.ptp(shown, axis=2) < 3) & (shown.min(axis=2) > 10)][:, 0]
+    assert len(greys) > 10_000  # the head, in three panels
+    # the brightest greys of the head (the percentile leaves out the white letters) are
+    # about TEMPLATE_BRIGHTNESS of white (that of the 99.5th percentile of the template)
+    top = np.percentile(greys, 99) / 255
+    assert pictures.TEMPLATE_BRIGHTNESS - 0.1 < top < pictures.TEMPLATE_BRIGHTNESS + 0.05
+
+
+def titles_of_render(monkeypatch: pytest.MonkeyPatch, img: nib.Nifti1Image, path: Path, **kw):
+    """The titles of the three panels of the figure ``render_png`` draws."""
+    from matplotlib.figure import Figure
+
+    seen: list[str] = []
+    original = Figure.savefig
+
+    def recording(self: Figure, *args: object, **kwargs: object) -> None:
+        seen.extend(ax.get_title() for ax in self.axes)
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", recording)
+    render_png(img, path, **kw)
+    return seen
+
+
+@pytest.mark.parametrize("make", [las, ras], ids=["LAS", "RAS"])
+def test_the_panels_name_the_positions_of_their_slices(
+    make, monkeypatch: pytest.MonkeyPatch, folder: Path
+) -> None:
+    # the blob spans x = -30..-10, y = 0..30, z = -20..4 mm; its centre lies between the
+    # 2 mm voxels at y = 14 and 16 mm, and the slice is drawn through the latter
+    img = make(blob((-30, -10), y=(0, 30), z=(-20, 4)))
+    titles = titles_of_render(monkeypatch, img, folder / "where.png")
+    assert titles == ["sagittal, x = -20 mm", "coronal, y = 16 mm", "axial, z = -8 mm"]
+
+
+def test_the_slice_positions_on_a_template_grid(
+    monkeypatch: pytest.MonkeyPatch, folder: Path
+) -> None:
+    aal = neuratlas.get_map("aal1", "MNI152 NLin6", "labelled")
+    amygdala = aal.fetch(region="Amygdala - left hemisphere")
+    template = aal.space.get_template().fetch()
+    titles = titles_of_render(
+        monkeypatch, amygdala, folder / "amygdala-where.png", template=template, labelled=True
+    )
+    ijk = np.argwhere(np.asanyarray(amygdala.dataobj))
+    centre = apply_affine(amygdala.affine, ijk.mean(0))  # about (-23, -4, -18) mm
+    for title, axis in zip(titles, range(3), strict=True):
+        value = int(title.split("= ")[1].split(" mm")[0])
+        assert abs(value - centre[axis]) <= 1, title
 
 
 # --- atomic write ------------------------------------------------------------------------------

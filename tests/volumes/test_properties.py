@@ -12,7 +12,14 @@ from hypothesis.extra import numpy as hnp
 from neuratlas.errors import ImageError
 from neuratlas.volumes.grid import voxel_volume_mm3
 from neuratlas.volumes.masks import binary_mask
-from neuratlas.volumes.properties import spatial_properties
+from neuratlas.volumes.properties import (
+    SpatialProperties,
+    SurfaceProperties,
+    spatial_properties,
+    surface_properties,
+)
+from neuratlas.volumes.surfaces import Mesh
+from tests.volumes.test_surfaces import octahedron
 
 AFFINE = np.array([[1.5, 0, 0, -10], [0, 2.0, 0, 5], [0, 0, 0.5, 0], [0, 0, 0, 1]])
 
@@ -97,3 +104,71 @@ def test_as_dict_round_numbers() -> None:
     assert out["volume_mm3"] == 2.0
     assert out["centroid_mm"] == [1.0, 1.0, 1.0]
     assert len(out["components"]) == 2
+
+
+def test_both_kinds_say_what_they_measure() -> None:
+    data = np.zeros((3, 3, 3), np.uint8)
+    data[1, 1, 1] = 1
+    volume = spatial_properties(nib.Nifti1Image(data, np.diag([2.0, 2.0, 2.0, 1.0])))
+    surface = surface_properties(octahedron().with_labels([1, 0, 0, 0, 0, 0]))
+    assert (volume.measure, volume.unit, volume.size) == ("volume", "mm³", 8.0)
+    assert volume.components[0].size == 8.0
+    assert (surface.measure, surface.unit) == ("area", "mm²")
+    assert surface.size == surface.area_mm2 == surface.components[0].size
+    assert SpatialProperties.measure == "volume" and SurfaceProperties.measure == "area"
+
+
+# --- surfaces -----------------------------------------------------------------------------
+FACE = np.sqrt(3) / 4 * 200  # the faces of the octahedron of radius 10: sides 10 sqrt(2)
+
+
+def two_octahedra(left: list[int], right: list[int]) -> Mesh:
+    merged = Mesh.merge({"left": octahedron(-40), "right": octahedron(40)})
+    return merged.with_labels(np.array(left + right))
+
+
+def test_the_area_is_a_third_of_each_face_per_vertex() -> None:
+    props = surface_properties(octahedron().with_labels([1, 1, 1, 1, 1, 1]))
+    assert props.area_mm2 == pytest.approx(8 * FACE)
+    one = surface_properties(octahedron().with_labels([0, 0, 0, 0, 1, 0]))
+    assert one.area_mm2 == pytest.approx(4 * FACE / 3)
+    assert one.centroid_mm == (0.0, 0.0, 10.0) and one.bbox_mm == ((0, 0, 10), (0, 0, 10))
+
+
+def test_components_follow_the_mesh_edges() -> None:
+    # on the left: 0 and 1 are opposite corners (no edge between them) but 4 touches
+    # both; on the right: 0 alone. Two components, largest first: {0, 1, 4} and {0}
+    props = surface_properties(two_octahedra([1, 1, 0, 0, 1, 0], [1, 0, 0, 0, 0, 0]))
+    assert [c.vertices for c in props.components] == [3, 1]
+    assert props.components[0].area_mm2 == pytest.approx(3 * 4 * FACE / 3)
+    assert props.components[0].centroid_mm[0] < 0 and props.components[1].centroid_mm[0] > 0
+    apart = surface_properties(two_octahedra([1, 1, 0, 0, 0, 0], [0] * 6))
+    assert [c.vertices for c in apart.components] == [1, 1]  # opposite corners only
+
+
+def test_the_centroid_is_the_mask_vertex_nearest_the_weighted_mean() -> None:
+    # the three corners 0 (+x), 2 (+y), 4 (+z): the mean lies inside the octahedron;
+    # the nearest vertex of the mask is one of them, not the mean itself
+    mesh = octahedron().with_labels([1, 0, 1, 0, 1, 0])
+    props = surface_properties(mesh)
+    assert props.centroid_mm in {(10.0, 0.0, 0.0), (0.0, 10.0, 0.0), (0.0, 0.0, 10.0)}
+    assert props.bbox_mm == ((0.0, 0.0, 0.0), (10.0, 10.0, 10.0))
+
+
+def test_surface_as_dict() -> None:
+    out = surface_properties(two_octahedra([1, 1, 0, 0, 1, 0], [1, 0, 0, 0, 0, 0])).as_dict()
+    assert out["area_mm2"] == pytest.approx(4 * 4 * FACE / 3)
+    assert [c["vertices"] for c in out["components"]] == [3, 1]
+    assert len(out["centroid_mm"]) == 3 and len(out["bbox_mm"]) == 2
+
+
+def test_an_empty_surface_mask() -> None:
+    with pytest.raises(ImageError, match="the region mask is empty") as info:
+        surface_properties(octahedron().with_labels(np.zeros(6, int)))
+    assert "check the space and map type" in info.value.hint
+
+
+def test_a_mesh_without_a_mask() -> None:
+    with pytest.raises(ImageError, match="the mesh carries no mask") as info:
+        surface_properties(octahedron())
+    assert "fetch_mask" in info.value.hint

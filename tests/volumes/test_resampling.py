@@ -7,8 +7,11 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from scipy import ndimage
 
-from neuratlas.errors import ImageError
+import neuratlas
+from neuratlas.errors import ArgumentError, ImageError
+from neuratlas.volumes.nifti import VolumeStack
 from neuratlas.volumes.resampling import (
     grid_at_resolution,
     resample_to_grid,
@@ -63,10 +66,11 @@ def test_grid_keeps_axis_flips() -> None:
     assert affine[0, 0] == pytest.approx(-1.0)
 
 
-@pytest.mark.parametrize("bad", [0, -1.0])
+@pytest.mark.parametrize("bad", [0, -1.0, float("nan"), float("-inf")])
 def test_grid_bad_resolution(bad: float) -> None:
-    with pytest.raises(ImageError, match=f"resolution_mm must be positive, got {bad}"):
+    with pytest.raises(ArgumentError, match=f"resolution_mm must be positive, got {bad}") as info:
         grid_at_resolution(AFFINE, (2, 2, 2), bad)
+    assert "voxel size in mm" in info.value.hint
 
 
 @given(
@@ -93,10 +97,90 @@ def test_same_grid_returns_the_image() -> None:
     assert resample_to_grid(img, AFFINE, img.shape) is img
 
 
-def test_only_3d() -> None:
-    img = nib.Nifti1Image(np.zeros((2, 2, 2, 2), np.float32), np.eye(4))
-    with pytest.raises(ImageError, match=r"can only resample 3D images, got shape \(2, 2, 2, 2\)"):
+@pytest.mark.parametrize("shape", [(2, 2), (2, 2, 2, 2, 2)])
+def test_only_3d_or_4d(shape: tuple[int, ...]) -> None:
+    img = nib.Nifti1Image(np.zeros(shape, np.float32), np.eye(4))
+    with pytest.raises(ImageError, match="can only resample 3D or 4D images, got shape"):
         resample_to_grid(img, np.eye(4) * 2, (2, 2, 2))
+
+
+@pytest.mark.parametrize("order", [0, 1])
+def test_a_4d_image_is_resampled_volume_by_volume_when_read(order: int) -> None:
+    volumes = np.stack([label_volume() * k for k in (1, 2, 3)], axis=-1)
+    img = nib.Nifti1Image(volumes, AFFINE)
+    out = resample_to_resolution(img, 1.5, order=order)
+    assert isinstance(out.dataobj, VolumeStack)
+    assert out.shape[3] == 3
+    for k in range(3):
+        one = resample_to_resolution(nib.Nifti1Image(volumes[..., k], AFFINE), 1.5, order=order)
+        assert out.shape[:3] == one.shape
+        np.testing.assert_array_equal(out.dataobj[..., k], np.asanyarray(one.dataobj))
+        np.testing.assert_allclose(out.affine, one.affine)
+    assert out.get_data_dtype() == (np.uint8 if order == 0 else np.float32)
+    assert resample_to_grid(img, AFFINE, volumes.shape) is img
+
+
+# --- grids that differ by whole voxels are copied, with interpolation's values -------------
+def interpolated(
+    img: nib.Nifti1Image, affine: np.ndarray, shape: tuple[int, ...], order: int
+) -> np.ndarray:
+    """What scipy's interpolation gives, with the voxels beyond the source set to 0."""
+    matrix = np.linalg.inv(img.affine) @ affine
+    data = np.asanyarray(img.dataobj)
+    source = data if order == 0 else data.astype(np.float32)
+    out = ndimage.affine_transform(
+        source, matrix[:3, :3], offset=matrix[:3, 3], output_shape=shape,
+        order=order, mode="nearest", prefilter=False,
+    )  # fmt: skip
+    ijk = np.indices(shape).reshape(3, -1).T
+    src = nib.affines.apply_affine(matrix, ijk)
+    inside = np.all((src > -0.5) & (src < np.array(data.shape) - 0.5), axis=1)
+    out.reshape(-1)[~inside] = 0
+    return out
+
+
+@pytest.mark.slow
+def test_an_embedded_map_onto_its_template_grid() -> None:
+    # AAL3 is stored RAS on a cropped 181-voxel grid, FSL's template LAS on 182 voxels
+    aal = neuratlas.get_map("aal3", "MNI152 NLin6", "labelled")
+    labels = aal.fetch()
+    template = aal.space.get_template().fetch()
+    out = resample_to_grid(labels, template.affine, template.shape, order=0)
+    assert out.shape == template.shape
+    np.testing.assert_array_equal(out.affine, template.affine)
+    np.testing.assert_array_equal(
+        np.asanyarray(out.dataobj), interpolated(labels, template.affine, template.shape, 0)
+    )
+    # every voxel of every region survives (the template's grid holds the map's)
+    counts = [np.bincount(np.asanyarray(i.dataobj).ravel().astype(int)) for i in (out, labels)]
+    np.testing.assert_array_equal(counts[0][1:], counts[1][1:])
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    permutation=st.permutations([0, 1, 2]),
+    flips=st.tuples(*[st.sampled_from([-1, 1])] * 3),
+    shift=st.tuples(*[st.integers(-4, 4)] * 3),
+    target_shape=st.tuples(*[st.integers(1, 9)] * 3),
+    order=st.sampled_from([0, 1]),
+)
+def test_whole_voxel_grids_give_what_interpolation_gives(
+    permutation, flips, shift, target_shape, order
+) -> None:
+    data = np.random.default_rng(0).integers(0, 50, (5, 6, 7)).astype(np.int16)
+    source = diag_affine((2.0, 2.0, 2.0), (-3.0, 10.0, 4.0))
+    img = nib.Nifti1Image(data, source)
+    # the target's voxel axes: the source's, swapped, flipped and moved by whole voxels
+    linear = np.zeros((3, 3))
+    for c, (axis, sign) in enumerate(zip(permutation, flips, strict=True)):
+        linear[axis, c] = sign
+    step = np.eye(4)
+    step[:3, :3], step[:3, 3] = linear, shift
+    target = source @ step
+    out = resample_to_grid(img, target, target_shape, order=order)
+    got = np.asanyarray(out.dataobj)
+    assert got.dtype == (np.int16 if order == 0 else np.float32)
+    np.testing.assert_array_equal(got, interpolated(img, target, target_shape, order))
 
 
 def test_nearest_keeps_labels_and_dtype() -> None:

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
+import nibabel as nib
 import numpy as np
 import pytest
 
 import neuratlas
 from neuratlas.errors import Error, ImageError
-from neuratlas.volumes.surfaces import Mesh
+from neuratlas.volumes import providers
+from neuratlas.volumes.surfaces import Mesh, gifti_stem, save_gifti_labels
 
 
 def octahedron(centre_x: float = 0.0) -> Mesh:
@@ -151,6 +154,111 @@ def test_the_embedded_surface_map_is_a_merged_labelled_mesh() -> None:
     assert isinstance(mesh, Mesh) and mesh.n_vertices == 20484
     assert mesh.labels is not None and len(mesh.labels) == mesh.n_vertices
     assert set(np.unique(mesh.hemispheres)) == {"left", "right"}
+
+
+# --- vertex areas ------------------------------------------------------------------------------
+def test_vertex_areas_of_an_octahedron() -> None:
+    mesh = octahedron()
+    # eight equilateral faces with sides 10 * sqrt(2); each vertex is a corner of four
+    face = np.sqrt(3) / 4 * 200
+    np.testing.assert_allclose(mesh.vertex_areas(), 4 * face / 3)
+    assert mesh.vertex_areas().sum() == pytest.approx(8 * face)
+
+
+def test_vertex_areas_of_a_right_triangle_and_a_lone_vertex() -> None:
+    vertices = np.array([[0, 0, 0], [3, 0, 0], [0, 4, 0], [9, 9, 9]], float)
+    mesh = Mesh(vertices, np.array([[0, 1, 2]]))
+    np.testing.assert_allclose(mesh.vertex_areas(), [2, 2, 2, 0])  # 6 mm², a third each
+
+
+def test_vertex_areas_of_fsaverage5_add_up_to_its_area(fsaverage5: dict[str, Mesh]) -> None:
+    left = fsaverage5["left"]
+    corners = left.vertices[left.faces]
+    faces = (
+        np.linalg.norm(
+            np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0]), axis=1
+        )
+        / 2
+    )
+    areas = left.vertex_areas()
+    assert areas.shape == (10242,) and (areas > 0).all()
+    assert areas.sum() == pytest.approx(faces.sum())
+    assert 50_000 < areas.sum() < 100_000  # a decimated pial hemisphere, in mm²
+
+
+# --- split -------------------------------------------------------------------------------------
+def test_split_undoes_merge() -> None:
+    left = octahedron(-40).with_labels([1, 1, 2, 2, 2, 0])
+    right = octahedron(40).with_labels([5, 5, 5, 6, 6, 6])
+    parts = Mesh.merge({"left": left, "right": right}).split()
+    assert list(parts) == ["left", "right"]
+    for part, original in ((parts["left"], left), (parts["right"], right)):
+        np.testing.assert_array_equal(part.vertices, original.vertices)
+        np.testing.assert_array_equal(part.faces, original.faces)
+        np.testing.assert_array_equal(part.labels, original.labels)
+        assert part.hemispheres is None
+
+
+def test_split_of_the_embedded_surface_map() -> None:
+    whole = neuratlas.get_map("desikan", "fsaverage5", "labelled").fetch()
+    parts = whole.split()
+    assert [p.n_vertices for p in parts.values()] == [10242, 10242]
+    np.testing.assert_array_equal(np.concatenate([p.labels for p in parts.values()]), whole.labels)
+    assert sum(len(p.faces) for p in parts.values()) == len(whole.faces)
+
+
+def test_split_of_a_mesh_without_hemispheres() -> None:
+    mesh = octahedron()
+    assert mesh.split() == {"": mesh}
+
+
+# --- GIfTI label files -------------------------------------------------------------------------
+def test_labels_round_trip_through_a_gifti_file(tmp_path: Path) -> None:
+    labels = np.array([0, 3, 3, 7, 0, 12])
+    target = save_gifti_labels(
+        labels, tmp_path / "x.label.gii", {3: "Area 3", 7: "Area 7"}, {3: (255, 0, 0)}
+    )
+    assert target == tmp_path / "x.label.gii"
+    gii = nib.load(target)
+    assert gii.darrays[0].intent == nib.nifti1.intent_codes["NIFTI_INTENT_LABEL"]
+    np.testing.assert_array_equal(gii.darrays[0].data, labels)
+    table = gii.labeltable.get_labels_as_dict()
+    assert table == {0: "unknown", 3: "Area 3", 7: "Area 7", 12: "12"}
+    red = next(lab for lab in gii.labeltable.labels if lab.key == 3)
+    assert (red.red, red.green, red.blue, red.alpha) == (1.0, 0.0, 0.0, 1.0)
+    np.testing.assert_array_equal(providers.load_labels(target), labels)  # as maps read them
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.label.gii"]
+
+
+def test_the_labels_of_an_embedded_hemisphere_round_trip(tmp_path: Path) -> None:
+    left = neuratlas.get_map("desikan", "fsaverage5", "labelled").fetch(fragment="left")
+    target = save_gifti_labels(left.labels, tmp_path / "lh.label.gii")
+    np.testing.assert_array_equal(nib.load(target).darrays[0].data, left.labels)
+
+
+@pytest.mark.parametrize(
+    "labels", [np.array([0.5, 1.0]), np.zeros((2, 3), int), np.array(["a", "b"])]
+)
+def test_labels_that_are_not_one_integer_per_vertex(labels: np.ndarray, tmp_path: Path) -> None:
+    with pytest.raises(ImageError, match="GIfTI labels must be one integer per vertex"):
+        save_gifti_labels(labels, tmp_path / "x.label.gii")
+    assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize(
+    ("name", "stem"),
+    [
+        ("dk.label.gii", "dk"),
+        ("dk.gii", "dk"),
+        ("DK.LABEL.GII", "DK"),
+        ("a.b.label.gii", "a.b"),
+        ("dk.nii.gz", None),
+        ("dk.func.gii.gz", None),
+        (".gii", None),
+    ],
+)
+def test_gifti_stem(name: str, stem: str | None) -> None:
+    assert gifti_stem(Path("/some/folder") / name) == stem
 
 
 # --- repr ----------------------------------------------------------------------------------------

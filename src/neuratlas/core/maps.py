@@ -4,6 +4,12 @@ A labelled map holds integer labels, one per region (a voxel or vertex belongs t
 at most one region). A statistical map holds one value per region and voxel, e.g.
 a probability. For a non-leaf region, fetching returns the union of its
 descendants: the mask of all their labels, or the voxel-wise maximum of their maps.
+
+The whole of a statistical map is a 4D image with one volume per region map, as
+FSL ships its probabilistic atlases; its volumes are made when they are read, so
+fetching it costs nothing until then (all 121 maps of Juelich take 1.9 GB). A
+surface map is a :class:`~neuratlas.volumes.surfaces.Mesh` with one label per
+vertex; a region's mask on it is a mesh whose labels are 0 and 1.
 """
 
 from __future__ import annotations
@@ -18,11 +24,18 @@ from neuratlas.core import sparse_sources
 from neuratlas.core.concept import Concept
 from neuratlas.core.derived import maximum_probability_map
 from neuratlas.core.map_index import MapIndex, MapType
-from neuratlas.errors import NotFoundError
+from neuratlas.core.region import Region
+from neuratlas.errors import ArgumentError, ArgumentTypeError, ImageError, NotFoundError
 from neuratlas.registry import make_key
 from neuratlas.volumes import providers
 from neuratlas.volumes.masks import binary_mask
-from neuratlas.volumes.properties import SpatialProperties, spatial_properties
+from neuratlas.volumes.nifti import stack_image
+from neuratlas.volumes.properties import (
+    SpatialProperties,
+    SurfaceProperties,
+    spatial_properties,
+    surface_properties,
+)
 from neuratlas.volumes.resampling import resample_to_resolution
 from neuratlas.volumes.surfaces import Mesh
 from neuratlas.volumes.volume import Volume, select_volume
@@ -33,7 +46,6 @@ if TYPE_CHECKING:
     from neuratlas.configuration.loader import LoadedSpec
     from neuratlas.core.parcellation import Parcellation
     from neuratlas.core.references import References
-    from neuratlas.core.region import Region
     from neuratlas.core.space import Space
     from neuratlas.volumes.sparse import SparseIndex
 
@@ -111,6 +123,11 @@ class Map(Concept):
 
     # --- regions <-> indices --------------------------------------------------
     def _resolve_region(self, region: str | Region) -> Region:
+        if not isinstance(region, str | Region):
+            raise ArgumentTypeError(
+                f"region must be a name or a Region, got {type(region).__name__}",
+                hint="pass a region name such as 'hIP1 left', or index=... for a label",
+            )
         return self.parcellation.get_region(region)
 
     def _mapped_names(self, region: Region) -> list[str]:
@@ -219,9 +236,9 @@ class Map(Concept):
     # --- fetching -------------------------------------------------------------
     def fetch(
         self,
-        region_or_index: str | Region | MapIndex | None = None,
+        region_or_index: str | Region | MapIndex | int | None = None,
         *,
-        index: MapIndex | None = None,
+        index: MapIndex | int | None = None,
         region: str | Region | None = None,
         resolution_mm: float | None = None,
         fragment: str | None = None,
@@ -231,13 +248,16 @@ class Map(Concept):
 
         Parameters
         ----------
-        region_or_index : str, Region or MapIndex, optional
-            Interpreted as ``index`` if it is a MapIndex, else as ``region``.
-        index : MapIndex, optional
+        region_or_index : str, Region, MapIndex or int, optional
+            Interpreted as ``index`` if it is a MapIndex or an int, else as ``region``.
+        index : MapIndex or int, optional
+            An int is a label of a labelled map (in its first volume), or the position
+            of a region map in a statistical map: ``fetch(index=k)`` is volume ``k`` of
+            the 4D image ``fetch()`` gives, the map of ``sparse_entries[k]``.
         region : str or Region, optional
         resolution_mm : float, optional
             Resample to isotropic voxels (nearest neighbour for labelled maps and
-            masks, linear for statistical maps).
+            masks, linear for statistical maps). Volumetric maps only.
         fragment : str, optional
             For surface maps, ``"left"`` or ``"right"``.
         variant : str, optional
@@ -249,39 +269,151 @@ class Map(Concept):
         nibabel.Nifti1Image or Mesh
             Labelled map: the label image, or a uint8 mask of the region.
             Statistical map: the region's float32 map (values scaled to
-            probabilities), or the maximum-probability labelled map when no region
-            is given. Surface maps: a :class:`Mesh` with per-vertex labels.
+            probabilities), or, when no region is given, the 4D image of all region
+            maps (volume ``k`` is the map of ``sparse_entries[k]``), whose volumes are
+            made when they are read. Surface maps: a :class:`Mesh` with per-vertex
+            labels, or with labels 0 and 1 for a region.
+
+        Raises
+        ------
+        ArgumentError
+            Both a region and an index, or ``resolution_mm`` for a surface map.
+        ArgumentTypeError
+            An index that is neither a MapIndex nor an int, or a region that is
+            neither a name nor a Region.
+        NotFoundError
+            No region of the map matches, or has that index.
         """
-        if isinstance(region_or_index, MapIndex):
+        if isinstance(region_or_index, MapIndex | int | np.integer) and not isinstance(
+            region_or_index, bool
+        ):
             index = region_or_index
         elif region_or_index is not None:
             region = region_or_index
-        if self.is_surface:
-            return self._fetch_surface(region, fragment, variant)
+        if region is not None and index is not None:
+            raise ArgumentError(
+                f"fetch from {self.name!r} got both a region and an index",
+                hint="give one of them",
+            )
         if region is not None:
-            img = self._fetch_region(self._resolve_region(region))
+            region = self._resolve_region(region)
+        if index is not None:
+            index = self._as_index(index)
+        if self.is_surface:
+            if resolution_mm is not None:
+                raise ArgumentError(
+                    f"{self.name!r} is a surface map: it has no voxels to resample",
+                    hint="leave out resolution_mm (--resolution-mm) for surface maps",
+                )
+            return self._fetch_surface(region, index, fragment, variant)
+        if region is not None:
+            img = self._fetch_region(region)
         elif index is not None:
             img = self._fetch_index(index)
         else:
             img = self._fetch_whole()
         if resolution_mm is not None:
-            linear = self.maptype is MapType.STATISTICAL and region is not None
+            linear = self.maptype is MapType.STATISTICAL
             img = resample_to_resolution(img, resolution_mm, order=1 if linear else 0)
         return img
 
-    def fetch_mask(self, region: str | Region) -> nib.Nifti1Image:
-        """A binary (uint8) mask of ``region``: its labels, or where its map is above 0.
+    def fetch_mask(self, region: str | Region, threshold: float = 0.0) -> nib.Nifti1Image | Mesh:
+        """A binary mask of ``region``: where it has its labels, or its map is above ``threshold``.
 
         For a non-leaf region the mask is the union of its descendants.
-        """
-        img = self.fetch(region=region)
-        if self.maptype is MapType.LABELLED and not self.is_surface:
-            return img  # already a uint8 0/1 mask
-        return binary_mask(img)
 
-    def spatial_props(self, region: str | Region) -> SpatialProperties:
-        """Volume (mm³), connected components and bounding box of ``region``'s mask."""
-        return spatial_properties(self.fetch_mask(region))
+        Parameters
+        ----------
+        region : str or Region
+        threshold : float
+            For statistical maps: the mask is where the region's value (e.g. its
+            probability) is strictly above it. Labelled maps take only 0.
+
+        Returns
+        -------
+        nibabel.Nifti1Image or Mesh
+            A uint8 0/1 image, or for a surface map a Mesh with labels 0 and 1.
+
+        Raises
+        ------
+        ArgumentError
+            A threshold that is negative or not finite, a threshold for a labelled
+            map, or one that leaves no voxel of the region.
+        ArgumentTypeError
+            A threshold that is not a number.
+        """
+        if isinstance(threshold, bool) or not isinstance(
+            threshold, int | float | np.integer | np.floating
+        ):
+            raise ArgumentTypeError(
+                f"threshold must be a number, got {type(threshold).__name__}",
+                hint="pass a probability such as 0.5",
+            )
+        threshold = float(threshold)
+        if not (np.isfinite(threshold) and threshold >= 0):
+            raise ArgumentError(
+                f"threshold must be a finite number >= 0, got {threshold}",
+                hint="pass a probability such as 0.5",
+            )
+        if self.maptype is MapType.LABELLED:
+            if threshold != 0:
+                raise ArgumentError(
+                    f"{self.name!r} is a labelled map: a threshold needs a statistical map",
+                    hint="use the parcellation's statistical map, e.g. "
+                    "get_map(parcellation, space, 'statistical')",
+                )
+            return self.fetch(region=region)  # already a 0/1 mask
+        img = self.fetch(region=region)
+        mask = binary_mask(img, threshold)
+        if threshold > 0 and not np.asanyarray(mask.dataobj).any():
+            name = self._resolve_region(region).name
+            peak = float(np.nanmax(np.asanyarray(img.dataobj)))
+            raise ArgumentError(
+                f"no voxel of {name!r} in {self.name!r} is above the threshold {threshold:g}",
+                hint=f"its highest value is {peak:.3g}: use a lower threshold",
+            )
+        return mask
+
+    def spatial_props(
+        self, region: str | Region, threshold: float = 0.0
+    ) -> SpatialProperties | SurfaceProperties:
+        """The size, connected components, centroid and bounding box of ``region``'s mask.
+
+        The mask is :meth:`fetch_mask` (with ``threshold``). A volumetric map gives
+        :class:`SpatialProperties` (volume in mm³); a surface map gives
+        :class:`SurfaceProperties` (area in mm², centroid on the mesh).
+        """
+        mask = self.fetch_mask(region, threshold)
+        if isinstance(mask, Mesh):
+            return surface_properties(mask)
+        return spatial_properties(mask)
+
+    def _as_index(self, index: MapIndex | int) -> MapIndex:
+        """A MapIndex for what ``fetch(index=...)`` was given (see :meth:`fetch`)."""
+        if isinstance(index, MapIndex):
+            return index
+        if isinstance(index, bool) or not isinstance(index, int | np.integer):
+            raise ArgumentTypeError(
+                f"index must be a MapIndex or an int, got {type(index).__name__}",
+                hint="pass a label (labelled maps), the position of a region map "
+                "(statistical maps), a MapIndex, or region=...",
+            )
+        k = int(index)
+        if self.maptype is MapType.LABELLED:
+            if k not in self.label_lut:
+                raise NotFoundError(
+                    f"no region of {self.name!r} has the label {k}",
+                    hint="Map.label_lut lists the labels and their regions",
+                )
+            return MapIndex(volume=0, label=k)
+        sources = self.sparse_sources
+        if not 0 <= k < len(sources):
+            raise NotFoundError(
+                f"{self.name!r} has {len(sources)} region maps: there is no map {k}",
+                hint=f"pass 0 to {len(sources) - 1}; Map.sparse_entries names them",
+            )
+        volume, z = sources[k]
+        return MapIndex(volume=volume, z=z)
 
     # labelled ------------------------------------------------------------------
     def _label_image(self, volume: int = 0) -> nib.Nifti1Image:
@@ -295,7 +427,7 @@ class Map(Concept):
     def _fetch_whole(self) -> nib.Nifti1Image:
         if self.maptype is MapType.LABELLED:
             return self._label_image(0)
-        return self._statistical_whole()
+        return self._probability_stack()
 
     def _fetch_index(self, index: MapIndex) -> nib.Nifti1Image:
         if self.maptype is MapType.LABELLED:
@@ -337,20 +469,30 @@ class Map(Concept):
             img = select_volume(img, index.z)
         return nib.Nifti1Image(self.scaled(img.dataobj), img.affine)
 
-    def _statistical_whole(self) -> nib.Nifti1Image:
-        if len(self.volumes) == 1 and not any(
-            i.z is not None for e in self.indices.values() for i in e
-        ):
-            return self.volumes[0].fetch()
-        raise NotFoundError(
-            f"{self.name!r} has one map per region: name a region",
-            hint="fetch(region=...) for one region, or use the labelled "
-            "maximum-probability map: get_map(parcellation, space, 'labelled')",
-        )
+    def _probability_stack(self) -> nib.Nifti1Image:
+        """All region maps as one lazy 4D image, in the order of :attr:`sparse_sources`."""
+        sources = [MapIndex(volume=v, z=z) for v, z in self.sparse_sources]
+        first = self._statistical_volume(sources[0])
+
+        def volume(k: int) -> np.ndarray:
+            img = first if k == 0 else self._statistical_volume(sources[k])
+            if img.shape != first.shape or not np.allclose(img.affine, first.affine):
+                raise ImageError(
+                    f"the region maps of {self.name!r} lie on different grids: "
+                    f"map {k} has shape {img.shape}, map 0 {first.shape}",
+                    hint="fetch one region at a time: fetch(region=...)",
+                )
+            return np.asanyarray(img.dataobj)
+
+        return stack_image(first.shape, len(sources), np.float32, first.affine, volume)
 
     # surfaces ------------------------------------------------------------------
     def _fetch_surface(
-        self, region: str | Region | None, fragment: str | None, variant: str | None
+        self,
+        region: Region | None,
+        index: MapIndex | None,
+        fragment: str | None,
+        variant: str | None,
     ) -> Mesh:
         template = self.space.get_template(variant)
         volume = self.volumes[0]
@@ -361,15 +503,14 @@ class Map(Concept):
             labels = providers.load_labels(volume.path("gii-label", frag))
             parts[str(frag)] = mesh.with_labels(labels)
         mesh = parts[str(fragments[0])] if len(parts) == 1 else Mesh.merge(parts)
-        if region is None:
+        if region is None and index is None:
             return mesh
-        resolved = self._resolve_region(region)
         wanted = [
             i
-            for i in self.get_indices(resolved)
+            for i in (self.get_indices(region) if region is not None else [index])
             if fragment is None or i.fragment in (None, fragment)
         ]
-        mask = np.zeros(mesh.n_vertices, dtype=np.int64)
+        mask = np.zeros(mesh.n_vertices, dtype=np.uint8)
         for i in wanted:
             hit = mesh.labels == i.label
             if i.fragment is not None and mesh.hemispheres is not None:
