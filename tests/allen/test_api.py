@@ -17,6 +17,7 @@ from neuratlas.allen.client import (
     clear_cache,
 )
 from neuratlas.allen.rma import RMAQuery, rma
+from neuratlas.errors import ArgumentError
 from tests.allen.fake_allen_api import CORONAL_ID, FakeAllenAPI
 
 SOURCES = Path(neuratlas.__file__).parent
@@ -47,6 +48,40 @@ class TestConnection:
         assert client.http is api.shared_http() and AllenClient.default() is client
         assert rma(RMAQuery("SectionImage", {"data_set_id": CORONAL_ID})).total_rows == 6
         assert len(fake_api.paths("query.json")) == 1  # through the shared client's server
+
+
+class TestBaseUrl:
+    @pytest.mark.parametrize(
+        ("given", "expected"),
+        [
+            ("http://127.0.0.1:9/api/v2", "http://127.0.0.1:9/api/v2/"),
+            (" https://api.brain-map.org/api/v2/ ", "https://api.brain-map.org/api/v2/"),
+            ("HTTPS://mirror.example.org/allen/", "HTTPS://mirror.example.org/allen/"),
+        ],
+    )
+    def test_good_urls(self, given: str, expected: str) -> None:
+        assert api.resolve_base_url(given) == expected
+
+    @pytest.mark.parametrize("given", ["not-a-url", "ftp://host/api/v2/", "http:///v2/", "//h/"])
+    def test_bad_urls_say_where_to_fix_them(
+        self, given: str, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setenv("NEURATLAS_ALLEN_API", given)
+        for call in (api.resolve_base_url, api.connect, AllenClient):
+            with pytest.raises(ArgumentError) as info:
+                call()
+            assert info.value.message == (
+                f"the Allen API URL {given.strip()!r} is not an http(s) URL with a host name"
+            )
+            assert "NEURATLAS_ALLEN_API" in info.value.hint and "--api" in info.value.hint
+
+    def test_connection_hint_names_the_url_and_the_settings(self) -> None:
+        with api.connect("http://127.0.0.1:9/api/v2") as http:
+            assert http.offline_hint == api.offline_hint("http://127.0.0.1:9/api/v2/")
+        assert api.offline_hint("http://h/api/v2/").endswith(
+            "point NEURATLAS_ALLEN_API (--api on the command line) at a reachable Allen API; "
+            "now http://h/api/v2/"
+        )
 
 
 class TestCache:

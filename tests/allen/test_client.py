@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import re
+import socket
 from pathlib import Path
 
 import numpy as np
@@ -249,6 +251,23 @@ class TestImages:
     def test_bad_downsample(self, client: AllenClient) -> None:
         with pytest.raises(ImageError, match="downsample must be a non-negative integer"):
             client.image(1, downsample=-1)
+
+    def test_offline_hint_names_the_cache_file(self, cache: Path) -> None:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            base = f"http://127.0.0.1:{sock.getsockname()[1]}/api/v2/"
+        with (
+            AllenClient(base, retries=3, backoff=0.0) as offline,
+            pytest.raises(DataUnavailableError) as info,
+        ):
+            offline.image_path(74881264, downsample=6)
+        url = f"{base}section_image_download/74881264?downsample=6"
+        # where a verified download ends up, not the staging file (".unverified")
+        pattern = rf"download {re.escape(url)} elsewhere and place it at (\S+)$"
+        (target,) = re.findall(pattern, info.value.hint)
+        assert Path(target).parent == cache / "allen" and target.endswith(".jpg")
+        assert info.value.hint.startswith("check the network connection, or point ")
+        assert info.value.message.endswith("(gave up after 2 attempts)")
 
     def test_non_8bit_image(self, client: AllenClient, fake_api: FakeAllenAPI) -> None:
         buffer = io.BytesIO()

@@ -16,7 +16,13 @@ from neuratlas.allen.export import MANIFEST, VOLUME_FILES, export_dataset, expor
 from neuratlas.allen.sync import DatasetDownloader
 from neuratlas.allen.transforms import get_oblique_transform
 from neuratlas.allen.volume import assemble_volume
-from neuratlas.errors import ArgumentError, DatasetNotFoundError, ImageError, TransformError
+from neuratlas.errors import (
+    ArgumentError,
+    DatasetNotFoundError,
+    DataUnavailableError,
+    ImageError,
+    TransformError,
+)
 from tests.allen.fake_allen_api import CORONAL_ID, SAGITTAL_ID, FakeAllenAPI, Reply
 
 MANIFEST_KEYS = [
@@ -197,9 +203,48 @@ class TestExportDataset:
         target.write_text("keep me")
         with pytest.raises(ArgumentError, match="taken: it is a file") as caught:
             export_dataset(_downloader(client, CORONAL_ID), target)
-        assert caught.value.hint == "give the path of a folder (it is created if needed)"
+        assert caught.value.hint == "give the path of a folder; it is created if missing"
         assert target.read_text() == "keep me"
         assert fake_api.requests == []
+
+    def test_out_below_a_file(
+        self, client: AllenClient, fake_api: FakeAllenAPI, tmp_path: Path
+    ) -> None:
+        # used to download the first section, then fail on mkdir with a NotADirectoryError
+        blocker = tmp_path / "taken"
+        blocker.write_text("keep me")
+        with pytest.raises(ArgumentError) as caught:
+            export_dataset(_downloader(client, CORONAL_ID), blocker / "out")
+        assert caught.value.message == (
+            f"cannot write {blocker / 'out'}: {blocker} is a file, not a folder"
+        )
+        assert fake_api.requests == []
+
+    def test_new_folders_above_out_are_made(self, client: AllenClient, tmp_path: Path) -> None:
+        manifest = export_dataset(_downloader(client, SAGITTAL_ID), tmp_path / "a" / "b")
+        assert (tmp_path / "a" / "b" / MANIFEST).is_file() and manifest["sections"]
+
+    def test_no_image_arrives(
+        self, client: AllenClient, fake_api: FakeAllenAPI, tmp_path: Path
+    ) -> None:
+        # used to write an empty volume and a manifest of 0 sections, without an error
+        for _ in range(6):
+            fake_api.add_fault(
+                lambda r: (
+                    Reply(status=404, body=b"gone") if "section_image_download" in r.path else None
+                )
+            )
+        out = tmp_path / "out"
+        downloader = _downloader(client, CORONAL_ID)
+        with pytest.raises(DataUnavailableError) as caught:
+            export_dataset(downloader, out, volume=True)
+        first = next(iter(downloader.failures))
+        assert caught.value.message.startswith(
+            f"none of the 6 images of dataset {CORONAL_ID} could be used (the first, image "
+            f"{first}: could not fetch "
+        )
+        assert "HTTP 404 Not Found" in caught.value.message
+        assert not out.exists()
 
     def test_unknown_dataset_writes_nothing(self, client: AllenClient, tmp_path: Path) -> None:
         out = tmp_path / "out"
@@ -246,6 +291,17 @@ class TestExportImage:
             export_image(17, target, client=client)
         assert not target.exists()
         assert fake_api.paths("section_image_download") == []
+
+    def test_out_below_a_file_fails_before_any_request(
+        self, client: AllenClient, fake_api: FakeAllenAPI, tmp_path: Path
+    ) -> None:
+        blocker = tmp_path / "taken"
+        blocker.write_text("keep me")
+        image_id = fake_api.datasets[CORONAL_ID].images[0]["id"]
+        with pytest.raises(ArgumentError, match="is a file, not a folder"):
+            export_image(image_id, blocker / "x.jpg", client=client)
+        assert fake_api.requests == []
+        assert blocker.read_text() == "keep me"
 
     def test_bad_downsample(
         self, client: AllenClient, fake_api: FakeAllenAPI, tmp_path: Path

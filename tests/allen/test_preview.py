@@ -154,6 +154,15 @@ class TestContactSheet:
                 )
             )
         out = tmp_path / "x.png"
-        with pytest.raises(DataUnavailableError, match="none of the 2 chosen images"):
-            contact_sheet(_downloader(client, CORONAL_ID), out, max_images=2)
+        downloader = _downloader(client, CORONAL_ID)
+        with pytest.raises(DataUnavailableError) as info:
+            contact_sheet(downloader, out, max_images=2)
         assert not out.exists()
+        # one line: the count and the first reason, not every failure strung together
+        first = next(iter(downloader.failures))
+        assert info.value.message.startswith(
+            f"none of the 2 images of dataset {CORONAL_ID} could be used (the first, image "
+            f"{first}: could not fetch "
+        )
+        assert info.value.message.endswith(": the server answered HTTP 404 Not Found)")
+        assert info.value.hint.startswith("check the URL or identifier")

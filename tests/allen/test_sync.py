@@ -10,7 +10,7 @@ from neuratlas.allen.client import AllenClient
 from neuratlas.allen.displacement import DisplacementField
 from neuratlas.allen.sync import DatasetDownloader, DatasetNotFoundError
 from neuratlas.allen.transforms import get_oblique_transform, xy_to_pir
-from neuratlas.errors import DataUnavailableError, Error, NotFoundError
+from neuratlas.errors import DataUnavailableError, Error, NotFoundError, TransformError
 from tests.allen.fake_allen_api import CORONAL_ID, SAGITTAL_ID, FakeAllenAPI, Reply, phantom
 
 
@@ -193,6 +193,42 @@ class TestRun:
         assert len(ids) == 4 and bad not in ids and corrupt not in ids
         assert set(downloader.failures) == {bad, corrupt}
         assert isinstance(downloader.failures[bad], DataUnavailableError)
+        # one line for all of them: the count, and the first in section order with its reason
+        error = downloader.failures_error(6)
+        assert error.message.startswith(
+            f"2 of 6 images of dataset {CORONAL_ID} failed (the first, image {corrupt}: "
+            f"section image {corrupt} is not a readable image"
+        )
+        assert error.hint == downloader.failures[corrupt].hint
+
+    def test_failures_error_without_a_hint_says_to_run_again(self, client: AllenClient) -> None:
+        downloader = DatasetDownloader(CORONAL_ID, client=client)
+        downloader.failures = {7: OSError("disk full")}
+        error = downloader.failures_error(1)
+        assert error.message == (
+            f"none of the 1 images of dataset {CORONAL_ID} could be used (the first, image 7: "
+            "disk full)"
+        )
+        assert error.hint.startswith("run again: the images that arrived are cached")
+
+    @pytest.mark.parametrize(
+        ("options", "message"),
+        [
+            ({"downsample_ref": 0}, "downsample_ref must be a positive integer"),
+            ({"downsample_ref": 100_000}, "no larger than 8000 (um), got 100000"),
+            ({"downsample_ref": 2.5}, "got 2.5"),
+            ({"downsample_img": -1}, "downsample_img must be a non-negative integer, got -1"),
+            ({"downsample_img": "2"}, "got '2'"),
+        ],
+    )
+    def test_bad_downsampling_fails_before_any_request(
+        self, client: AllenClient, fake_api: FakeAllenAPI, options: dict, message: str
+    ) -> None:
+        # used to download every image and then fail (or write an empty image) per section
+        with pytest.raises(TransformError) as info:
+            DatasetDownloader(CORONAL_ID, client=client, **options)
+        assert message in info.value.message
+        assert fake_api.requests == []
 
     def test_downloads_are_concurrent_and_bounded(self, fake_api: FakeAllenAPI) -> None:
         fake_api.image_delay = 0.2

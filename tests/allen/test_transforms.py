@@ -112,6 +112,14 @@ class TestBadInput:
         with pytest.raises(TransformError, match="downsample_img must be a non-negative"):
             get_parallel_transform(1000, tvs, trv, downsample_img=-1)
 
+    def test_grid_coarser_than_the_brain(self) -> None:
+        # a step above the smallest extent left a grid of 0 pixels (and a PIL traceback)
+        assert reference_grid_shape("coronal", 8000) == (1, 1)
+        with pytest.raises(TransformError, match=r"no larger than 8000 \(um\), got 8001"):
+            reference_grid_shape("coronal", 8001)
+        with pytest.raises(TransformError, match="got True"):
+            reference_grid_shape("coronal", True)  # type: ignore[arg-type]
+
 
 finite = st.floats(-20000, 20000, allow_nan=False)
 

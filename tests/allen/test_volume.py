@@ -18,8 +18,8 @@ from neuratlas.allen.volume import (
     to_gray,
     volume_shape,
 )
-from neuratlas.errors import TransformError
-from tests.allen.fake_allen_api import CORONAL_ID, SAGITTAL_ID, FakeAllenAPI, phantom
+from neuratlas.errors import DataUnavailableError, TransformError
+from tests.allen.fake_allen_api import CORONAL_ID, SAGITTAL_ID, FakeAllenAPI, Reply, phantom
 
 
 class TestAffine:
@@ -180,6 +180,15 @@ class TestAssemble:
             assemble_volume(downloader, sampling="tilted")  # type: ignore[arg-type]
         with pytest.raises(TransformError, match="unknown gap handling 'spline'"):
             assemble_volume(downloader, gaps="spline")  # type: ignore[arg-type]
+
+    def test_no_image_arrives(self, client: AllenClient, fake_api: FakeAllenAPI) -> None:
+        # an empty volume looked like a dataset without signal
+        for _ in range(6):
+            fake_api.add_fault(
+                lambda r: Reply(status=404) if "section_image_download" in r.path else None
+            )
+        with pytest.raises(DataUnavailableError, match="none of the 6 images of dataset"):
+            assemble_volume(self._downloader(client, CORONAL_ID))
 
     def test_progress_callback(self, client: AllenClient, fake_api: FakeAllenAPI) -> None:
         seen: list[int] = []

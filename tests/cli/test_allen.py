@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -119,6 +121,33 @@ class TestDataset:
         assert "has no aligned section images" in str(result.exception)  # type: ignore[attr-defined]
         assert not out.exists()
 
+    @pytest.mark.parametrize(
+        ("where", "reason"),
+        [
+            ("missing/p.png", "the folder {t}/missing does not exist"),
+            ("taken/p.png", "{t}/taken is a file, not a folder"),
+            ("folder", "it is a folder"),
+        ],
+    )
+    def test_preview_output_that_cannot_be_written(
+        self, api: FakeAllenAPI, tmp_path: Path, where: str, reason: str
+    ) -> None:
+        # a missing folder used to be created silently; the others ended in tracebacks
+        (tmp_path / "taken").write_text("keep me")
+        (tmp_path / "folder").mkdir()
+        out = tmp_path / where
+        result = _run("dataset", "preview", str(CORONAL_ID), "-o", str(out))
+        error = result.exception  # type: ignore[attr-defined]
+        assert isinstance(error, ArgumentError)
+        assert error.message == f"cannot write {out}: {reason.format(t=tmp_path)}"
+        assert api.requests == []
+        assert not (tmp_path / "missing").exists()
+
+    def test_preview_bad_downsample(self, api: FakeAllenAPI, tmp_path: Path) -> None:
+        result = _run("dataset", "preview", str(CORONAL_ID), "-o", "p.png", "--downsample", "-1")
+        assert result.exit_code == 2  # type: ignore[attr-defined]
+        assert api.requests == []
+
     def test_preview_bad_max_images(self, api: FakeAllenAPI, tmp_path: Path) -> None:
         result = _run("dataset", "preview", str(CORONAL_ID), "-o", "x.png", "--max-images", "0")
         assert result.exit_code == 2 and "must be at least 1" in result.output  # type: ignore[attr-defined]
@@ -223,13 +252,87 @@ class TestDownload:
             "--downsample-img",
             "6",
         )
+        # what worked is written; the command ends with one error about the rest, status 1
         assert result.exit_code == 1  # type: ignore[attr-defined]
         manifest = json.loads((out / "metadata.json").read_text())
         assert len(manifest["sections"]) == 3 and list(manifest["failures"]) == [str(bad)]
+        error = result.exception  # type: ignore[attr-defined]
+        assert isinstance(error, DataUnavailableError)
+        assert error.message.startswith(
+            f"1 of 4 images of dataset {CORONAL_ID} failed (the first, image {bad}: "
+        )
+        assert error.message.endswith(f"; every failure is listed in {out / 'metadata.json'}")
+        assert "wrote 3 sections to" in result.output  # type: ignore[attr-defined]
+
+    def test_dataset_of_which_no_image_arrives(self, api: FakeAllenAPI, tmp_path: Path) -> None:
+        # used to print "wrote 0 sections", exit 0 and leave an empty volume behind
+        for _ in range(4):
+            api.add_fault(
+                lambda r: (
+                    Reply(status=404, body=b"gone") if "section_image_download" in r.path else None
+                )
+            )
+        out = tmp_path / "out"
+        result = _run(
+            "download",
+            "dataset",
+            str(CORONAL_ID),
+            str(out),
+            "--downsample-ref",
+            "200",
+            "--downsample-img",
+            "6",
+            "--volume",
+        )
+        assert result.exit_code == 1  # type: ignore[attr-defined]
+        error = result.exception  # type: ignore[attr-defined]
+        assert isinstance(error, DataUnavailableError)
+        assert error.message.startswith(
+            f"none of the 4 images of dataset {CORONAL_ID} could be used (the first, image "
+        )
+        assert "wrote" not in result.output  # type: ignore[attr-defined]
+        assert not out.exists()
 
     def test_bad_gaps(self, api: FakeAllenAPI, tmp_path: Path) -> None:
         result = _run("download", "dataset", str(CORONAL_ID), str(tmp_path), "--gaps", "x")
         assert result.exit_code == 2  # type: ignore[attr-defined]
+
+    @pytest.mark.parametrize(
+        ("option", "value", "message"),
+        [
+            ("--downsample-img", "-3", "greater than or equal to 0"),
+            ("--downsample-ref", "0", "greater than or equal to 1"),
+            ("--downsample-ref", "100000", "less than or equal to 8000"),
+        ],
+    )
+    def test_bad_downsampling_is_a_usage_error(
+        self, api: FakeAllenAPI, tmp_path: Path, option: str, value: str, message: str
+    ) -> None:
+        # -3 used to fail every image and exit 0; 100000 ended in a PIL traceback
+        result = _run("download", "dataset", str(CORONAL_ID), str(tmp_path / "o"), option, value)
+        assert result.exit_code == 2  # type: ignore[attr-defined]
+        # the usage error is drawn in a box: read its words, not its layout
+        words = " ".join(re.sub(r"[│╭╮╰╯─]", " ", result.output).split())  # type: ignore[attr-defined]
+        assert f"Invalid value for '{option}'" in words and message in words
+        assert api.requests == []
+
+    @pytest.mark.parametrize(
+        ("where", "reason"),
+        [
+            ("taken/out", "{t}/taken is a file, not a folder"),
+            ("missing/out", "the folder {t}/missing does not exist"),
+        ],
+    )
+    def test_dataset_into_a_place_that_cannot_be(
+        self, api: FakeAllenAPI, tmp_path: Path, where: str, reason: str
+    ) -> None:
+        (tmp_path / "taken").write_text("keep me")
+        result = _run("download", "dataset", str(CORONAL_ID), str(tmp_path / where))
+        error = result.exception  # type: ignore[attr-defined]
+        assert isinstance(error, ArgumentError)
+        assert error.message == f"cannot write {tmp_path / where}: {reason.format(t=tmp_path)}"
+        assert api.requests == []
+        assert not (tmp_path / "missing").exists()
 
     def test_dataset_into_a_file(self, api: FakeAllenAPI, tmp_path: Path) -> None:
         target = tmp_path / "taken"
@@ -251,6 +354,25 @@ class TestDownload:
         result = _run("download", "image", str(image_id), str(target), "--downsample", "5")
         assert result.exit_code == 0  # type: ignore[attr-defined]
         assert target.stat().st_size > 0
+
+    @pytest.mark.parametrize(
+        ("where", "reason"),
+        [
+            ("taken/x.jpg", "{t}/taken is a file, not a folder"),
+            ("missing/x.jpg", "the folder {t}/missing does not exist"),
+        ],
+    )
+    def test_image_into_a_place_that_cannot_be(
+        self, api: FakeAllenAPI, tmp_path: Path, where: str, reason: str
+    ) -> None:
+        (tmp_path / "taken").write_text("keep me")
+        image_id = api.datasets[CORONAL_ID].images[0]["id"]
+        result = _run("download", "image", str(image_id), str(tmp_path / where))
+        error = result.exception  # type: ignore[attr-defined]
+        assert isinstance(error, ArgumentError)
+        assert error.message == f"cannot write {tmp_path / where}: {reason.format(t=tmp_path)}"
+        assert api.requests == []
+        assert not (tmp_path / "missing").exists()
 
     def test_unknown_image(self, api: FakeAllenAPI, tmp_path: Path) -> None:
         result = _run("download", "image", "17", str(tmp_path / "x.jpg"))
@@ -286,3 +408,75 @@ def test_console_script_prints_one_line_errors(api: FakeAllenAPI, tmp_path: Path
     assert done.returncode == 2
     assert done.stderr.startswith("error: there is no section dataset with id 42")
     assert "Traceback" not in done.stderr
+
+
+# --- the API's address ---------------------------------------------------------------------------
+@pytest.mark.parametrize("url", ["not-a-url", "ftp://host/api/v2/", "http:///api/v2/"])
+def test_bad_api_url_is_a_usage_error(
+    url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # used to retry five times over seconds, then report "UnsupportedProtocol"
+    monkeypatch.setenv("NEURATLAS_CACHE", str(tmp_path / "cache"))
+    result = runner.invoke(cli, ["allen", "--api", url, "dataset", "info", "1"])
+    error = result.exception
+    assert isinstance(error, ArgumentError)
+    assert error.message == f"the Allen API URL {url!r} is not an http(s) URL with a host name"
+    assert "NEURATLAS_ALLEN_API" in error.hint and "--api" in error.hint
+
+
+def test_unreachable_api_fails_fast_with_a_short_url(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        base = f"http://127.0.0.1:{sock.getsockname()[1]}/api/v2/"
+    monkeypatch.setenv("NEURATLAS_CACHE", str(tmp_path / "cache"))
+    result = runner.invoke(cli, ["allen", "--api", base, "search", "dataset", "--gene", "Gad1"])
+    error = result.exception
+    assert isinstance(error, DataUnavailableError)
+    # one retry only (not four with backoff), and the query is elided from the message
+    assert error.message.startswith(f"could not fetch {base}data/query.json?...: cannot connect")
+    assert error.message.endswith("(gave up after 2 attempts)")
+    assert "criteria" not in error.message and "criteria" in error.source
+    assert error.hint == (
+        "check the network connection, or point NEURATLAS_ALLEN_API (--api on the command "
+        f"line) at a reachable Allen API; now {base}"
+    )
+
+
+def test_offline_image_hint_names_the_cache_file(api: FakeAllenAPI, tmp_path: Path) -> None:
+    # the metadata are cached; then the API goes away before the images are fetched
+    assert _run("dataset", "info", str(CORONAL_ID)).exit_code == 0  # type: ignore[attr-defined]
+    api.stop()
+    result = _run(
+        "download", "dataset", str(CORONAL_ID), str(tmp_path / "out"), "--downsample-img", "6"
+    )
+    error = result.exception  # type: ignore[attr-defined]
+    assert isinstance(error, DataUnavailableError)
+    assert error.message.startswith(f"none of the 4 images of dataset {CORONAL_ID} could be used")
+    match = re.search(r"download (\S+) elsewhere and place it at (\S+)$", error.hint)
+    assert match is not None, error.hint
+    assert "section_image_download/" in match.group(1)
+    cached = Path(match.group(2))
+    assert cached.parent == tmp_path / "cache" / "allen" and cached.suffix == ".jpg"
+    assert not (tmp_path / "out").exists()
+
+
+def test_console_script_offline_is_two_short_lines(tmp_path: Path) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        base = f"http://127.0.0.1:{sock.getsockname()[1]}/api/v2/"
+    env = {**os.environ, "NEURATLAS_ALLEN_API": base, "NEURATLAS_CACHE": str(tmp_path / "c")}
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "neuratlas"), "allen", "dataset", "info", "42"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 1
+    error, hint = done.stderr.splitlines()
+    assert error.startswith(f"error: could not fetch {base}data/query.json?...: cannot connect")
+    assert len(error) < 200  # the 400-character query URL is elided
+    assert hint.startswith("hint: check the network connection, or point NEURATLAS_ALLEN_API")

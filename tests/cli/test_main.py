@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
+import platformdirs
 import pytest
 
 from neuratlas import errors
 from neuratlas.cli.main import exit_status
+from tests.cli.conftest import ENTRY
 from tests.toy_atlas import PARC_ID, SPACE_ID
 
 
@@ -91,3 +94,54 @@ def test_console_script_is_installed() -> None:
     done = subprocess.run([str(script), "--help"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "Offline-first toolkit" in done.stdout
+
+
+# --- the cache folder of the environment --------------------------------------------------------
+def run_with_cache(toy_folder: Path, cache: str, *args: str) -> subprocess.CompletedProcess:
+    """The console script on the toy catalogue with NEURATLAS_CACHE set to ``cache``."""
+    env = {**os.environ, "NEURATLAS_CACHE": cache, "PYTHONWARNINGS": "ignore"}
+    return subprocess.run(
+        [sys.executable, "-c", ENTRY, str(toy_folder), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=toy_folder.parent,
+    )
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("map", "toy/parcellation/toy-v1", SPACE_ID, "-o", "remote.nii.gz"),
+        ("allen", "cache", "info"),
+    ],
+)
+@pytest.mark.parametrize("below", [False, True])
+def test_script_cache_that_is_a_file(
+    toy_folder: Path, tmp_path: Path, command: tuple[str, ...], below: bool
+) -> None:
+    blocker = tmp_path / "cache"
+    blocker.write_text("a file, not a folder")
+    cache = blocker / "neuratlas" if below else blocker
+    done = run_with_cache(toy_folder, str(cache), *command)
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.splitlines() == [
+        f"error: NEURATLAS_CACHE={cache} cannot be used as the neuratlas cache: "
+        f"{blocker} is a file, not a folder",
+        "hint: set NEURATLAS_CACHE to a folder you can write to (it is created if missing), "
+        f"or unset it to use {platformdirs.user_cache_dir('neuratlas')}",
+    ]
+    assert done.stdout == ""
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs /proc, where mkdir fails")
+def test_script_cache_that_cannot_be_created(toy_folder: Path) -> None:
+    done = run_with_cache(toy_folder, "/proc/no-such-process/cache", "allen", "cache", "info")
+    assert done.returncode == 1, done.stderr
+    first, hint = done.stderr.splitlines()
+    assert first == (
+        "error: NEURATLAS_CACHE=/proc/no-such-process/cache cannot be used as the neuratlas "
+        "cache: the folder cannot be created (no such file or directory)"
+    )
+    assert hint.startswith("hint: set NEURATLAS_CACHE to a folder you can write to")

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from neuratlas.errors import Error, SpaceMismatchError
+from neuratlas.errors import ArgumentError, Error, SpaceMismatchError
 from neuratlas.locations.boundingbox import BoundingBox
 from neuratlas.locations.point import Point
 from tests.toy_atlas import AFFINE, SHAPE, label_volume
@@ -58,6 +58,24 @@ def test_bad_input() -> None:
         BoundingBox([0, 0], [1, 1, 1])
     with pytest.raises(Error, match="can only intersect a box with a box, got Point"):
         BoundingBox([0, 0, 0], [1, 1, 1]).intersection(Point([0, 0, 0]))
+
+
+def test_corners_and_points_of_the_wrong_kind() -> None:
+    # each of these escaped as a bare ValueError from NumPy (or broadcast silently)
+    with pytest.raises(ArgumentError, match=r"cannot read point coordinates from \('a', 'b'"):
+        BoundingBox(("a", "b", "c"), [1, 1, 1])
+    with pytest.raises(ArgumentError, match="point coordinates must be finite"):
+        BoundingBox([0, 0, np.nan], [1, 1, 1])
+    box = BoundingBox([0, 0, 0], [1, 1, 1])
+    with pytest.raises(ArgumentError, match="cannot read point coordinates from"):
+        box.contains(["x", 0, 0])
+    with pytest.raises(ArgumentError, match="a point needs 3 coordinates, got 2"):
+        [0.5, 0.5] in box  # noqa: B015 - the test is that this raises
+    with pytest.raises(ArgumentError) as info:
+        box.contains_many(np.zeros((4, 2)))
+    assert info.value.message == "a point cloud needs an (N, 3) array of coordinates, got (4, 2)"
+    with pytest.raises(ArgumentError, match="got \\(3,\\)"):
+        box.contains_many(np.zeros(3))
 
 
 @given(corner, corner, corner, corner)

@@ -7,9 +7,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from neuratlas.errors import Error, NotFoundError, SpaceMismatchError
+from neuratlas.errors import (
+    ArgumentError,
+    ArgumentTypeError,
+    Error,
+    NotFoundError,
+    SpaceMismatchError,
+)
 from neuratlas.locations.boundingbox import BoundingBox
-from neuratlas.locations.point import Point
+from neuratlas.locations.point import COORDS_HINT, Point
 from tests.toy_atlas import AFFINE
 
 finite = st.floats(-1e4, 1e4, allow_nan=False, allow_infinity=False)
@@ -38,10 +44,56 @@ def test_bad_coordinates(value, message: str) -> None:
         Point(value)
 
 
+@pytest.mark.parametrize(
+    ("value", "error", "message"),
+    [
+        (("a", "b", "c"), ArgumentError, "cannot read point coordinates from ('a', 'b', 'c'): "),
+        ([1, "two", 3], ArgumentError, "cannot read point coordinates from [1, 'two', 3]: "),
+        (np.array(["x", "1", "2"]), ArgumentError, "cannot read point coordinates from array("),
+        ([1, [2, 3]], ArgumentError, "the rows have different lengths"),
+        ([1j, 2, 3], ArgumentTypeError, "point coordinates must be numbers, got [1j, 2, 3]"),
+        ({"x": 1}, ArgumentTypeError, "point coordinates must be numbers, got {'x': 1}"),
+        (None, ArgumentTypeError, "no point coordinates given (got None)"),
+        (np.arange(1000.0), ArgumentError, "a point needs 3 coordinates, got 1000"),
+    ],
+)
+def test_coordinates_of_the_wrong_kind(value, error: type, message: str) -> None:
+    # these used to escape as bare ValueError / TypeError from NumPy
+    with pytest.raises(error) as info:
+        Point(value, sigma_mm=1)
+    assert info.value.message.startswith(message) or message in info.value.message
+    assert info.value.hint == COORDS_HINT
+    assert len(info.value.message) < 200  # long inputs are abbreviated
+
+
+def test_point_in_a_space_with_text_coordinates(toy_active) -> None:
+    with pytest.raises(ArgumentError) as info:
+        Point(("a", "b", "c"), "toy")
+    assert info.value.message == (
+        "cannot read point coordinates from ('a', 'b', 'c'): could not convert string to "
+        "float: 'a'"
+    )
+    assert info.value.hint == 'give 3 numbers in mm, e.g. (-40, 10, 35) or "-40, 10, 35"'
+
+
+@pytest.mark.parametrize("other", [["a", 1, 2], [1, 2], None])
+def test_arithmetic_with_bad_offsets(other) -> None:
+    with pytest.raises((ArgumentError, ArgumentTypeError)) as info:
+        Point([1, 2, 3]) + other
+    assert info.value.hint == COORDS_HINT
+    with pytest.raises((ArgumentError, ArgumentTypeError)):
+        Point([1, 2, 3]) - other
+
+
 def test_bad_sigma() -> None:
-    for sigma in (-1.0, np.nan, np.inf):
-        with pytest.raises(Error, match="sigma_mm must be a finite number >= 0"):
+    for sigma in (-1.0, np.nan, np.inf, [1.0, 2.0]):
+        with pytest.raises(ArgumentError, match="sigma_mm must be a finite number >= 0"):
             Point([0, 0, 0], sigma_mm=sigma)
+    with pytest.raises(ArgumentError, match="cannot read sigma_mm from 'wide'"):
+        Point([0, 0, 0], sigma_mm="wide")
+    with pytest.raises(ArgumentTypeError, match=r"no sigma_mm given \(got None\)"):
+        Point([0, 0, 0], sigma_mm=None)
+    assert Point([0, 0, 0], sigma_mm="2").sigma_mm == 2.0
 
 
 def test_space_by_name_uses_active_catalogue(toy_active) -> None:

@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from neuratlas.errors import Error, SpaceMismatchError
+from neuratlas.errors import ArgumentError, ArgumentTypeError, Error, SpaceMismatchError
 from neuratlas.locations.boundingbox import BoundingBox
 from neuratlas.locations.point import Point
 from neuratlas.locations.pointcloud import PointCloud
@@ -61,11 +61,55 @@ def test_bad_coordinates(value, message: str) -> None:
         PointCloud(value)
 
 
+@pytest.mark.parametrize(
+    ("value", "error", "message"),
+    [
+        ([["a", "b", "c"]], ArgumentError, "cannot read point cloud coordinates from [['a',"),
+        ([[1, 2, 3], [4, 5]], ArgumentError, "the rows have different lengths"),
+        ([[1, 2, 3], [4, 5, None]], ArgumentError, "row 1: [4.0, 5.0, nan]"),
+        ([[1j, 2, 3]], ArgumentTypeError, "point cloud coordinates must be numbers"),
+        (None, ArgumentTypeError, "no point cloud coordinates given (got None)"),
+        (7, ArgumentError, "a point cloud needs an (N, 3) array of coordinates, got ()"),
+        (np.zeros((2, 3, 1)), ArgumentError, "got (2, 3, 1)"),
+    ],
+)
+def test_coordinates_of_the_wrong_kind(value, error: type, message: str) -> None:
+    # these used to escape as bare ValueError / TypeError from NumPy (or len() of an int)
+    with pytest.raises(error) as info:
+        PointCloud(value)
+    assert message in info.value.message
+    assert info.value.hint
+
+
+def test_nan_rows_are_counted_and_the_first_named() -> None:
+    coords = np.zeros((5, 3))
+    coords[[1, 3], 2] = np.inf
+    with pytest.raises(ArgumentError) as info:
+        PointCloud(coords)
+    assert info.value.message == (
+        "point cloud coordinates must be finite (found NaN or inf in 2 row(s), the first is "
+        "row 1: [0.0, 0.0, inf])"
+    )
+
+
 def test_bad_sigma() -> None:
     with pytest.raises(Error, match="sigma_mm must be finite and >= 0 for every point"):
         PointCloud([[0, 0, 0], [1, 1, 1]], sigma_mm=[1, -1])
-    with pytest.raises(ValueError, match="broadcast"):
+    with pytest.raises(ArgumentError) as info:
         PointCloud([[0, 0, 0], [1, 1, 1]], sigma_mm=[1, 2, 3])
+    assert info.value.message == "sigma_mm must be one number or one per point (2), got shape (3,)"
+    assert info.value.hint == "give one uncertainty in mm for all points, or one per point"
+    with pytest.raises(ArgumentError, match="cannot read sigma_mm from 'x'"):
+        PointCloud([[0, 0, 0]], sigma_mm="x")
+    with pytest.raises(ArgumentError, match=r"got shape \(1, 1\)"):
+        PointCloud([[0, 0, 0]], sigma_mm=[[1.0]])
+
+
+def test_from_a_point_cloud() -> None:
+    cloud = PointCloud([[0, 0, 0], [1, 2, 3]], sigma_mm=[0, 4])
+    again = PointCloud(cloud)
+    np.testing.assert_array_equal(again.coordinates, cloud.coordinates)
+    np.testing.assert_array_equal(again.sigma_mm, [0, 4])
 
 
 def test_empty_cloud() -> None:

@@ -14,6 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from neuratlas.errors import ArgumentError, DataUnavailableError
 from neuratlas.retrieval import cache
 
 json_values = st.recursive(
@@ -62,6 +63,68 @@ def test_cache_dir_and_path(tmp_path, monkeypatch):
     assert (tmp_path / "sparse").is_dir()
     assert cache.cache_path("maps", "abc", ".nii.gz") == tmp_path / "maps" / "abc.nii.gz"
     assert not (tmp_path / "maps" / "abc.nii.gz").exists()
+
+
+def test_cache_root_that_is_a_file(tmp_path, monkeypatch):
+    blocker = tmp_path / "cache-file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("NEURATLAS_CACHE", str(blocker))
+    with pytest.raises(DataUnavailableError) as info:
+        cache.cache_root()
+    assert info.value.message == (
+        f"NEURATLAS_CACHE={blocker} cannot be used as the neuratlas cache: "
+        f"{blocker} is a file, not a folder"
+    )
+    assert info.value.hint.startswith("set NEURATLAS_CACHE to a folder you can write to")
+    assert "or unset it to use " in info.value.hint
+    assert blocker.read_text() == "not a folder"
+
+
+def test_cache_root_below_a_file(tmp_path, monkeypatch):
+    blocker = tmp_path / "cache-file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("NEURATLAS_CACHE", str(blocker / "sub" / "cache"))
+    with pytest.raises(DataUnavailableError) as info:
+        cache.cache_path("downloads", "abc", ".nii.gz")
+    assert info.value.message.endswith(f"cache: {blocker} is a file, not a folder")
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs /proc, where mkdir fails")
+def test_cache_root_that_cannot_be_created(monkeypatch):
+    monkeypatch.setenv("NEURATLAS_CACHE", "/proc/no-such-process/cache")
+    with pytest.raises(DataUnavailableError) as info:
+        cache.cache_dir("sparse")
+    assert info.value.message == (
+        "NEURATLAS_CACHE=/proc/no-such-process/cache cannot be used as the neuratlas cache: "
+        "the folder cannot be created (no such file or directory)"
+    )
+
+
+def test_default_cache_root_that_cannot_be_created(tmp_path, monkeypatch):
+    blocker = tmp_path / "home-cache"
+    blocker.write_text("x")
+    monkeypatch.delenv("NEURATLAS_CACHE")
+    monkeypatch.setattr(cache.platformdirs, "user_cache_dir", lambda app: str(blocker / app))
+    with pytest.raises(DataUnavailableError) as info:
+        cache.cache_root()
+    assert info.value.message.startswith(f"the cache folder {blocker / 'neuratlas'} cannot be")
+    assert info.value.hint == (
+        "set NEURATLAS_CACHE to a folder you can write to (it is created if missing)"
+    )
+
+
+def test_cache_area_blocked_by_a_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("NEURATLAS_CACHE", str(tmp_path))
+    (tmp_path / "maps").write_text("stray file")
+    with pytest.raises(DataUnavailableError) as info:
+        cache.cache_dir("maps")
+    assert info.value.message == (
+        f"the cache folder {tmp_path / 'maps'} cannot be created: "
+        f"{tmp_path / 'maps'} is a file, not a folder"
+    )
+    assert (
+        info.value.hint == f"delete the file {tmp_path / 'maps'}; the cache makes a folder there"
+    )
 
 
 # -- cache_key --------------------------------------------------------------------------------
@@ -162,6 +225,72 @@ def test_atomic_write_permissions_follow_umask(tmp_path):
     with cache.atomic_write(tmp_path / "a.bin") as f:
         f.write(b"x")
     assert stat.S_IMODE((tmp_path / "a.bin").stat().st_mode) == 0o666 & ~umask()
+
+
+def test_atomic_write_below_a_file(tmp_path):
+    (tmp_path / "taken").write_text("a file")
+    target = tmp_path / "taken" / "sub" / "a.png"
+    with pytest.raises(ArgumentError) as info, cache.atomic_write(target) as f:
+        f.write(b"never")
+    assert info.value.message == (
+        f"cannot write {target}: {tmp_path / 'taken'} is a file, not a folder"
+    )
+    assert files_under(tmp_path) == ["taken"]
+
+
+def test_atomic_write_onto_a_folder_leaves_no_temp(tmp_path):
+    (tmp_path / "out").mkdir()
+    with pytest.raises(ArgumentError) as info, cache.atomic_write(tmp_path / "out") as f:
+        f.write(b"x")
+    assert info.value.message == f"cannot write {tmp_path / 'out'}: it is a folder"
+    assert files_under(tmp_path) == ["out"]
+
+
+# -- check_writable ---------------------------------------------------------------------------
+
+
+def test_check_writable_accepts_files_in_existing_folders_and_new_folders(tmp_path):
+    assert cache.check_writable(tmp_path / "a.png") == tmp_path / "a.png"
+    (tmp_path / "a.png").write_bytes(b"old")
+    assert cache.check_writable(tmp_path / "a.png") == tmp_path / "a.png"  # replaced later
+    assert cache.check_writable(tmp_path / "new", folder=True) == tmp_path / "new"
+    assert cache.check_writable(tmp_path, folder=True) == tmp_path
+    assert not (tmp_path / "new").exists()  # checking creates nothing
+
+
+@pytest.mark.parametrize(
+    ("relative", "folder", "reason", "hint"),
+    [
+        ("missing/a.png", False, "the folder {t}/missing does not exist", "mkdir -p {t}/missing"),
+        ("missing/deeper/out", True, "the folder {t}/missing/deeper does not exist", "mkdir -p"),
+        ("file.txt/a.png", False, "{t}/file.txt is a file, not a folder", "existing folder"),
+        ("file.txt/x/a.png", False, "{t}/file.txt is a file, not a folder", "existing folder"),
+        ("folder", False, "it is a folder", "give the name of a file in it: {t}/folder/<name>"),
+        ("file.txt", True, "it is a file", "give the path of a folder"),
+    ],
+)
+def test_check_writable_says_why_not(tmp_path, relative, folder, reason, hint):
+    (tmp_path / "file.txt").write_text("x")
+    (tmp_path / "folder").mkdir()
+    target = tmp_path / relative
+    with pytest.raises(ArgumentError) as info:
+        cache.check_writable(target, folder=folder)
+    assert info.value.message == f"cannot write {target}: {reason.format(t=tmp_path)}"
+    assert hint.format(t=tmp_path) in info.value.hint
+    assert files_under(tmp_path) == ["file.txt", "folder"]
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may write into read-only folders")
+def test_check_writable_read_only_folder(tmp_path):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        with pytest.raises(ArgumentError) as info:
+            cache.check_writable(locked / "a.png")
+        assert info.value.message.endswith(f"the folder {locked} is not writable")
+    finally:
+        locked.chmod(0o700)
 
 
 # -- atomic_dir -------------------------------------------------------------------------------
@@ -288,6 +417,22 @@ def test_evict_default_limit_from_environment(monkeypatch):
 
 def test_max_bytes_default(monkeypatch):
     monkeypatch.delenv("NEURATLAS_CACHE_MAX_GB", raising=False)
+    assert cache.max_bytes() == cache.DEFAULT_MAX_BYTES
+
+
+@pytest.mark.parametrize("value", ["twenty", "-1", "nan", "inf", "20GB"])
+def test_max_bytes_bad_value(monkeypatch, value):
+    monkeypatch.setenv("NEURATLAS_CACHE_MAX_GB", value)
+    with pytest.raises(ArgumentError) as info:
+        cache.max_bytes()
+    assert info.value.message == f"NEURATLAS_CACHE_MAX_GB={value} is not a size in gigabytes"
+    assert "NEURATLAS_CACHE_MAX_GB=20" in info.value.hint
+
+
+def test_max_bytes_fractions_and_blank(monkeypatch):
+    monkeypatch.setenv("NEURATLAS_CACHE_MAX_GB", " 0.5 ")
+    assert cache.max_bytes() == 1024**3 // 2
+    monkeypatch.setenv("NEURATLAS_CACHE_MAX_GB", "")
     assert cache.max_bytes() == cache.DEFAULT_MAX_BYTES
 
 

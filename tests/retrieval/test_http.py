@@ -10,17 +10,21 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
 
-from neuratlas.errors import DataUnavailableError
+from neuratlas.errors import ArgumentError, DataUnavailableError
 from neuratlas.retrieval import cache
 from neuratlas.retrieval.http import (
+    OFFLINE_HINT,
+    UNREACHABLE_RETRIES,
     ChecksumError,
     HttpClient,
     ResponseError,
     download,
     parse_retry_after,
+    short_url,
     url_suffix,
 )
 
@@ -168,8 +172,121 @@ def test_refused_connection_names_url_and_remedy(closed_port_url, sleeps):
         c.get(closed_port_url)
     assert closed_port_url in str(info.value)
     assert "cannot connect" in str(info.value)
-    assert "NEURATLAS_CACHE" in info.value.hint
+    # a plain GET stores no file: the hint says what to check, and names no cache folder
+    assert info.value.hint == OFFLINE_HINT
     assert len(sleeps) == 1
+
+
+def test_refused_connection_is_retried_only_once(closed_port_url, sleeps):
+    # offline, four retries with backoff cost seconds for nothing: one retry, then the error
+    with (
+        HttpClient(retries=4, backoff=0.5, sleep=sleeps.append) as c,
+        pytest.raises(DataUnavailableError, match="gave up after 2 attempts"),
+    ):
+        c.get(closed_port_url)
+    assert len(sleeps) == UNREACHABLE_RETRIES == 1
+
+
+def _failing_transport(error: type[httpx.TransportError], calls: list[str]) -> httpx.MockTransport:
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(str(request.url))
+        raise error("[Errno -2] Name or service not known", request=request)
+
+    return httpx.MockTransport(handler)
+
+
+def test_unknown_host_is_retried_only_once(sleeps):
+    calls: list[str] = []
+    transport = _failing_transport(httpx.ConnectError, calls)
+    with (
+        HttpClient(retries=4, sleep=sleeps.append, transport=transport) as c,
+        pytest.raises(DataUnavailableError, match="Name or service not known"),
+    ):
+        c.get("https://atlas.example.org/a.json")
+    assert len(calls) == 2 and len(sleeps) == 1
+
+
+def test_connect_timeouts_keep_every_retry(sleeps):
+    # a slow network is worth waiting for, unlike one that refuses outright
+    calls: list[str] = []
+    transport = _failing_transport(httpx.ConnectTimeout, calls)
+    with (
+        HttpClient(retries=3, sleep=sleeps.append, transport=transport) as c,
+        pytest.raises(DataUnavailableError, match=r"connection timed out.*4 attempts"),
+    ):
+        c.get("https://atlas.example.org/a.json")
+    assert len(calls) == 4 and len(sleeps) == 3
+
+
+def test_retries_zero_means_one_attempt_even_when_unreachable(closed_port_url, sleeps):
+    with (
+        HttpClient(retries=0, sleep=sleeps.append) as c,
+        pytest.raises(DataUnavailableError, match="gave up after 1 attempt\\)"),
+    ):
+        c.get(closed_port_url)
+    assert sleeps == []
+
+
+def test_offline_hint_of_the_client(closed_port_url, tmp_path):
+    hint = "point --api at a reachable server"
+    with HttpClient(retries=0, offline_hint=hint) as c:
+        with pytest.raises(DataUnavailableError) as info:
+            c.get(closed_port_url)
+        assert info.value.hint == hint
+        with pytest.raises(DataUnavailableError) as info:
+            c.download(closed_port_url, tmp_path / "f.bin", place_at=tmp_path / "g.bin")
+    assert info.value.hint.startswith(hint + "; ")
+    assert f"download {closed_port_url} elsewhere and place it at {tmp_path / 'g.bin'}" in (
+        info.value.hint
+    )
+
+
+def test_long_queries_are_elided_in_messages(closed_port_url, server):
+    params = {"criteria": "model::SectionDataSet,rma::criteria,[id$eq1]" * 8}
+    with HttpClient(retries=0) as c:
+        with pytest.raises(DataUnavailableError) as info:
+            c.get(closed_port_url, params=params)
+        assert info.value.message.startswith(f"could not fetch {closed_port_url}?...: ")
+        assert "SectionDataSet" not in info.value.message
+        assert "SectionDataSet" in info.value.source  # the whole URL stays available
+        with pytest.raises(DataUnavailableError) as info:
+            c.get(server.url("/missing"), params=params)
+    assert info.value.message == (
+        f"could not fetch {server.url('/missing')}?...: the server answered HTTP 404 Not Found"
+    )
+
+
+@pytest.mark.parametrize(
+    ("url", "short"),
+    [
+        ("https://api.brain-map.org/api/v2/data/query.json?criteria=x", None),
+        ("https://x.org/a/b.nii.gz", "https://x.org/a/b.nii.gz"),
+        ("http://127.0.0.1:9/toy/labels.nii.gz", "http://127.0.0.1:9/toy/labels.nii.gz"),
+        ("https://x.org/a?b=1#frag", "https://x.org/a?..."),
+        ("data/query.json?criteria=x", "data/query.json?..."),
+    ],
+)
+def test_short_url(url, short):
+    expected = short or "https://api.brain-map.org/api/v2/data/query.json?..."
+    assert short_url(url) == expected
+
+
+@pytest.mark.parametrize("url", ["ftp://x.org/a.bin", "x.org/a.bin"])
+def test_non_http_urls_are_argument_errors_without_retries(url, sleeps):
+    with (
+        HttpClient(retries=4, sleep=sleeps.append) as c,
+        pytest.raises(ArgumentError, match="only http:// and https:// URLs can be fetched"),
+    ):
+        c.get(url)
+    assert sleeps == []
+
+
+def test_malformed_urls_are_argument_errors():
+    with pytest.raises(ArgumentError, match="is not a valid base URL") as info:
+        HttpClient("https://[::1/")
+    assert info.value.hint == "write it as http(s)://<host>/<path>/"
+    with HttpClient() as c, pytest.raises(ArgumentError, match="not a valid URL"):
+        c.get("https://[::1/a.json")
 
 
 def test_stalled_server_times_out(server, sleeps):

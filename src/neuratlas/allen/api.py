@@ -1,7 +1,9 @@
 """Where the Allen Brain Map API is, and the HTTP client shared by default.
 
 The base URL is, in order: the ``base_url`` argument, ``$NEURATLAS_ALLEN_API``,
-then the public API, ``https://api.brain-map.org/api/v2/``.
+then the public API, ``https://api.brain-map.org/api/v2/``. It must be an
+http(s) URL with a host; when that host cannot be reached, the error's hint
+names the URL in use and the settings that change it.
 
 This module sits below :mod:`neuratlas.allen.rma` and
 :mod:`neuratlas.allen.client`, so that both reach the shared connection
@@ -12,10 +14,19 @@ from __future__ import annotations
 
 import os
 import threading
+from urllib.parse import urlsplit
 
+from neuratlas.errors import ArgumentError
 from neuratlas.retrieval.http import HttpClient
 
-__all__ = ["API_ENV", "DEFAULT_API", "connect", "resolve_base_url", "shared_http"]
+__all__ = [
+    "API_ENV",
+    "DEFAULT_API",
+    "connect",
+    "offline_hint",
+    "resolve_base_url",
+    "shared_http",
+]
 
 DEFAULT_API = "https://api.brain-map.org/api/v2/"
 API_ENV = "NEURATLAS_ALLEN_API"
@@ -36,9 +47,29 @@ def resolve_base_url(base_url: str | None = None) -> str:
     ----------
     base_url : str, optional
         An explicit API root; see the module documentation for the default.
+
+    Raises
+    ------
+    ArgumentError
+        The URL is not ``http(s)://<host>/...``; the message names where it came from.
     """
-    url = base_url or os.environ.get(API_ENV) or DEFAULT_API
+    url = (base_url or os.environ.get(API_ENV) or DEFAULT_API).strip()
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise ArgumentError(
+            f"the Allen API URL {url!r} is not an http(s) URL with a host name",
+            hint=f"write it as http(s)://<host>/api/v2/ (in {API_ENV}, or --api on the "
+            f"command line), e.g. {DEFAULT_API}",
+        )
     return url if url.endswith("/") else url + "/"
+
+
+def offline_hint(base_url: str) -> str:
+    """What to do when the Allen API at ``base_url`` cannot be reached."""
+    return (
+        f"check the network connection, or point {API_ENV} (--api on the command line) "
+        f"at a reachable Allen API; now {base_url}"
+    )
 
 
 def connect(
@@ -64,12 +95,14 @@ def connect(
     max_concurrency : int
         Most requests in flight at once.
     """
+    url = resolve_base_url(base_url)
     return HttpClient(
-        resolve_base_url(base_url),
+        url,
         timeout=timeout,
         retries=retries,
         backoff=backoff,
         max_concurrency=max_concurrency,
+        offline_hint=offline_hint(url),
     )
 
 

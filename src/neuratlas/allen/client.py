@@ -309,7 +309,8 @@ class AllenClient:
         # so that a corrupt answer never becomes a cache entry.
         staging = target.with_name(target.name + ".unverified")
         url = IMAGE_PATH.format(image_id=image_id)
-        self.http.download(url, staging, params=params)
+        # a file fetched by hand goes where a verified download ends up, not to the staging name
+        self.http.download(url, staging, params=params, place_at=target)
         try:
             read_image(staging, f"section image {image_id}")
         except ImageError:

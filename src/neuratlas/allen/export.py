@@ -38,8 +38,7 @@ from neuratlas.allen.volume import (
     place_sections,
     save_volume,
 )
-from neuratlas.errors import ArgumentError
-from neuratlas.retrieval.cache import atomic_write
+from neuratlas.retrieval.cache import atomic_write, check_writable
 
 __all__ = ["MANIFEST", "VOLUME_FILES", "export_dataset", "export_image"]
 
@@ -105,26 +104,27 @@ def export_dataset(
     neuratlas.errors.TransformError
         On unknown ``gaps`` or ``sampling`` values (before anything is downloaded).
     neuratlas.errors.ArgumentError
-        If ``out`` is an existing file.
+        If ``out`` is an existing file, lies below one, or cannot be written
+        (checked before anything is downloaded).
     neuratlas.errors.DatasetNotFoundError
         If the API knows no dataset with this id.
+    neuratlas.errors.DataUnavailableError
+        If no image of the dataset could be downloaded and read: the message
+        counts them and gives the first reason; nothing is written (no empty
+        volume, no manifest).
 
     Notes
     -----
     An image that cannot be downloaded is skipped and listed in
-    ``"failures"``; check it before trusting the folder to be complete.
+    ``"failures"``; check it before trusting the folder to be complete
+    (``neuratlas allen download dataset`` exits with status 1 then, after
+    writing what worked).
     """
     check_sampling(sampling)
     check_gaps(gaps)
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise ArgumentError(
-            f"cannot export dataset {downloader.dataset_id} into {out}: it is a file",
-            hint="give the path of a folder (it is created if needed)",
-        )
+    out = check_writable(out, folder=True, create_parents=True)
     sections = place_sections(downloader, sampling)
     folder = out / SECTIONS
-    folder.mkdir(parents=True, exist_ok=True)
     accumulators: dict[str, VolumeAccumulator] = {}
     if volume:
         accumulators["image"] = VolumeAccumulator.for_dataset(downloader)
@@ -132,9 +132,13 @@ def export_dataset(
             accumulators["expression"] = VolumeAccumulator.for_dataset(downloader)
     written: list[dict[str, Any]] = []
     for section in sections:
+        # made with the first section, so that a dataset of which nothing arrives leaves nothing
+        folder.mkdir(parents=True, exist_ok=True)
         written.append(_write_section(section, folder, accumulators, fields=fields))
         if on_section is not None:
             on_section(section.record["id"], section.coordinate)
+    if not written and downloader.failures:
+        raise downloader.failures_error(len(downloader.failures))
     volumes = {}
     for kind, accumulator in accumulators.items():
         save_volume(accumulator.to_nifti(gaps, max_gap_um), out / VOLUME_FILES[kind])
@@ -227,13 +231,16 @@ def export_image(
         If the API knows no section image with this id (nothing is written).
     neuratlas.errors.ImageError
         If the server's answer is not a readable image, or ``downsample`` is invalid.
+    neuratlas.errors.ArgumentError
+        If ``out`` cannot be written (checked before anything is downloaded).
     """
+    out = Path(out).expanduser()
+    suffix = "_expression" if expression else ""
+    target = out / f"{image_id}{suffix}.jpg" if out.is_dir() else out
+    check_writable(target, create_parents=True)
     client = client or AllenClient.default()
     client.section_image(image_id)  # a clear error for an unknown id, before any download
     cached = client.image_path(image_id, downsample=downsample, expression=expression)
-    out = Path(out)
-    suffix = "_expression" if expression else ""
-    target = out / f"{image_id}{suffix}.jpg" if out.is_dir() else out
     with atomic_write(target, "wb") as handle, open(cached, "rb") as source:
         shutil.copyfileobj(source, handle)
     return target

@@ -11,7 +11,7 @@ import numpy as np
 
 from neuratlas.allen.sync import DatasetDownloader
 from neuratlas.errors import ArgumentError, ArgumentTypeError, DataUnavailableError
-from neuratlas.retrieval.cache import atomic_write
+from neuratlas.retrieval.cache import atomic_write, check_writable
 
 __all__ = ["contact_sheet", "pick_evenly"]
 
@@ -69,8 +69,9 @@ def contact_sheet(
     neuratlas.errors.ArgumentTypeError
         If ``max_images`` is not an integer.
     neuratlas.errors.ArgumentError
-        If ``max_images`` is below 1, or ``expression=True`` with a downloader
-        that does not include expression images.
+        If ``max_images`` is below 1, ``expression=True`` with a downloader
+        that does not include expression images, or ``output`` cannot be written
+        (all checked before anything is downloaded).
     neuratlas.errors.DataUnavailableError
         If the dataset has no aligned section images, or none of the chosen
         ones could be downloaded.
@@ -88,6 +89,7 @@ def contact_sheet(
             "expression=True needs a DatasetDownloader with include_expression=True",
             hint="create the downloader with include_expression=True",
         )
+    output = check_writable(output, create_parents=True)
     downloader.fetch_metadata()
     records = downloader.metadata["images"]
     if not records:
@@ -104,14 +106,9 @@ def contact_sheet(
         if on_section is not None:
             on_section(image_id, coordinate)
     if not panels:
-        failures = ", ".join(f"{key}: {exc}" for key, exc in downloader.failures.items())
-        raise DataUnavailableError(
-            f"none of the {len(chosen)} chosen images of dataset {downloader.dataset_id} "
-            f"could be downloaded ({failures})",
-            hint="try again later; the images are cached once they arrive",
-        )
+        raise downloader.failures_error(len(chosen))
     title = f"Allen section dataset {downloader.dataset_id}"
-    return _draw(panels, downloader.axis, title, Path(output))
+    return _draw(panels, downloader.axis, title, output)
 
 
 def _draw(panels: list[tuple[int, float, Any]], axis: str, title: str, output: Path) -> Path:

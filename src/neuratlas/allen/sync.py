@@ -22,12 +22,13 @@ from neuratlas.allen.displacement import DisplacementField
 from neuratlas.allen.metadata import SectionDataSet, SectionImage
 from neuratlas.allen.transforms import (
     AXIS_INDEX,
+    check_downsampling,
     get_oblique_transform,
     get_parallel_transform,
     pir_to_xy,
     xy_to_pir,
 )
-from neuratlas.errors import DatasetNotFoundError, Error, NotFoundError
+from neuratlas.errors import DatasetNotFoundError, DataUnavailableError, Error, NotFoundError
 
 __all__ = [
     "DatasetDownloader",
@@ -74,6 +75,11 @@ class DatasetDownloader:
         highest section number first.
     failures : dict
         Image id -> the exception that stopped it, after :meth:`run`.
+
+    Raises
+    ------
+    neuratlas.errors.TransformError
+        ``downsample_ref`` or ``downsample_img`` out of range (before any download).
     """
 
     def __init__(
@@ -86,6 +92,7 @@ class DatasetDownloader:
         *,
         client: AllenClient | None = None,
     ) -> None:
+        check_downsampling(downsample_ref, downsample_img)
         self.dataset_id = dataset_id
         self.downsample_ref = downsample_ref
         self.detection_xy = detection_xy
@@ -186,6 +193,39 @@ class DatasetDownloader:
         point = np.array([[self.detection_xy[0]], [self.detection_xy[1]], [self.section_z(image)]])
         pir = xy_to_pir(point, image["affine_tsv"], self.metadata["dataset"]["affine_tvr"])
         return float(pir[AXIS_INDEX[self.axis], 0])
+
+    def failures_error(self, tried: int, listed_in: Path | None = None) -> DataUnavailableError:
+        """One error about :attr:`failures`: how many of ``tried`` images failed, and why.
+
+        The message names the first failed image and its reason; the hint is that
+        failure's own hint when it has one (how to reach the API, say), else to
+        run again, since images that did arrive are cached.
+
+        Parameters
+        ----------
+        tried : int
+            How many images were attempted.
+        listed_in : pathlib.Path, optional
+            A file that lists every failure (an export's manifest), named in the message.
+        """
+        if not self.failures:
+            raise AssertionError("failures_error() needs failures")
+        first_id, first = next(iter(self.failures.items()))
+        reason = first.message if isinstance(first, Error) else str(first) or type(first).__name__
+        count = len(self.failures)
+        if count >= tried:
+            message = f"none of the {tried} images of dataset {self.dataset_id} could be used"
+        else:
+            message = f"{count} of {tried} images of dataset {self.dataset_id} failed"
+        message += f" (the first, image {first_id}: {reason})"
+        if listed_in is not None:
+            message += f"; every failure is listed in {listed_in}"
+        hint = first.hint if isinstance(first, Error) and first.hint else None
+        return DataUnavailableError(
+            message,
+            source=getattr(first, "source", None),
+            hint=hint or "run again: the images that arrived are cached and not fetched again",
+        )
 
     def _download(self, image_id: int) -> tuple[Path, Path | None]:
         plain = self.client.image_path(image_id, downsample=self.downsample_img)

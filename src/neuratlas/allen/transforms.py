@@ -192,17 +192,35 @@ def _check_axis(axis: str) -> int:
     return AXIS_INDEX[axis]
 
 
-def _check_downsampling(downsample_ref: int, downsample_img: int) -> None:
-    if int(downsample_ref) != downsample_ref or downsample_ref < 1:
+def check_downsampling(downsample_ref: int, downsample_img: int) -> None:
+    """Check the reference grid step (µm) and the image shrink exponent.
+
+    Raises
+    ------
+    TransformError
+        ``downsample_ref`` is not an integer from 1 to the smallest extent of the
+        reference volume (coarser grids have no pixel), or ``downsample_img`` is
+        not a non-negative integer.
+    """
+    largest = min(REFERENCE_SHAPE_UM)
+    if not _is_integer(downsample_ref) or not 1 <= downsample_ref <= largest:
         raise TransformError(
-            f"downsample_ref must be a positive integer, got {downsample_ref!r}",
+            f"downsample_ref must be a positive integer no larger than {largest} (um), "
+            f"got {downsample_ref!r}",
             hint="1 keeps the 1 um grid, 25 gives the 25 um grid",
         )
-    if int(downsample_img) != downsample_img or downsample_img < 0:
+    if not _is_integer(downsample_img) or downsample_img < 0:
         raise TransformError(
             f"downsample_img must be a non-negative integer, got {downsample_img!r}",
             hint="the image is shrunk by 2 ** downsample_img",
         )
+
+
+def _is_integer(value: object) -> bool:
+    try:
+        return not isinstance(value, bool) and int(value) == value  # type: ignore[call-overload]
+    except (TypeError, ValueError, OverflowError):
+        return False
 
 
 def reference_grid_shape(axis: Axis, downsample_ref: int = 1) -> tuple[int, int]:
@@ -219,7 +237,7 @@ def reference_grid_shape(axis: Axis, downsample_ref: int = 1) -> tuple[int, int]
         Grid step in micrometres.
     """
     fixed = _check_axis(axis)
-    _check_downsampling(downsample_ref, 0)
+    check_downsampling(downsample_ref, 0)
     rows, cols = (REFERENCE_SHAPE_UM[k] // int(downsample_ref) for k in range(3) if k != fixed)
     return rows, cols
 
@@ -290,7 +308,7 @@ def get_parallel_transform(
         On a bad axis, downsampling factor or affine shape.
     """
     fixed = _check_axis(axis)
-    _check_downsampling(downsample_ref, downsample_img)
+    check_downsampling(downsample_ref, downsample_img)
     shape = reference_grid_shape(axis, downsample_ref)
     matrix = pir_to_xy_matrix(affine_2d, affine_3d)
     row_axis, col_axis = (k for k in range(3) if k != fixed)
@@ -361,7 +379,7 @@ def get_oblique_transform(
         axis, so another axis must be chosen), or on bad arguments.
     """
     fixed = _check_axis(axis)
-    _check_downsampling(downsample_ref, downsample_img)
+    check_downsampling(downsample_ref, downsample_img)
     shape = reference_grid_shape(axis, downsample_ref)
     matrix = pir_to_xy_matrix(affine_2d, affine_3d)
     row_axis, col_axis = (k for k in range(3) if k != fixed)

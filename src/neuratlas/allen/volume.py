@@ -365,6 +365,8 @@ def assemble_volume(
     TransformError
         On unknown ``gaps`` or ``sampling`` values, or if ``expression=True``
         while the downloader does not include expression images.
+    neuratlas.errors.DataUnavailableError
+        If no image could be downloaded and read (rather than an empty volume).
     """
     check_sampling(sampling)
     check_gaps(gaps)
@@ -374,12 +376,16 @@ def assemble_volume(
         )
     sections = place_sections(downloader, sampling)
     accumulator = VolumeAccumulator.for_dataset(downloader)
+    placed = 0
     for section in sections:
         source = section.img_expr if expression else section.img
         assert source is not None
         accumulator.add_section(source, section.df, section.depth)
+        placed += 1
         if on_section is not None:
             on_section(section.record["id"], section.coordinate)
+    if not placed and downloader.failures:
+        raise downloader.failures_error(len(downloader.failures))
     return accumulator.to_nifti(gaps, max_gap_um)
 
 

@@ -1,10 +1,14 @@
 """``neuratlas allen ...``: Allen Brain section datasets.
 
 Argument parsing and printing only; the work is done in :mod:`neuratlas.allen`.
+Output paths are checked before anything is downloaded: a file's folder must
+exist (nothing is created by a typo), an output folder is created inside an
+existing one.
 """
 
 from __future__ import annotations
 
+import logging
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -15,12 +19,14 @@ import typer
 from rich.table import Table
 
 from neuratlas.allen.client import AllenClient, cache_folder, cache_usage, clear_cache
-from neuratlas.allen.export import export_dataset, export_image
+from neuratlas.allen.export import MANIFEST, export_dataset, export_image
 from neuratlas.allen.metadata import dataset_row, dataset_summary, image_row
 from neuratlas.allen.preview import contact_sheet, pick_evenly
 from neuratlas.allen.sync import DatasetDownloader
+from neuratlas.allen.transforms import REFERENCE_SHAPE_UM
 from neuratlas.allen.volume import GAPS
 from neuratlas.cli.output import console, emit_json, emit_rows
+from neuratlas.retrieval.cache import check_writable
 
 app = typer.Typer(
     help="Allen Brain section datasets synced to the reference space.", no_args_is_help=True
@@ -43,6 +49,8 @@ ApiOption = typer.Option(
     help="Base URL of the Allen API (default https://api.brain-map.org/api/v2/).",
 )
 JsonOption = typer.Option(False, "--json", help="Print JSON instead of a table.")
+#: The coarsest reference grid that still has a pixel along every axis, in micrometres.
+COARSEST_GRID_UM = min(REFERENCE_SHAPE_UM)
 
 
 @app.callback()
@@ -52,6 +60,18 @@ def _allen(api: str | None = ApiOption) -> None:
 
 def _client() -> AllenClient:
     return AllenClient(_options["api"])
+
+
+@contextmanager
+def _failures_summarised() -> Iterator[None]:
+    """Per-image failure warnings off: the command ends with one line about them all."""
+    logger = logging.getLogger("neuratlas.allen.sync")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 @contextmanager
@@ -105,7 +125,7 @@ def dataset_info(
 def dataset_preview(
     dataset_id: Annotated[int, typer.Argument(help="Section dataset id.")],
     output: Annotated[Path, typer.Option("-o", "--output", help="PNG file to write.")],
-    downsample: int = typer.Option(5, help="Images are shrunk by 2**downsample."),
+    downsample: int = typer.Option(5, min=0, help="Images are shrunk by 2**downsample."),
     max_images: int = typer.Option(12, help="Most sections shown."),
     registered: bool = typer.Option(
         False, "--registered", help="Show the sections warped onto the reference grid."
@@ -115,6 +135,7 @@ def dataset_preview(
     """Draw a contact sheet of a dataset's sections."""
     if max_images < 1:
         raise typer.BadParameter("must be at least 1", param_hint="--max-images")
+    output = check_writable(output)
     with _client() as client:
         downloader = DatasetDownloader(
             dataset_id,
@@ -125,7 +146,7 @@ def dataset_preview(
         )
         downloader.fetch_metadata()
         shown = len(pick_evenly(len(downloader), max_images))
-        with _progress(shown, "downloading") as advance:
+        with _failures_summarised(), _progress(shown, "downloading") as advance:
             contact_sheet(
                 downloader,
                 output,
@@ -182,18 +203,27 @@ def search_image(
 @download_app.command("dataset")
 def download_dataset(
     dataset_id: Annotated[int, typer.Argument(help="Section dataset id.")],
-    out: Annotated[Path, typer.Argument(help="Output folder.")],
-    downsample_ref: int = typer.Option(25, help="Reference grid step in micrometres."),
-    downsample_img: int = typer.Option(0, help="Images are shrunk by 2**downsample-img."),
+    out: Annotated[Path, typer.Argument(help="Output folder (created in an existing one).")],
+    downsample_ref: int = typer.Option(
+        25, min=1, max=COARSEST_GRID_UM, help="Reference grid step in micrometres."
+    ),
+    downsample_img: int = typer.Option(0, min=0, help="Images are shrunk by 2**downsample-img."),
     expression: bool = typer.Option(False, "--expression", help="Also the expression view."),
     volume: bool = typer.Option(False, "--volume", help="Also assemble a NIfTI volume."),
     gaps: str = typer.Option("empty", help="Volume gaps: empty, nearest or linear."),
     oblique: bool = typer.Option(False, "--oblique", help="Place sections along their plane."),
     fields: bool = typer.Option(False, "--fields", help="Also save displacement fields."),
 ) -> None:
-    """Download a dataset, every section warped onto its reference slice."""
+    """Download a dataset, every section warped onto its reference slice.
+
+    Images that fail are skipped: what worked is written, the failures are listed
+    in metadata.json, and the command ends with one error line about them and
+    exit status 1 (so that scripts notice an incomplete folder). When no image
+    arrives, nothing is written.
+    """
     if gaps not in GAPS:
         raise typer.BadParameter("use empty, nearest or linear", param_hint="--gaps")
+    out = check_writable(out, folder=True)
     with _client() as client:
         downloader = DatasetDownloader(
             dataset_id,
@@ -203,7 +233,10 @@ def download_dataset(
             client=client,
         )
         downloader.fetch_metadata()
-        with _progress(len(downloader), f"dataset {dataset_id}") as advance:
+        with (
+            _failures_summarised(),
+            _progress(len(downloader), f"dataset {dataset_id}") as advance,
+        ):
             manifest = export_dataset(
                 downloader,
                 out,
@@ -213,21 +246,23 @@ def download_dataset(
                 fields=fields,
                 on_section=advance,
             )
-    typer.echo(f"wrote {len(manifest['sections'])} sections to {out}", err=True)
-    failures = manifest["failures"]
-    if failures:
-        typer.echo(f"warning: {len(failures)} images failed: {', '.join(failures)}", err=True)
-        raise typer.Exit(1)
+    written = len(manifest["sections"])
+    typer.echo(f"wrote {written} sections to {out}", err=True)
+    if downloader.failures:
+        tried = written + len(downloader.failures)
+        raise downloader.failures_error(tried, listed_in=out / MANIFEST)
 
 
 @download_app.command("image")
 def download_image(
     image_id: Annotated[int, typer.Argument(help="Section image id.")],
-    out: Annotated[Path, typer.Argument(help="Output file (.jpg) or folder.")],
-    downsample: int = typer.Option(0, help="The image is shrunk by 2**downsample."),
+    out: Annotated[Path, typer.Argument(help="Output file (.jpg) or existing folder.")],
+    downsample: int = typer.Option(0, min=0, help="The image is shrunk by 2**downsample."),
     expression: bool = typer.Option(False, "--expression", help="The expression view."),
 ) -> None:
     """Download one section image as served by the API (JPEG)."""
+    if not out.is_dir():
+        out = check_writable(out)
     with _client() as client:
         target = export_image(
             image_id, out, downsample=downsample, expression=expression, client=client

@@ -9,7 +9,7 @@ import numpy as np
 
 from neuratlas.errors import ArgumentTypeError, ImageError
 from neuratlas.locations.location import resolve_space, same_space
-from neuratlas.locations.point import Point
+from neuratlas.locations.point import Point, as_coordinates
 from neuratlas.volumes.grid import voxel_to_world, world_to_voxel
 
 if TYPE_CHECKING:
@@ -25,6 +25,13 @@ class BoundingBox:
     ----------
     point1, point2 : sequence of 3 floats or Point
     space : str or Space, optional
+
+    Raises
+    ------
+    ArgumentError, ArgumentTypeError
+        A corner that is not 3 finite numbers (see :class:`Point`).
+    SpaceMismatchError
+        Corners (or ``space``) in different spaces.
     """
 
     def __init__(
@@ -68,14 +75,20 @@ class BoundingBox:
         """True if the point is inside the box (borders included)."""
         if isinstance(point, Point):
             same_space(self.space, point.space, "test containment")
-            point = point.coordinate
-        return bool(self.contains_many(np.asarray(point, dtype=float)[None])[0])
+        return bool(self.contains_many(Point(point).coordinate[None])[0])
 
     def __contains__(self, point: Point | Sequence[float]) -> bool:
         return self.contains(point)
 
     def contains_many(self, coords: np.ndarray) -> np.ndarray:
-        """Boolean mask of the rows of an (N, 3) array that lie inside the box."""
+        """Boolean mask of the rows of an (N, 3) array that lie inside the box.
+
+        Raises
+        ------
+        ArgumentError
+            ``coords`` is not an (N, 3) array of finite numbers.
+        """
+        coords = as_coordinates(coords, "coordinates")
         return np.all((coords >= self.minpoint) & (coords <= self.maxpoint), axis=1)
 
     def intersection(self, other: BoundingBox) -> BoundingBox | None:

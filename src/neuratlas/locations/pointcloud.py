@@ -10,11 +10,18 @@ import numpy as np
 from neuratlas.errors import ArgumentError
 from neuratlas.locations.boundingbox import BoundingBox
 from neuratlas.locations.location import resolve_space, same_space
-from neuratlas.locations.point import Point
+from neuratlas.locations.point import Point, as_coordinates, as_float_array
 from neuratlas.volumes.grid import nearest_voxel
 
 if TYPE_CHECKING:
     from neuratlas.core.space import Space
+
+
+def _holds_points(coords: object) -> bool:
+    """True for a non-empty sequence of Points (arrays and numbers hold none)."""
+    if isinstance(coords, np.ndarray | str) or not hasattr(coords, "__len__"):
+        return False
+    return len(coords) > 0 and all(isinstance(c, Point) for c in coords)  # type: ignore[arg-type]
 
 
 class PointCloud:
@@ -27,6 +34,16 @@ class PointCloud:
         Required unless ``coords`` are Points that carry one.
     sigma_mm : float or array-like of N floats
         Location uncertainty per point.
+
+    Raises
+    ------
+    ArgumentError
+        The coordinates are not an (N, 3) array of finite numbers, or
+        ``sigma_mm`` is not one finite number >= 0 (or one per point).
+    ArgumentTypeError
+        The coordinates or ``sigma_mm`` hold values of a type that is no number.
+    SpaceMismatchError
+        Points of different spaces, or points in another space than ``space``.
     """
 
     def __init__(
@@ -35,7 +52,7 @@ class PointCloud:
         space: str | Space | None = None,
         sigma_mm: float | Sequence[float] = 0.0,
     ) -> None:
-        if len(coords) and all(isinstance(c, Point) for c in coords):
+        if _holds_points(coords):
             points: Sequence[Point] = coords  # type: ignore[assignment]
             known = list({p.space.id: p.space for p in points if p.space is not None}.values())
             for other in known[1:]:
@@ -45,18 +62,22 @@ class PointCloud:
             space = space if space is not None else (known[0] if known else None)
             coords = np.array([p.coordinate for p in points])
             sigma_mm = [p.sigma_mm for p in points]
-        array = np.asarray(coords, dtype=float)
-        if array.ndim != 2 or array.shape[1] != 3:
-            raise ArgumentError(
-                f"a point cloud needs an (N, 3) array of coordinates, got {array.shape}"
-            )
-        if not np.all(np.isfinite(array)):
-            raise ArgumentError("point cloud coordinates must be finite (found NaN or inf)")
+        array = as_coordinates(coords)
         self.coordinates = array
         self.space = resolve_space(space)
-        sigma = np.broadcast_to(np.asarray(sigma_mm, dtype=float), (len(array),))
+        sigma_hint = "give one uncertainty in mm for all points, or one per point"
+        sigma = as_float_array(sigma_mm, "sigma_mm", sigma_hint)
+        if sigma.ndim > 1 or (sigma.ndim == 1 and len(sigma) != len(array)):
+            raise ArgumentError(
+                f"sigma_mm must be one number or one per point ({len(array)}), "
+                f"got shape {sigma.shape}",
+                hint=sigma_hint,
+            )
+        sigma = np.broadcast_to(sigma, (len(array),))
         if np.any(sigma < 0) or not np.all(np.isfinite(sigma)):
-            raise ArgumentError("sigma_mm must be finite and >= 0 for every point")
+            raise ArgumentError(
+                "sigma_mm must be finite and >= 0 for every point", hint=sigma_hint
+            )
         self.sigma_mm = sigma
 
     def __len__(self) -> int:

@@ -1,10 +1,16 @@
 """The on-disk cache: one root folder, keys hashed from inputs, atomic writes, LRU cap.
 
-The root is ``$NEURATLAS_CACHE`` when set, else the platform's user cache folder.
+The root is ``$NEURATLAS_CACHE`` when set, else the platform's user cache folder;
+a root that cannot be a folder (a file, or a place where no folder can be created)
+raises :class:`~neuratlas.errors.DataUnavailableError` naming the variable and the path.
 Entries live in sub-folders per area (``downloads``, ``sparse``, ``maps``, ...).
 Reading an entry touches its modification time so that :func:`evict` can drop the
 least recently used files once the cache grows past its cap
 (``$NEURATLAS_CACHE_MAX_GB``, default 20 GB).
+
+Every file neuratlas writes, in the cache or where the user asked, goes through
+:func:`atomic_write` (or :func:`atomic_dir`); :func:`check_writable` checks a
+user's output path before any work is done.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import math
 import os
 import re
 import shutil
@@ -22,7 +29,12 @@ from typing import IO, Any
 
 import platformdirs
 
+from neuratlas.errors import ArgumentError, DataUnavailableError
+
 DEFAULT_MAX_BYTES = 20 * 1024**3
+#: The environment variables that choose the cache folder and its size cap.
+CACHE_ENV = "NEURATLAS_CACHE"
+MAX_GB_ENV = "NEURATLAS_CACHE_MAX_GB"
 
 
 def _read_umask() -> int:
@@ -35,6 +47,32 @@ def _read_umask() -> int:
 _UMASK = _read_umask()
 
 
+def _default_root() -> Path:
+    return Path(platformdirs.user_cache_dir("neuratlas"))
+
+
+def _why_not_a_folder(path: Path) -> str | None:
+    """Which file is in the way of ``path`` being a folder, in words; None if none is."""
+    for place in (path, *path.parents):
+        if place.exists() and not place.is_dir():
+            return f"{place} is a file, not a folder"
+    return None
+
+
+def _os_reason(exc: OSError) -> str:
+    return (exc.strerror or str(exc)).lower()
+
+
+def _settings_hint() -> str:
+    """What to do about a cache folder that cannot be used."""
+    if os.environ.get(CACHE_ENV):
+        return (
+            f"set {CACHE_ENV} to a folder you can write to (it is created if missing), "
+            f"or unset it to use {_default_root()}"
+        )
+    return f"set {CACHE_ENV} to a folder you can write to (it is created if missing)"
+
+
 def cache_root() -> Path:
     """Return the cache root folder, creating it if needed.
 
@@ -42,17 +80,50 @@ def cache_root() -> Path:
     -------
     pathlib.Path
         ``$NEURATLAS_CACHE`` if set, else the platform user cache dir for neuratlas.
+
+    Raises
+    ------
+    DataUnavailableError
+        The folder cannot exist: the path is a file, lies under a file, or cannot
+        be created; the message names ``$NEURATLAS_CACHE`` and the path.
     """
-    root = os.environ.get("NEURATLAS_CACHE")
-    path = Path(root).expanduser() if root else Path(platformdirs.user_cache_dir("neuratlas"))
-    path.mkdir(parents=True, exist_ok=True)
+    root = os.environ.get(CACHE_ENV)
+    path = Path(root).expanduser() if root else _default_root()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        what = f"{CACHE_ENV}={root}" if root else f"the cache folder {path}"
+        raise DataUnavailableError(
+            f"{what} cannot be used as the neuratlas cache: "
+            + (_why_not_a_folder(path) or f"the folder cannot be created ({_os_reason(exc)})"),
+            source=str(path),
+            hint=_settings_hint(),
+        ) from None
     return path
 
 
 def cache_dir(area: str) -> Path:
-    """Return (and create) the cache sub-folder for one area, e.g. ``"sparse"``."""
+    """Return (and create) the cache sub-folder for one area, e.g. ``"sparse"``.
+
+    Raises
+    ------
+    DataUnavailableError
+        As :func:`cache_root`, or when something in the cache is in the way of the
+        sub-folder (a file of the same name).
+    """
     path = cache_root() / area
-    path.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        in_the_way = path.exists() and not path.is_dir()
+        raise DataUnavailableError(
+            f"the cache folder {path} cannot be created: "
+            + (_why_not_a_folder(path) or _os_reason(exc)),
+            source=str(path),
+            hint=f"delete the file {path}; the cache makes a folder there"
+            if in_the_way
+            else _settings_hint(),
+        ) from None
     return path
 
 
@@ -99,12 +170,94 @@ def touch(path: Path) -> None:
         os.utime(path)
 
 
+def check_writable(
+    path: str | os.PathLike[str], *, folder: bool = False, create_parents: bool = False
+) -> Path:
+    """Check, before any work is done, that a user's output path can be written.
+
+    By default a file must go into an existing folder: a typo in the folder name
+    should fail rather than create folders nobody asked for. A folder output may
+    itself be missing (it is created) but its parent must exist, unless
+    ``create_parents`` allows missing folders above it (nothing is created here).
+
+    Parameters
+    ----------
+    path : path-like
+        The output file (or folder, with ``folder=True``).
+    folder : bool
+        The output is a folder rather than a file.
+    create_parents : bool
+        Missing folders above ``path`` will be created by the writer.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``, with ``~`` expanded.
+
+    Raises
+    ------
+    ArgumentError
+        The path is a folder (for a file) or a file (for a folder), a file is in
+        the way of its folder, the folder is missing (unless ``create_parents``),
+        or the folder that would receive it is not writable.
+    """
+    target = Path(path).expanduser()
+    place = target if folder and target.is_dir() else target.parent
+    reason, hint = None, "choose a path in an existing folder you can write to"
+    if place is target:
+        pass  # an existing output folder: files are written into it
+    elif target.is_dir():
+        reason, hint = "it is a folder", f"give the name of a file in it: {target / '<name>'}"
+    elif folder and target.exists():
+        reason, hint = "it is a file", "give the path of a folder; it is created if missing"
+    elif (blocked := _why_not_a_folder(place)) is not None:
+        reason = blocked
+    elif not place.exists() and not create_parents:
+        reason = f"the folder {place} does not exist"
+        hint = f"create it first with mkdir -p {place}, or fix the path"
+    # the folder that gets the new entry: the nearest one that exists
+    while not place.exists() and place != place.parent:
+        place = place.parent
+    if reason is None and not os.access(place, os.W_OK | os.X_OK):
+        reason = f"the folder {place} is not writable"
+    if reason is not None:
+        raise ArgumentError(f"cannot write {target}: {reason}", hint=hint)
+    return target
+
+
+def _unwritable(target: Path, exc: OSError) -> ArgumentError:
+    """The error for a file or folder that cannot be created where asked."""
+    reason = "it is a folder" if target.is_dir() else _why_not_a_folder(target.parent)
+    return ArgumentError(
+        f"cannot write {target}: {reason or _os_reason(exc)}",
+        hint=f"choose a path in a folder you can write to; for the cache, set {CACHE_ENV} "
+        "to such a folder",
+    )
+
+
+def make_parent(path: str | os.PathLike[str]) -> None:
+    """Create the folder of ``path`` (and any missing above it).
+
+    Raises
+    ------
+    ArgumentError
+        The folder cannot be created: a file is in the way, or no permission.
+    """
+    target = Path(path)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _unwritable(target, exc) from None
+
+
 @contextlib.contextmanager
 def atomic_write(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO[Any]]:
     """Open a temporary file next to ``path`` and move it into place on success.
 
     Readers never see a half-written file: the temporary file lives in the same
     folder (so ``os.replace`` is atomic) and is deleted if the block raises.
+    Missing folders above ``path`` are created (cache entries need that; check a
+    user's output path with :func:`check_writable` first).
 
     Parameters
     ----------
@@ -113,14 +266,23 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO[
     mode : {"wb", "w"}
         Binary or text mode.
 
+    Raises
+    ------
+    ArgumentError
+        ``path`` cannot be written: a file is in the way of its folder, the folder
+        cannot be created or written, or ``path`` is a folder.
+
     Examples
     --------
     >>> with atomic_write(tmp_path / "a.txt", "w") as f:  # doctest: +SKIP
     ...     f.write("hello")
     """
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+    make_parent(target)
+    try:
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+    except OSError as exc:
+        raise _unwritable(target, exc) from None
     try:
         with os.fdopen(fd, mode) as handle:
             yield handle
@@ -128,7 +290,10 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO[
             os.fsync(handle.fileno())
         # mkstemp makes owner-only files; give the result the usual permissions
         os.chmod(tmp, 0o666 & ~_UMASK)
-        os.replace(tmp, target)
+        try:
+            os.replace(tmp, target)
+        except IsADirectoryError as exc:
+            raise _unwritable(target, exc) from None
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
@@ -137,10 +302,19 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "wb") -> Iterator[IO[
 
 @contextlib.contextmanager
 def atomic_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
-    """Build a folder under a temporary name and rename it into place on success."""
+    """Build a folder under a temporary name and rename it into place on success.
+
+    Raises
+    ------
+    ArgumentError
+        The folder cannot be created where asked (see :func:`atomic_write`).
+    """
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part"))
+    make_parent(target)
+    try:
+        tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part"))
+    except OSError as exc:
+        raise _unwritable(target, exc) from None
     try:
         yield tmp
         os.chmod(tmp, 0o777 & ~_UMASK)
@@ -163,9 +337,27 @@ def atomic_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
 
 
 def max_bytes() -> int:
-    """The cache size cap in bytes, from ``$NEURATLAS_CACHE_MAX_GB``."""
-    value = os.environ.get("NEURATLAS_CACHE_MAX_GB")
-    return int(float(value) * 1024**3) if value else DEFAULT_MAX_BYTES
+    """The cache size cap in bytes, from ``$NEURATLAS_CACHE_MAX_GB``.
+
+    Raises
+    ------
+    ArgumentError
+        The variable is set to something other than a number of gigabytes >= 0.
+    """
+    value = os.environ.get(MAX_GB_ENV, "").strip()
+    if not value:
+        return DEFAULT_MAX_BYTES
+    try:
+        gigabytes = float(value)
+    except ValueError:
+        gigabytes = math.nan
+    if not math.isfinite(gigabytes) or gigabytes < 0:
+        raise ArgumentError(
+            f"{MAX_GB_ENV}={value} is not a size in gigabytes",
+            hint=f"set it to a number >= 0, e.g. {MAX_GB_ENV}=20, or unset it for "
+            f"the default ({DEFAULT_MAX_BYTES // 1024**3} GB)",
+        )
+    return int(gigabytes * 1024**3)
 
 
 def _file_stats(root: Path) -> list[os.stat_result]:

@@ -1,11 +1,16 @@
 """HTTP access with timeouts, retries, resumable downloads and bounded concurrency.
 
 Every remote read in neuratlas goes through :class:`HttpClient`. Transient
-failures (connection errors, timeouts, 429 and 5xx answers) are retried with
-exponential backoff and jitter, honouring ``Retry-After``; anything that still
-fails becomes a :class:`~neuratlas.errors.DataUnavailableError` naming the URL,
-the reason and how to provide the data by hand, so that working offline gives
-one clear message instead of a traceback from the network stack.
+failures (timeouts, dropped connections, 429 and 5xx answers) are retried with
+exponential backoff and jitter, honouring ``Retry-After``. A host that cannot be
+reached at all (connection refused, unknown host name) is tried only
+``UNREACHABLE_RETRIES`` more times: offline, waiting does not help, and a
+command should fail in a moment rather than after the whole backoff. Anything
+that still fails becomes a :class:`~neuratlas.errors.DataUnavailableError`
+naming the URL (shortened: its query is elided, see :func:`short_url`), the
+reason and what to do, including which file to place where when the data can be
+provided by hand; a URL that is not http(s) raises
+:class:`~neuratlas.errors.ArgumentError` at once.
 """
 
 from __future__ import annotations
@@ -44,23 +49,57 @@ R = TypeVar("R")
 
 #: Answers worth asking again: rate limiting and server-side trouble.
 RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
+#: Retries when the host cannot be reached at all (refused, unknown name): at most this many.
+UNREACHABLE_RETRIES = 1
 #: Downloads larger than this show a progress bar when stderr is a terminal.
 PROGRESS_THRESHOLD = 1024**2
 _CHUNK = 1024**2
-_OFFLINE_HINT = (
-    "check the network connection (and any proxy settings); to work offline, download "
-    "the file elsewhere and place it in the neuratlas cache (set NEURATLAS_CACHE to "
-    "choose its folder)"
-)
+#: What to do when a server cannot be reached, unless the client is told better.
+OFFLINE_HINT = "check the network connection (and any proxy settings), then try again"
 
 
 class _TransientError(Exception):
-    """An attempt failed in a way that is worth retrying."""
+    """An attempt failed in a way that may be worth retrying.
 
-    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+    ``unreachable`` marks a host that refused the connection or has no address:
+    retried at most ``UNREACHABLE_RETRIES`` times.
+    """
+
+    def __init__(
+        self, reason: str, retry_after: float | None = None, *, unreachable: bool = False
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.retry_after = retry_after
+        self.unreachable = unreachable
+
+
+def short_url(url: str) -> str:
+    """A URL for messages: ``scheme://host/path``, with any query elided as ``?...``.
+
+    Parameters
+    ----------
+    url : str
+        Any URL (relative ones are returned with their query elided too).
+
+    Examples
+    --------
+    >>> short_url("https://api.brain-map.org/api/v2/data/query.json?criteria=model::X")
+    'https://api.brain-map.org/api/v2/data/query.json?...'
+    """
+    parts = urlsplit(url)
+    head = f"{parts.scheme}://{parts.netloc}" if parts.scheme or parts.netloc else ""
+    return head + parts.path + ("?..." if parts.query else "")
+
+
+def _transient(exc: httpx.TransportError, url: str) -> _TransientError:
+    """Classify a transport failure: retry it, or give up at once on a non-http(s) URL."""
+    if isinstance(exc, httpx.UnsupportedProtocol):
+        raise ArgumentError(
+            f"cannot fetch {short_url(url)}: only http:// and https:// URLs can be fetched",
+            hint="check the URL (or the base URL it was joined to)",
+        ) from None
+    return _TransientError(_describe(exc), unreachable=isinstance(exc, httpx.ConnectError))
 
 
 def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
@@ -144,6 +183,14 @@ class HttpClient:
         A custom transport (e.g. ``httpx.MockTransport`` in tests).
     sleep : callable, optional
         The function used to wait between retries (injectable for tests).
+    offline_hint : str, optional
+        What to tell the user when the server cannot be reached (e.g. which
+        setting names the server); defaults to checking the network.
+
+    Raises
+    ------
+    ArgumentError
+        A bad ``max_concurrency`` or ``retries``, or a malformed ``base_url``.
     """
 
     def __init__(
@@ -159,6 +206,7 @@ class HttpClient:
         headers: dict[str, str] | None = None,
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        offline_hint: str | None = None,
     ) -> None:
         if max_concurrency < 1:
             raise ArgumentError(f"max_concurrency must be at least 1, got {max_concurrency}")
@@ -169,19 +217,26 @@ class HttpClient:
         self.backoff = backoff
         self.max_backoff = max_backoff
         self._sleep = sleep
+        self.offline_hint = offline_hint or OFFLINE_HINT
         self._semaphore = threading.Semaphore(max_concurrency)
         self._dest_locks: dict[Path, threading.Lock] = {}
         self._dest_locks_guard = threading.Lock()
         all_headers = {"User-Agent": f"neuratlas/{__version__}"}
         all_headers.update(headers or {})
-        self._client = httpx.Client(
-            base_url=base_url or "",
-            timeout=httpx.Timeout(timeout, connect=connect_timeout),
-            limits=httpx.Limits(max_connections=max(max_concurrency, 10)),
-            headers=all_headers,
-            follow_redirects=True,
-            transport=transport,
-        )
+        try:
+            self._client = httpx.Client(
+                base_url=base_url or "",
+                timeout=httpx.Timeout(timeout, connect=connect_timeout),
+                limits=httpx.Limits(max_connections=max(max_concurrency, 10)),
+                headers=all_headers,
+                follow_redirects=True,
+                transport=transport,
+            )
+        except httpx.InvalidURL as exc:
+            raise ArgumentError(
+                f"{base_url!r} is not a valid base URL ({exc})",
+                hint="write it as http(s)://<host>/<path>/",
+            ) from None
 
     # -- context management -------------------------------------------------------------------
 
@@ -216,10 +271,12 @@ class HttpClient:
             try:
                 return attempt_fn()
             except _TransientError as exc:
-                if attempt == self.retries:
+                # an unreachable host stays unreachable: fail in a moment, not after the backoff
+                last = min(UNREACHABLE_RETRIES, self.retries) if exc.unreachable else self.retries
+                if attempt >= last:
                     tries = f"{attempt + 1} attempt" + ("s" if attempt else "")
                     raise DataUnavailableError(
-                        f"could not fetch {url}: {exc.reason} (gave up after {tries})",
+                        f"could not fetch {short_url(url)}: {exc.reason} (gave up after {tries})",
                         source=url,
                         hint=hint,
                     ) from exc
@@ -237,13 +294,19 @@ class HttpClient:
             retry_after = parse_retry_after(response.headers.get("Retry-After"))
             raise _TransientError(_status_text(response), retry_after)
         raise DataUnavailableError(
-            f"could not fetch {url}: the server answered {_status_text(response)}",
+            f"could not fetch {short_url(url)}: the server answered {_status_text(response)}",
             source=url,
             hint=_status_hint(status),
         )
 
     def _full_url(self, url: str, params: dict[str, Any] | None) -> str:
-        return str(self._client.build_request("GET", url, params=params).url)
+        try:
+            return str(self._client.build_request("GET", url, params=params).url)
+        except httpx.InvalidURL as exc:
+            raise ArgumentError(
+                f"cannot fetch {url!r}: not a valid URL ({exc})",
+                hint="write it as http(s)://<host>/<path>",
+            ) from None
 
     # -- simple requests ----------------------------------------------------------------------
 
@@ -266,6 +329,8 @@ class HttpClient:
         ------
         DataUnavailableError
             On a 4xx answer, or when every attempt failed; names the URL and the reason.
+        ArgumentError
+            The URL is malformed or not http(s).
         """
         full = self._full_url(url, params)
 
@@ -274,11 +339,11 @@ class HttpClient:
                 with self._semaphore:
                     response = self._client.get(url, params=params)
             except httpx.TransportError as exc:
-                raise _TransientError(_describe(exc)) from exc
+                raise _transient(exc, full) from exc
             self._check_status(full, response)
             return response
 
-        return self._with_retries(full, attempt, _OFFLINE_HINT)
+        return self._with_retries(full, attempt, self.offline_hint)
 
     def get_json(self, url: str, *, params: dict[str, Any] | None = None) -> Any:
         """GET a URL and decode its JSON body.
@@ -297,7 +362,8 @@ class HttpClient:
             full = str(response.request.url)
             head = response.content[:80].decode("utf-8", "replace")
             raise ResponseError(
-                f"{full} did not answer valid JSON ({exc}); the answer began with {head!r}",
+                f"{short_url(full)} did not answer valid JSON ({exc}); "
+                f"the answer began with {head!r}",
                 source=full,
                 hint="the service may be down for maintenance or the URL may point to a "
                 "web page; try again later or check the URL",
@@ -322,6 +388,7 @@ class HttpClient:
         params: dict[str, Any] | None = None,
         sha256: str | None = None,
         progress: bool | None = None,
+        place_at: str | os.PathLike[str] | None = None,
     ) -> Path:
         """Stream a URL into a file, resuming a partial download and verifying it.
 
@@ -342,6 +409,9 @@ class HttpClient:
         progress : bool, optional
             Show a progress bar on stderr; by default only when stderr is a terminal
             and the file is larger than 1 MB.
+        place_at : path-like, optional
+            Where a user who fetches the file by hand should put it (named in the
+            hint of a failed download); ``dest`` by default.
 
         Returns
         -------
@@ -354,14 +424,16 @@ class HttpClient:
             The digest differs (the partial file is deleted, ``dest`` is not written).
         DataUnavailableError
             A 4xx answer, or every attempt failed; the ``.part`` is kept for resuming.
+        ArgumentError
+            The URL is malformed or not http(s), or ``dest`` cannot be written.
         """
         target = Path(dest)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        part = target.with_name(target.name + ".part")
         full = self._full_url(url, params)
+        cache.make_parent(target)
+        part = target.with_name(target.name + ".part")
         hint = (
-            "check the network connection (and any proxy settings); to work offline, "
-            f"download {full} elsewhere and place it at {target}"
+            f"{self.offline_hint}; to work offline, download {full} elsewhere and place it "
+            f"at {Path(place_at) if place_at is not None else target}"
         )
         with self._dest_lock(target):
             self._with_retries(
@@ -372,7 +444,7 @@ class HttpClient:
                 if actual.lower() != sha256.strip().lower():
                     part.unlink(missing_ok=True)
                     raise ChecksumError(
-                        f"{full} downloaded with SHA-256 {actual}, expected {sha256}; "
+                        f"{short_url(full)} downloaded with SHA-256 {actual}, expected {sha256}; "
                         f"{target} was not written",
                         source=full,
                         hint="the file on the server may have changed or the transfer was "
@@ -448,7 +520,7 @@ class HttpClient:
                     os.fsync(handle.fileno())
                 received = response.num_bytes_downloaded
         except httpx.TransportError as exc:
-            raise _TransientError(_describe(exc)) from exc
+            raise _transient(exc, full) from exc
         if expected is not None and received != expected:
             raise _TransientError(f"the answer ended after {done + received} of {total} bytes")
         return True
