@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 
 import nibabel as nib
 import numpy as np
 import pytest
+from typer.testing import CliRunner
 
+import neuratlas
+from neuratlas.cli.catalogue import for_people, spatial_info
+from neuratlas.cli.main import cli
 from neuratlas.errors import AmbiguousError, NotFoundError
-from tests.toy_atlas import AFFINE, LEAVES, SPACE_ID, label_volume
+from tests.toy_atlas import AFFINE, LEAVES, PARC_ID, SPACE_ID, label_volume
 
 
 # --- listings ------------------------------------------------------------------------------
@@ -54,7 +59,8 @@ def test_regions(run) -> None:
         "leaf": True,
         "hemisphere": "left",
     }
-    found = json.loads(run("regions", "toy", "--find", "right", "--json").stdout)
+    # a hemisphere alone matches nothing (every region has one): name the area too
+    found = json.loads(run("regions", "toy", "--find", "Area right", "--json").stdout)
     assert {r["name"] for r in found} == {"Area A - right hemisphere", "Area B - right hemisphere"}
     tree = run("regions", "toy", "--tree")
     assert tree.exit_code == 0
@@ -81,7 +87,11 @@ def test_region_json_has_spatial_properties(run, toy) -> None:
 def test_region_human_output(run) -> None:
     result = run("region", "toy", "Nucleus C")
     assert result.exit_code == 0
-    assert "volume_mm3" in result.stdout
+    lines = result.stdout.splitlines()
+    assert "hemisphere: –" in lines and "children: –" in lines
+    volume = (label_volume() == 5).sum() * 8.0
+    assert f"volume: {volume:,.0f} mm³" in lines
+    assert "volume_mm3" not in result.stdout
 
 
 def test_errors_propagate_in_process(run) -> None:
@@ -89,3 +99,124 @@ def test_errors_propagate_in_process(run) -> None:
     assert isinstance(result.exception, AmbiguousError)
     result = run("regions", "nothing-like-this")
     assert isinstance(result.exception, NotFoundError)
+
+
+def test_region_ambiguity_is_one_line_with_the_candidates(script) -> None:
+    done = script("region", PARC_ID, "Area")
+    assert done.returncode == 2
+    error, hint = done.stderr.splitlines()
+    assert error.startswith("error: ") and "'Area'" in error
+    assert hint.startswith("hint: ") and "'Area A'" in hint and "'Area B'" in hint
+    assert done.stdout == ""
+
+
+# --- region on the embedded atlases: volumes, components, surfaces --------------------------
+HIP1_LEFT = "Anterior intra-parietal sulcus hIP1 - left hemisphere"
+
+
+def _invoke(*args: str):
+    # not the run fixture: its catalogue is the toy one, the embedded atlases are not in it
+    return CliRunner().invoke(cli, list(args))
+
+
+@pytest.mark.slow  # the first to load the embedded map takes 3-9 s
+def test_region_volume_and_components_for_people() -> None:
+    result = _invoke("region", "JUELICH", HIP1_LEFT)
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    region = neuratlas.get_region("JUELICH", HIP1_LEFT)
+    props = region.spatial_props("MNI152 NLin6")
+    assert props.volume_mm3 > 1000  # so that the thousands separator shows
+    assert f"volume: {props.volume_mm3:,.0f} mm³" in lines
+    x, y, z = (round(v, 2) for v in props.centroid_mm)
+    assert f"centroid: ({x:g}, {y:g}, {z:g}) mm" in lines
+    assert any(line.startswith("bounding box: (") and line.endswith(") mm") for line in lines)
+    # the components as a table: one row each, numbered, volumes with separators
+    assert f"components ({len(props.components)})" in result.stdout
+    rows = [[c.strip() for c in line.split("│")[1:-1]] for line in lines if "│" in line]
+    assert [r[0] for r in rows] == [str(i) for i in range(1, len(props.components) + 1)]
+    assert [r[2] for r in rows] == [f"{c.volume_mm3:,.0f}" for c in props.components]
+    assert "{'centroid_mm'" not in result.stdout
+
+
+@dataclass
+class _SurfaceComponent:
+    centroid_mm: tuple[float, float, float]
+    area_mm2: float
+
+
+@dataclass
+class _SurfaceProps:
+    """What surface spatial properties offer: an area instead of a volume, no bounding box."""
+
+    area_mm2: float
+    centroid_mm: tuple[float, float, float]
+    components: tuple[_SurfaceComponent, ...]
+
+
+def test_surface_properties_show_an_area() -> None:
+    props = _SurfaceProps(
+        2345.678, (-38.123, -12.5, 51.0), (_SurfaceComponent((-38.1, -12.5, 51.0), 2345.678),)
+    )
+    info = spatial_info(props)
+    assert info == {
+        "area_mm2": 2345.7,
+        "centroid_mm": [-38.12, -12.5, 51.0],
+        "components": [{"centroid_mm": [-38.1, -12.5, 51.0], "area_mm2": 2345.7}],
+    }
+    assert for_people(info) == {
+        "area": "2,345.7 mm²",
+        "centroid": "(-38.12, -12.5, 51) mm",
+        "components (1)": [
+            {"#": 1, "centroid (mm)": "(-38.1, -12.5, 51)", "area (mm²)": "2,345.7"}
+        ],
+    }
+
+
+def test_region_on_a_surface_shows_its_area() -> None:
+    args = ("region", "desikan-killiany", "Precentral - left hemisphere", "--space", "fsaverage5")
+    result = _invoke(*args)
+    assert result.exit_code == 0, result.output
+    assert any(
+        line.startswith("area: ") and line.endswith(" mm²") for line in result.stdout.splitlines()
+    )
+    info = json.loads(_invoke(*args, "--json").stdout)
+    assert info["space"] == "fsaverage5" and info["area_mm2"] > 100
+    assert "volume_mm3" not in info
+
+
+# --- regions --find with the matching rules -------------------------------------------------
+def test_find_lists_best_first_in_the_parcellation_order() -> None:
+    parc = neuratlas.parcellations["JUELICH"]
+    rows = json.loads(_invoke("regions", "JUELICH", "--find", "hIP", "--json").stdout)
+    assert [r["name"] for r in rows] == [r.name for r in parc.find("hIP")]
+    table = _invoke("regions", "JUELICH", "--find", "hIP")
+    title = f"Regions of {parc.name} matching 'hIP', best first"
+    assert " ".join(table.stdout.split()).startswith(title)
+
+
+def test_find_without_a_match_says_so() -> None:
+    parc = neuratlas.parcellations["JUELICH"]
+    result = _invoke("regions", "JUELICH", "--find", "zzzz")
+    assert result.exit_code == 0
+    assert " ".join(result.stdout.split()) == f"no region of {parc.name} matches 'zzzz'"
+    assert _invoke("regions", "JUELICH", "--find", "zzzz", "--json").stdout == "[]\n"
+
+
+def test_find_hip_lists_the_hip_areas_before_the_hippocampus() -> None:
+    # the README's own example
+    names = [
+        r["name"] for r in json.loads(_invoke("regions", "JUELICH", "-f", "hIP", "--json").stdout)
+    ]
+    last_hip = max(i for i, n in enumerate(names) if "hIP" in n)
+    first_hippocampus = min(i for i, n in enumerate(names) if "Hippocampus" in n)
+    assert last_hip < first_hippocampus
+
+
+def test_region_ba4_is_ambiguous_between_ba4a_and_ba4p() -> None:
+    result = _invoke("region", "JUELICH", "BA4")
+    assert isinstance(result.exception, AmbiguousError)
+    assert {c for c in result.exception.candidates if "BA4" in c} == {
+        "Primary motor cortex BA4a",
+        "Primary motor cortex BA4p",
+    }

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -72,11 +72,12 @@ def regions(
     tree: Annotated[bool, typer.Option("--tree", help="Show the hierarchy.")] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """List (or search) the regions of a parcellation."""
+    """List (or search: best match first) the regions of a parcellation."""
     parc = neuratlas.parcellations[parcellation]
     if tree and not as_json and find is None:
-        console.print(parc.tree())
+        console.print(parc.tree(), markup=False, highlight=False)
         return
+    # the order is the parcellation's: best match first for a search
     found = parc.find(find) if find else list(parc.descendants)
     rows = [
         {
@@ -87,7 +88,13 @@ def regions(
         }
         for r in found
     ]
-    emit_rows(rows, title=f"Regions of {parc.name}", as_json=as_json)
+    emit_rows(
+        rows,
+        title=f"Regions of {parc.name}" + (f" matching {find!r}, best first" if find else ""),
+        as_json=as_json,
+        columns=("name", "parent", "leaf", "hemisphere"),
+        empty=f"no region of {parc.name} matches {find!r}" if find else None,
+    )
 
 
 def region(
@@ -98,10 +105,15 @@ def region(
     ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Show a region: its place in the hierarchy and its spatial properties."""
+    """Show a region: its place in the hierarchy and its spatial properties.
+
+    The spatial properties are those of the region's map in ``--space`` (by default
+    the first space the region is mapped in): volume in mm³ (area in mm² on a
+    surface), centroid, bounding box and connected components.
+    """
     found = neuratlas.get_region(parcellation, name)
     supported = found.supported_spaces
-    info: dict = {
+    info: dict[str, Any] = {
         "name": found.name,
         "parcellation": found.parcellation.name,
         "parent": found.parent.name if found.parent else None,
@@ -111,17 +123,102 @@ def region(
         "spaces": [s.name for s in supported],
     }
     target = neuratlas.get_space(space) if space else (supported[0] if supported else None)
-    if target is not None and not target.is_surface:
-        props = found.spatial_props(target)
+    if target is not None:
         info["space"] = target.name
-        info["volume_mm3"] = round(props.volume_mm3, 1)
-        info["centroid_mm"] = [round(v, 2) for v in props.centroid_mm]
-        info["bbox_mm"] = [[round(v, 2) for v in corner] for corner in props.bbox_mm]
+        info.update(spatial_info(found.spatial_props(target)))
+    emit_object(info if as_json else for_people(info), as_json=as_json)
+
+
+# --- spatial properties --------------------------------------------------------------------
+# what a properties object may offer, by attribute: volumes offer volume_mm3, surfaces
+# area_mm2; either may lack a bounding box or components
+SIZES = ("volume_mm3", "area_mm2")
+UNITS = {"_mm3": "mm³", "_mm2": "mm²", "_mm": "mm"}
+LABELS = {"bbox": "bounding box"}
+
+
+def spatial_info(props: Any) -> dict[str, Any]:
+    """The spatial properties a properties object offers, as JSON-able values.
+
+    Parameters
+    ----------
+    props : object
+        What ``Region.spatial_props`` returns: ``volume_mm3`` (volumes) or
+        ``area_mm2`` (surfaces), ``centroid_mm``, and maybe ``bbox_mm`` and
+        ``components`` (each with a centroid and a volume or area).
+
+    Returns
+    -------
+    dict
+        ``volume_mm3`` or ``area_mm2`` (0.1 mm precision), ``centroid_mm`` and
+        ``bbox_mm`` (0.01 mm), ``components`` (a list of dicts), where offered.
+    """
+    info: dict[str, Any] = {}
+    for size in SIZES:
+        if hasattr(props, size):
+            info[size] = round(float(getattr(props, size)), 1)
+    if hasattr(props, "centroid_mm"):
+        info["centroid_mm"] = _rounded(props.centroid_mm)
+    if getattr(props, "bbox_mm", None) is not None:
+        info["bbox_mm"] = [_rounded(corner) for corner in props.bbox_mm]
+    components = getattr(props, "components", None)
+    if components:
         info["components"] = [
             {
-                "centroid_mm": [round(v, 2) for v in c.centroid_mm],
-                "volume_mm3": round(c.volume_mm3, 1),
+                "centroid_mm": _rounded(c.centroid_mm),
+                **{s: round(float(getattr(c, s)), 1) for s in SIZES if hasattr(c, s)},
             }
-            for c in props.components
+            for c in components
         ]
-    emit_object(info, as_json=as_json)
+    return info
+
+
+def for_people(info: dict[str, Any]) -> dict[str, Any]:
+    """``info`` for reading: units after numbers (``8,204 mm³``), components as table rows.
+
+    A key ending in ``_mm3``, ``_mm2`` or ``_mm`` loses its suffix and its value
+    gains the unit; numbers get thousands separators.
+    """
+    out: dict[str, Any] = {}
+    for key, value in info.items():
+        label, unit = _split_unit(key)
+        if key == "components":
+            out[f"components ({len(value)})"] = [
+                {"#": i, **{_header(k): _number_text(v) for k, v in c.items()}}
+                for i, c in enumerate(value, 1)
+            ]
+        elif unit:
+            out[label] = f"{_number_text(value)} {unit}"
+        else:
+            out[key] = value
+    return out
+
+
+def _split_unit(key: str) -> tuple[str, str | None]:
+    for suffix, unit in UNITS.items():
+        if key.endswith(suffix):
+            label = key.removesuffix(suffix)
+            return LABELS.get(label, label), unit
+    return key, None
+
+
+def _header(key: str) -> str:
+    label, unit = _split_unit(key)
+    return f"{label} ({unit})" if unit else label
+
+
+def _number_text(value: Any) -> str:
+    """A number with thousands separators and at most 2 decimals; lists in parentheses.
+
+    A bounding box (two corners) reads ``(x, y, z) to (x, y, z)``.
+    """
+    if isinstance(value, list):
+        if value and isinstance(value[0], list):
+            return " to ".join(_number_text(v) for v in value)
+        return "(" + ", ".join(_number_text(v) for v in value) + ")"
+    text = f"{value:,.2f}".rstrip("0").rstrip(".")
+    return "0" if text == "-0" else text
+
+
+def _rounded(values: Any) -> list[float]:
+    return [round(float(v), 2) for v in values]
