@@ -89,9 +89,18 @@ def find_regions(query: str) -> list[Region]:
     return hits
 
 
-def get_map(parcellation: str, space: str | None = None, maptype: str = "labelled") -> Map:
-    """The map of ``parcellation`` in ``space`` (``"labelled"`` or ``"statistical"``)."""
-    return active().get_map(parcellation, space, maptype)
+def get_map(
+    parcellation: str,
+    space: str | None = None,
+    maptype: str | None = "labelled",
+    threshold: float | None = None,
+) -> Map:
+    """The map of ``parcellation`` in ``space`` (``"labelled"`` or ``"statistical"``).
+
+    ``threshold`` picks a thresholded maximum-probability map (e.g. 0.25 or 0.5, as
+    FSL's ``maxprob-thr25``/``thr50``); see :meth:`Parcellation.get_map`.
+    """
+    return active().get_map(parcellation, space, maptype, threshold)
 
 
 def get_template(space: str, variant: str | None = None) -> Volume:

@@ -325,10 +325,7 @@ def describe_maps(maps: list[Map]) -> str:
 
 def _thresholds(maps: list[Map]) -> dict[str, float]:
     """``@id`` -> the threshold of each map (0 for maps that are not thresholded)."""
-    # heavy: NumPy and nibabel, which building the maps has imported already
-    from neuratlas.core.derived import threshold_of
-
-    return {m.id: threshold_of(m) or 0.0 for m in maps}
+    return {m.id: m.threshold or 0.0 for m in maps}
 
 
 # --- the active catalogue ------------------------------------------------------

@@ -15,7 +15,7 @@ import neuratlas
 from neuratlas.assignment import COLUMNS
 from neuratlas.cli.assign import best_first
 from neuratlas.cli.main import cli
-from neuratlas.errors import ArgumentError, Error, ImageError
+from neuratlas.errors import ArgumentError, Error, ImageError, NotFoundError
 from tests.toy_atlas import AFFINE, PARC_ID, SPACE_ID, label_volume
 
 INSIDE_A_LEFT = AFFINE[:3, :3] @ np.array([4, 5, 4]) + AFFINE[:3, 3]
@@ -351,18 +351,38 @@ def test_unknown_output_format_fails_before_any_work(run, tmp_path: Path) -> Non
     missing = tmp_path / "missing.csv"
     result = run("assign", "toy", "toy", "--points", str(missing), "-o", str(out))
     assert isinstance(result.exception, ArgumentError)
-    assert (
-        result.exception.message == f"cannot write {str(out)!r}: unknown format (extension '.txt')"
+    assert result.exception.message == (
+        f"--output {str(out)!r} does not end in .csv or .tsv or .json or .parquet or .xlsx"
     )
-    assert result.exception.hint == (
-        "end the file name in one of .csv, .tsv, .json, .parquet, .xlsx"
-    )
+    assert result.exception.hint == "name the file e.g. rows.csv"
 
 
 def test_output_into_a_missing_folder_exits_2(script, tmp_path: Path) -> None:
     done = script("assign", PARC_ID, SPACE_ID, "--point=0,0,0", "-o", "new/rows.csv")
     assert done.returncode == 2
     assert done.stderr.splitlines()[0] == (
-        "error: cannot write 'new/rows.csv': the folder 'new' does not exist"
+        "error: cannot write new/rows.csv: the folder new does not exist"
     )
     assert not (tmp_path / "new").exists()
+
+
+@pytest.mark.slow
+def test_maxprob_threshold_picks_the_thresholded_map(tmp_path: Path) -> None:
+    # MNI (0, 0, 0): the subcortical maximum-probability map answers with a region of
+    # probability 0.02; the map thresholded at 25 % has no region there
+    from typer.testing import CliRunner
+
+    from neuratlas.cli.main import cli
+
+    runner = CliRunner()
+    args = ["assign", "harvard subcortical", "MNI152 NLin6", "--point=0,0,0", "--json"]
+    plain = runner.invoke(cli, args)
+    assert plain.exit_code == 0, plain.output
+    rows = json.loads(plain.stdout)
+    assert rows and all(row["map value"] < 0.25 for row in rows)
+    thresholded = runner.invoke(cli, [*args, "--maxprob-threshold", "0.25"])
+    assert thresholded.exit_code == 0, thresholded.output
+    assert json.loads(thresholded.stdout) == []
+    wrong = runner.invoke(cli, [*args, "--maxprob-threshold", "0.3"])
+    assert isinstance(wrong.exception, NotFoundError)
+    assert "0.25" in str(wrong.exception) and "0.5" in str(wrong.exception)

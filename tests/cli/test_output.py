@@ -266,41 +266,38 @@ class TestCheckOutputPath:
         with pytest.raises(ArgumentError) as caught:
             check_output_path(target, (".nii.gz",))
         assert caught.value.message == (
-            f"cannot write {str(target)!r}: the folder {str(target.parent)!r} does not exist"
+            f"cannot write {target}: the folder {target.parent} does not exist"
         )
         assert f"mkdir -p {target.parent}" in caught.value.hint
         assert not (tmp_path / "new").exists()
 
     def test_folder_that_is_a_file(self, tmp_path: Path) -> None:
         (tmp_path / "notes.txt").write_text("x")
-        with pytest.raises(ArgumentError, match=r"notes\.txt' is a file, not a folder"):
+        with pytest.raises(ArgumentError, match=r"notes\.txt is a file, not a folder"):
             check_output_path(tmp_path / "notes.txt" / "rows.csv", (".csv",))
 
     def test_path_that_is_a_folder(self, tmp_path: Path) -> None:
         (tmp_path / "out.csv").mkdir()
         with pytest.raises(ArgumentError, match="it is a folder") as caught:
             check_output_path(tmp_path / "out.csv", (".csv",))
-        assert caught.value.hint == "give a file name ending in .csv"
+        assert caught.value.hint == f"give the name of a file in it: {tmp_path / 'out.csv'}/<name>"
 
     @pytest.mark.skipif(
         not sys.platform.startswith("linux") or not os.path.isdir("/sys"),
         reason="/sys is a read-only folder (even for root) on Linux only",
     )
     def test_folder_without_write_permission(self) -> None:
-        with pytest.raises(ArgumentError, match="no permission to write in '/sys'"):
+        with pytest.raises(ArgumentError, match="the folder /sys is not writable"):
             check_output_path(Path("/sys/rows.csv"), (".csv",))
 
-    @pytest.mark.parametrize(
-        ("name", "what"), [("map.png", "extension '.png'"), ("map", "no extension")]
-    )
-    def test_unknown_extension_lists_the_known(self, tmp_path: Path, name: str, what: str) -> None:
+    @pytest.mark.parametrize("name", ["map.png", "map"])
+    def test_unknown_extension_names_the_known(self, tmp_path: Path, name: str) -> None:
         with pytest.raises(ArgumentError) as caught:
             check_output_path(tmp_path / name, (".nii.gz", ".nii"))
-        assert (
-            caught.value.message
-            == f"cannot write {str(tmp_path / name)!r}: unknown format ({what})"
+        assert caught.value.message == (
+            f"--output {str(tmp_path / name)!r} does not end in .nii.gz or .nii"
         )
-        assert caught.value.hint == "end the file name in one of .nii.gz, .nii"
+        assert caught.value.hint == "name the file e.g. map.nii.gz"
 
 
 class TestCheckRowsOutput:
@@ -353,11 +350,9 @@ class TestWriteRows:
 
     @pytest.mark.parametrize("name", ["rows.txt", "rows", "rows.nii.gz"])
     def test_unknown_extensions_are_refused(self, tmp_path: Path, name: str) -> None:
-        with pytest.raises(ArgumentError, match="unknown format") as caught:
+        with pytest.raises(ArgumentError, match="does not end in .csv or .tsv or .json") as caught:
             write_rows([{"a": 1}], tmp_path / name)
-        assert (
-            caught.value.hint == "end the file name in one of .csv, .tsv, .json, .parquet, .xlsx"
-        )
+        assert caught.value.hint == "name the file e.g. rows.csv"
         assert list(tmp_path.iterdir()) == []
 
     def test_does_not_create_the_folder(self, tmp_path: Path) -> None:

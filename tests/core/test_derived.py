@@ -21,8 +21,6 @@ from neuratlas.core import derived
 from neuratlas.core.derived import (
     maximum_probability_map,
     maximum_probability_values,
-    source_of,
-    threshold_of,
 )
 from neuratlas.core.map_index import MapType
 from neuratlas.errors import SpecError
@@ -323,13 +321,13 @@ def test_the_threshold_is_in_the_maps_values(toy, cache_root: Path) -> None:
 # --- which map is derived from which ------------------------------------------------------------
 def test_source_and_threshold_of_derived_and_plain_maps(catalogue: Catalogue) -> None:
     generated = catalogue.maps["toy/map/generated"]
-    assert source_of(catalogue.maps["toy/map/mpm"]) is generated
-    assert threshold_of(catalogue.maps["toy/map/mpm"]) == 0.0
-    assert source_of(catalogue.maps["toy/map/mpm-25"]) is generated
-    assert threshold_of(catalogue.maps["toy/map/mpm-25"]) == 0.25
+    assert catalogue.maps["toy/map/mpm"].derived_from is generated
+    assert catalogue.maps["toy/map/mpm"].threshold == 0.0
+    assert catalogue.maps["toy/map/mpm-25"].derived_from is generated
+    assert catalogue.maps["toy/map/mpm-25"].threshold == 0.25
     for plain in ("toy/map/labelled", "toy/map/generated"):
-        assert source_of(catalogue.maps[plain]) is None
-        assert threshold_of(catalogue.maps[plain]) is None
+        assert catalogue.maps[plain].derived_from is None
+        assert catalogue.maps[plain].threshold is None
 
 
 # --- the probability of the label ---------------------------------------------------------------

@@ -540,3 +540,20 @@ def test_surface_fetch_by_label(surface_map) -> None:
 def test_surface_maps_have_no_resolution(surface_map) -> None:
     with pytest.raises(ArgumentError, match="is a surface map: it has no voxels to resample"):
         surface_map.fetch(resolution_mm=2.0)
+
+
+def test_thresholded_maximum_probability_maps_have_their_own_key_and_threshold() -> None:
+    import neuratlas
+
+    plain = neuratlas.get_map("juelich", "MNI152 NLin6", "labelled")
+    thr25 = neuratlas.get_map("juelich", "MNI152 NLin6", threshold=0.25)
+    thr50 = neuratlas.parcellations["juelich"].get_map("MNI152 NLin6", threshold=0.5)
+    assert (plain.threshold, thr25.threshold, thr50.threshold) == (0.0, 0.25, 0.5)
+    assert thr25.derived_from is thr50.derived_from is plain.derived_from
+    assert plain.derived_from.maptype.value == "statistical"
+    assert plain.derived_from.derived_from is None and plain.derived_from.threshold is None
+    assert len({plain.key, thr25.key, thr50.key}) == 3
+    assert thr25.key.endswith("_THR25")
+    # the plain map keeps the key users had: no ambiguity with the thresholded ones
+    assert neuratlas.maps[plain.key] is plain
+    assert neuratlas.maps[thr50.key] is thr50

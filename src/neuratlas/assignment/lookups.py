@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from neuratlas.core.derived import maximum_probability_values, source_of, threshold_of
+from neuratlas.core.derived import maximum_probability_values
 from neuratlas.core.map_index import MapType
 from neuratlas.errors import ArgumentError
 
@@ -139,7 +139,7 @@ class DerivedLookup(LabelledLookup):
     def __init__(self, the_map: Map, source: Map, lower_threshold: float = 0.0) -> None:
         super().__init__(the_map, lower_threshold)
         self.source = source
-        self._source_threshold = threshold_of(the_map) or 0.0
+        self._source_threshold = the_map.threshold or 0.0
 
     @cached_property
     def _top(self) -> tuple[np.ndarray, tuple[int, ...], str]:
@@ -216,7 +216,7 @@ def lookup_for(the_map: Map, lower_threshold: float = 0.0) -> MapLookup:
         )
     if the_map.maptype is MapType.STATISTICAL:
         return StatisticalLookup(the_map, lower_threshold)
-    source = source_of(the_map)
+    source = the_map.derived_from
     if source is None:
         return LabelledLookup(the_map, lower_threshold)
     return DerivedLookup(the_map, source, lower_threshold)

@@ -18,7 +18,6 @@ import numpy as np
 from neuratlas.assignment.assign import assign_structures
 from neuratlas.assignment.lookups import LabelledLookup
 from neuratlas.assignment.structures import mask_structure
-from neuratlas.core.derived import threshold_of
 from neuratlas.core.map_index import MapType
 from neuratlas.errors import DataUnavailableError
 
@@ -87,7 +86,7 @@ def related_regions(region: Region, maps_in: Callable[..., list[Map]]) -> list[R
             if other.parcellation is own or other.maptype is not MapType.LABELLED:
                 continue
             # a thresholded maximum-probability map repeats its parcellation's regions
-            if other.is_surface or (threshold_of(other) or 0.0) > 0:
+            if other.is_surface or (other.threshold or 0.0) > 0:
                 continue
             try:
                 lookup = LabelledLookup(other)

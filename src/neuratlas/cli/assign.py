@@ -71,6 +71,14 @@ def assign(
         "labelled"
     ),
     threshold: Annotated[float, typer.Option("--threshold", help="Lower map threshold.")] = 0.0,
+    maxprob_threshold: Annotated[
+        float | None,
+        typer.Option(
+            "--maxprob-threshold",
+            help="Use the maximum-probability map thresholded at this probability "
+            "(0.25 or 0.5 for Juelich and Harvard-Oxford).",
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     output: Annotated[
         Path | None,
@@ -90,7 +98,7 @@ def assign(
         )
     if output is not None:
         check_rows_output(output)  # before any work: a bad -o fails at once
-    the_map = neuratlas.get_map(parcellation, space, maptype)
+    the_map = neuratlas.get_map(parcellation, space, maptype, maxprob_threshold)
     if point is not None:
         item = neuratlas.Point(point, the_map.space, sigma_mm=sigma)
         inputs = f"({', '.join(f'{v:g}' for v in item.coordinate)}) mm" + (

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 import typer
 
 import neuratlas
+from neuratlas.catalogue import describe_maps
 from neuratlas.cli.output import console, emit_object, emit_rows
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
@@ -59,7 +60,7 @@ def parcellations(as_json: JsonOption = False) -> None:
             "name": p.name,
             "version": p.version,
             "leaves": len(p.leaves),
-            "maps": ", ".join(f"{m.maptype.value} in {m.space.short_name}" for m in p.maps),
+            "maps": describe_maps(p.maps),
         }
         for p in neuratlas.parcellations
     ]

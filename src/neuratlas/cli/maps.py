@@ -5,8 +5,8 @@ shape and affine), so that they overlay the template in every viewer; ``--crop``
 keeps the map's own grid, which covers the brain only. Labels and masks are
 resampled with nearest neighbours, probabilities linearly. Surface maps are written
 as GIfTI label files, one per hemisphere. Every output path is checked before any
-work starts (:func:`check_output`): its folder must exist and be writable, and its
-name must fit the format.
+work starts (:func:`neuratlas.cli.output.check_output_path`): its folder must exist
+and be writable, and its name must fit the format.
 """
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ import numpy as np
 import typer
 
 import neuratlas
-from neuratlas.cli.output import err_console
+from neuratlas.cli.output import check_output_path, err_console
 from neuratlas.core.map_index import MapType
 from neuratlas.errors import ArgumentError
-from neuratlas.retrieval.cache import atomic_write, check_writable
+from neuratlas.retrieval.cache import atomic_write
 from neuratlas.volumes.nifti import NIFTI_SUFFIXES, save_nifti
 from neuratlas.volumes.pictures import render_png
 from neuratlas.volumes.resampling import grid_at_resolution, resample_to_grid
@@ -40,36 +40,6 @@ def register(cli: typer.Typer) -> None:
 
 
 # --- output paths ------------------------------------------------------------------------------
-def check_output(path: Path, option: str = "--output", suffixes: tuple[str, ...] = ()) -> Path:
-    """Check, before any work, that a file can be written at ``path`` with a fitting name.
-
-    Nothing is created: a missing folder is an error, not made silently (see
-    :func:`~neuratlas.retrieval.cache.check_writable`).
-
-    Parameters
-    ----------
-    path : pathlib.Path
-        The file the user named.
-    option : str
-        The option that named it, for the message.
-    suffixes : tuple of str
-        The endings the name must have (case ignored); any, if empty.
-
-    Raises
-    ------
-    ArgumentError
-        The path is a folder, its folder is missing, not a folder or not writable,
-        or its name does not end in one of ``suffixes``.
-    """
-    target = check_writable(path)
-    if suffixes and not target.name.lower().endswith(suffixes):
-        raise ArgumentError(
-            f"{option} {str(path)!r} does not end in {' or '.join(suffixes)}",
-            hint=f"name the file e.g. {target.name.split('.')[0] or 'out'}{suffixes[0]}",
-        )
-    return target
-
-
 def _stem(path: Path, suffixes: tuple[str, ...]) -> str:
     name = path.name
     suffix = next((s for s in suffixes if name.lower().endswith(s)), "")
@@ -172,6 +142,14 @@ def map_command(
     maptype: Annotated[
         str, typer.Option("--type", "-t", help="labelled or statistical.")
     ] = "labelled",
+    maxprob_threshold: Annotated[
+        float | None,
+        typer.Option(
+            "--maxprob-threshold",
+            help="Use the maximum-probability map thresholded at this probability "
+            "(0.25 or 0.5 for Juelich and Harvard-Oxford).",
+        ),
+    ] = None,
     resolution: Annotated[
         float | None, typer.Option("--resolution-mm", help="Resample to this voxel size.")
     ] = None,
@@ -190,18 +168,18 @@ def map_command(
     with one probability map per region, and a .tsv beside it names the region of
     each volume.
     """
-    the_map = neuratlas.get_map(parcellation, space, maptype)
+    the_map = neuratlas.get_map(parcellation, space, maptype, maxprob_threshold)
     found = the_map.parcellation.get_region(region) if region is not None else None
     if the_map.is_surface:
         _write_surface_map(the_map, found, output, resolution, crop, png)
         return
-    target = check_output(output, suffixes=NIFTI_SUFFIXES)
+    target = check_output_path(output, NIFTI_SUFFIXES)
     whole_statistical = found is None and the_map.maptype is MapType.STATISTICAL
     table = target.with_name(_stem(target, NIFTI_SUFFIXES) + ".tsv")
     if whole_statistical:
-        check_output(table)
+        check_output_path(table)
     if png is not None:
-        check_output(png, "--png", suffixes=(".png",))
+        check_output_path(png, (".png",), "--png")
 
     fetched = the_map.fetch(region=found, resolution_mm=resolution if crop else None)
     img = fetched if crop else on_template_grid(the_map, fetched, resolution)
@@ -252,11 +230,11 @@ def _write_surface_map(
             f"{the_map.name!r} is a surface map: it is written as GIfTI, not as {output.name!r}",
             hint=f"name the output {stem}.label.gii (one file per hemisphere is written)",
         )
-    check_output(output, suffixes=GIFTI_SUFFIXES)
+    check_output_path(output, GIFTI_SUFFIXES)
     mesh = the_map.fetch(region=region)
     files = surface_files(output, mesh, masked=region is not None)
     for path in files:
-        check_output(path, suffixes=GIFTI_SUFFIXES)  # x.left.label.gii may be a folder
+        check_output_path(path, GIFTI_SUFFIXES)  # x.left.label.gii may be a folder
     write_surface(the_map, files, region)
     for path, (_, part) in files.items():
         err_console.print(f"wrote {path} ({part.n_vertices} vertices)")
@@ -273,7 +251,7 @@ def template(
         raise ArgumentError(
             f"{space!r} is a surface space", hint="its templates are meshes, not NIfTI"
         )
-    target = check_output(output, suffixes=NIFTI_SUFFIXES)
+    target = check_output_path(output, NIFTI_SUFFIXES)
     img = volume.fetch()
     save_nifti(img, target)
     err_console.print(f"wrote {output} {img.shape}")

@@ -17,7 +17,6 @@ import json
 import math
 import re
 import sys
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -28,7 +27,7 @@ from rich.table import Table
 from rich.text import Text
 
 from neuratlas.errors import ArgumentError
-from neuratlas.retrieval.cache import atomic_write
+from neuratlas.retrieval.cache import atomic_write, check_writable
 
 console = Console()
 err_console = Console(stderr=True)
@@ -171,23 +170,28 @@ def _plain(value: Any) -> Any:
 
 
 # --- files ---------------------------------------------------------------------------------
-def check_output_path(path: Path, suffixes: Sequence[str]) -> Path:
+def check_output_path(path: Path, suffixes: Sequence[str] = (), option: str = "--output") -> Path:
     """Check, before any work, that a command can write the file ``path``.
 
-    Nothing is created: a missing folder is an error, not made silently. An existing
-    file is fine (it is replaced atomically).
+    The name must end in one of ``suffixes``; the rest is
+    :func:`~neuratlas.retrieval.cache.check_writable`: nothing is created (a missing
+    folder is an error, not made silently), an existing file is fine (it is replaced
+    atomically).
 
     Parameters
     ----------
     path : pathlib.Path
         The file to write.
     suffixes : sequence of str
-        The extensions the command writes, e.g. ``(".nii.gz", ".nii")``; case is ignored.
+        The extensions the command writes, e.g. ``(".nii.gz", ".nii")``; case is
+        ignored; any name is accepted if empty.
+    option : str
+        The option that named the file, for the message.
 
     Returns
     -------
     pathlib.Path
-        ``path``, unchanged.
+        ``path``, with ``~`` expanded.
 
     Raises
     ------
@@ -195,40 +199,14 @@ def check_output_path(path: Path, suffixes: Sequence[str]) -> Path:
         The name ends in none of ``suffixes``; ``path`` is a folder; its folder does
         not exist or is a file; the folder cannot be written to.
     """
-    known = ", ".join(suffixes)
     if path.is_dir():
+        return check_writable(path)  # raises: a folder is not a file name
+    if suffixes and not any(path.name.lower().endswith(s.lower()) for s in suffixes):
         raise ArgumentError(
-            f"cannot write {str(path)!r}: it is a folder",
-            hint=f"give a file name ending in {known}",
+            f"{option} {str(path)!r} does not end in {' or '.join(suffixes)}",
+            hint=f"name the file e.g. {path.name.split('.')[0] or 'out'}{suffixes[0]}",
         )
-    if not any(path.name.lower().endswith(s.lower()) for s in suffixes):
-        what = f"extension {path.suffix!r}" if path.suffix else "no extension"
-        raise ArgumentError(
-            f"cannot write {str(path)!r}: unknown format ({what})",
-            hint=f"end the file name in one of {known}",
-        )
-    folder = path.parent
-    if not folder.exists():
-        raise ArgumentError(
-            f"cannot write {str(path)!r}: the folder {str(folder)!r} does not exist",
-            hint=f"create it first (mkdir -p {folder}) or write into an existing folder",
-        )
-    if not folder.is_dir():
-        raise ArgumentError(
-            f"cannot write {str(path)!r}: {str(folder)!r} is a file, not a folder",
-            hint="give a path inside an existing folder",
-        )
-    try:
-        # the only sure test (read-only mounts, ACLs, root): an unnamed file, gone on close
-        with tempfile.TemporaryFile(dir=folder):
-            pass
-    except OSError as exc:
-        raise ArgumentError(
-            f"cannot write {str(path)!r}: no permission to write in {str(folder)!r}"
-            f" ({exc.strerror or exc})",
-            hint="write into a folder you can write to",
-        ) from None
-    return path
+    return check_writable(path)
 
 
 def check_rows_output(path: Path) -> str:

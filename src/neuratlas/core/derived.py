@@ -42,18 +42,6 @@ RECENT = 8  # derived images kept in memory, by cache file
 _recent: OrderedDict[str, nib.Nifti1Image] = OrderedDict()
 
 
-def source_of(the_map: Map) -> Map | None:
-    """The statistical map that ``the_map`` is derived from, or None for a map read from files."""
-    derived = the_map._derived  # the Map keeps its spec's neuratlas:derived entry
-    return None if derived is None else the_map.references.by_id(derived.from_id)
-
-
-def threshold_of(the_map: Map) -> float | None:
-    """The value above which the derived map ``the_map`` labels a voxel (None if not derived)."""
-    derived = the_map._derived
-    return None if derived is None else derived.threshold
-
-
 def maximum_probability_map(labelled: Map, source: Map, threshold: float = 0.0) -> nib.Nifti1Image:
     """The labelled map ``labelled`` computed from the statistical map ``source``.
 

@@ -93,18 +93,38 @@ class Map(Concept):
         """The parcellation whose regions this map draws."""
         return self._references.by_id(self._loaded.spec.parcellation.id)
 
+    @property
+    def derived_from(self) -> Map | None:
+        """The statistical map this labelled map is computed from, or None for a map of files."""
+        if self._derived is None:
+            return None
+        return self._references.by_id(self._derived.from_id)
+
+    @property
+    def threshold(self) -> float | None:
+        """For a map derived from probabilities, the value above which it labels a voxel.
+
+        ``0.0`` for the plain maximum-probability map, e.g. ``0.25`` for FSL's
+        ``maxprob-thr25``; None for a map read from files.
+        """
+        return None if self._derived is None else float(self._derived.threshold)
+
+    @cached_property
+    def _short_description(self) -> str:
+        # "<parcellation> <space> <type>", plus the threshold of thresholded maps, so
+        # that the unthresholded and thresholded maximum-probability maps differ
+        words = f"{self.parcellation.short_name} {self.space.short_name} {self.maptype.value}"
+        if self.threshold:
+            words += f" thr{round(self.threshold * 100):d}"
+        return words
+
     @cached_property
     def key(self) -> str:
-        return make_key(
-            f"{self.parcellation.short_name} {self.space.short_name} {self.maptype.value}"
-        )
+        return make_key(self._short_description)
 
     @property
     def lookup_names(self) -> tuple[str, ...]:
-        return (
-            self.name,
-            f"{self.parcellation.short_name} {self.space.short_name} {self.maptype.value}",
-        )
+        return (self.name, self._short_description)
 
     @property
     def is_surface(self) -> bool:

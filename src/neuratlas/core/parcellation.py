@@ -61,21 +61,31 @@ class Parcellation(Concept, Region):
         """The spaces in which this parcellation is mapped."""
         return list(dict.fromkeys(m.space for m in self.maps))
 
-    def get_map(self, space: str | Space | None = None, maptype: str = "labelled") -> Map:
+    def get_map(
+        self,
+        space: str | Space | None = None,
+        maptype: str | None = "labelled",
+        threshold: float | None = None,
+    ) -> Map:
         """The map of this parcellation in ``space`` of the given type.
 
         Parameters
         ----------
         space : str or Space, optional
             Defaults to the first space the parcellation is mapped in.
-        maptype : {"labelled", "statistical"}
+        maptype : {"labelled", "statistical"} or None
+            None: the labelled map if there is one, else the statistical map.
+        threshold : float, optional
+            For labelled maps derived from probabilities: the thresholded map that
+            labels a voxel only where its top probability is above ``threshold``
+            (0.25 and 0.5 for Juelich and Harvard-Oxford, as FSL ships them).
 
         Raises
         ------
         NotFoundError
             No such map; the message lists what is available.
         """
-        return self._references.get_map(self, space, maptype)
+        return self._references.get_map(self, space, maptype, threshold)
 
     def __repr__(self) -> str:
         version = f" version {self.version}" if self.version else ""

@@ -45,9 +45,10 @@ class References(Protocol):
         self,
         parcellation: str | Parcellation,
         space: str | Space | None = None,
-        maptype: str = "labelled",
+        maptype: str | None = "labelled",
+        threshold: float | None = None,
     ) -> Map:
-        """The map of ``parcellation`` in ``space`` of type ``maptype``."""
+        """The map of ``parcellation`` in ``space`` of type ``maptype`` (and threshold)."""
         ...
 
     def assign(self, the_map: Map, item: Any, lower_threshold: float = 0.0) -> pd.DataFrame:

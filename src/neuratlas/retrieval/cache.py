@@ -218,11 +218,21 @@ def check_writable(
     # the folder that gets the new entry: the nearest one that exists
     while not place.exists() and place != place.parent:
         place = place.parent
-    if reason is None and not os.access(place, os.W_OK | os.X_OK):
+    if reason is None and not _can_write_in(place):
         reason = f"the folder {place} is not writable"
     if reason is not None:
         raise ArgumentError(f"cannot write {target}: {reason}", hint=hint)
     return target
+
+
+def _can_write_in(folder: Path) -> bool:
+    # the only sure test (read-only mounts, ACLs, root bypassing modes): create an
+    # unnamed file there, gone on close
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            return True
+    except OSError:
+        return False
 
 
 def _unwritable(target: Path, exc: OSError) -> ArgumentError:
