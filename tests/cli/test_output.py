@@ -350,7 +350,8 @@ class TestWriteRows:
 
     @pytest.mark.parametrize("name", ["rows.txt", "rows", "rows.nii.gz"])
     def test_unknown_extensions_are_refused(self, tmp_path: Path, name: str) -> None:
-        with pytest.raises(ArgumentError, match="does not end in .csv or .tsv or .json") as caught:
+        refused = r"does not end in \.csv or \.tsv or \.json"
+        with pytest.raises(ArgumentError, match=refused) as caught:
             write_rows([{"a": 1}], tmp_path / name)
         assert caught.value.hint == "name the file e.g. rows.csv"
         assert list(tmp_path.iterdir()) == []
