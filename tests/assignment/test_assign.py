@@ -317,3 +317,14 @@ def test_a_blob_on_a_derived_map_carries_each_regions_probability_at_its_centre(
         assert value == at_centre[region], region
     # a region that is not the most probable at the centre, but has a probability there
     assert by_region(labelled)["Lateral Ventricle - left hemisphere"] > 0
+
+
+@pytest.mark.parametrize("suffix", [".nii.gz", ".nii"])
+def test_a_truncated_image_file_raises_image_error(toy, tmp_path, suffix: str) -> None:
+    path = tmp_path / f"lesion{suffix}"
+    nib.save(nib.Nifti1Image(label_volume().astype(np.float32), AFFINE), path)
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    the_map = toy.get_map("toy", "toy", "labelled")
+    with pytest.raises(ImageError, match=f"cannot read {tmp_path}.*lesion") as info:
+        the_map.assign(nib.load(path))
+    assert "truncated" in info.value.hint

@@ -88,3 +88,12 @@ def test_related_regions_on_the_embedded_atlases(juelich_statistical) -> None:
     # Harvard-Oxford has three labelled maps (unthresholded, 25 %, 50 %): each region once
     found = [(r.region.parcellation.id, r.region.name, r.space.id) for r in relations]
     assert len(found) == len(set(found))
+
+
+def test_a_region_mapped_on_a_surface_too_relates_through_its_volume() -> None:
+    # Desikan-Killiany is mapped on fsaverage5 (meshes) and in MNI152 2009c (voxels):
+    # relations come from the volume, and the surface map is skipped, not a crash
+    region = neuratlas.get_region("desikan-killiany", "precentral left")
+    assert any(space.is_surface for space in region.supported_spaces)
+    relations = region.get_related_regions()
+    assert relations and all(not r.space.is_surface for r in relations)

@@ -78,6 +78,8 @@ def related_regions(region: Region, maps_in: Callable[..., list[Map]]) -> list[R
     own = region.parcellation
     out: list[RegionRelation] = []
     for space in region.supported_spaces:
+        if space.is_surface:
+            continue  # overlaps are measured on voxel grids; meshes are not compared yet
         if not any(m.maptype is MapType.LABELLED for m in own.maps if m.space is space):
             continue
         mask = region.get_regional_mask(space)

@@ -15,6 +15,7 @@ import numpy as np
 
 from neuratlas.errors import ImageError
 from neuratlas.volumes.grid import voxel_sizes, voxel_to_world, voxel_volume_mm3, world_to_voxel
+from neuratlas.volumes.providers import DECODE_ERRORS
 from neuratlas.volumes.resampling import resample_to_grid
 
 
@@ -50,12 +51,20 @@ def image_components(img: nib.Nifti1Image, affine: np.ndarray, shape: tuple) -> 
     Raises
     ------
     ImageError
-        The image is not 3D, or has no positive value on the grid.
+        The image cannot be read (corrupt, truncated), is not 3D, or has no
+        positive value on the grid.
     """
     # heavy: SciPy costs ~0.15 s to import; only image inputs need it
     from scipy import ndimage
 
-    data = np.asanyarray(img.dataobj)
+    try:
+        data = np.asanyarray(img.dataobj)  # a truncated file fails here, on first read
+    except DECODE_ERRORS as exc:
+        where = img.get_filename() or "the image"
+        raise ImageError(
+            f"cannot read {where}: {exc}",
+            hint="the file is corrupt or truncated; write or download it again",
+        ) from None
     if data.ndim == 4 and data.shape[3] == 1:
         data = data[..., 0]
     if data.ndim != 3:
