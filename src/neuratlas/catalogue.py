@@ -5,7 +5,7 @@ folder first, then any extensions); later folders replace entries with the same
 ``@id``. Building reads JSON only: no network, no image data.
 
 The catalogue is the layer that builds the core objects and answers their
-questions about one another (it implements :class:`neuratlas.core.references.References`);
+questions about one another (it implements :class:`neuratlas.references.References`);
 the objects themselves never import it.
 """
 
@@ -19,10 +19,9 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from neuratlas import matching
+from neuratlas import matching, references
 from neuratlas.configuration.loader import BUILTIN, LoadedSpec, SpecWarning, load_folder
 from neuratlas.configuration.specs import AtlasSpec, MapSpec, ParcellationSpec, SpaceSpec
-from neuratlas.core import references
 from neuratlas.core.atlas import Atlas
 from neuratlas.core.map_index import MapType
 from neuratlas.core.parcellation import Parcellation

@@ -14,6 +14,7 @@ from neuratlas.errors import (
     ImageError,
     NotFoundError,
 )
+from neuratlas.locations.pointcloud import PointCloud
 from tests.toy_atlas import AFFINE, LEAVES, label_volume
 
 VOXEL_MM3 = abs(np.linalg.det(AFFINE[:3, :3]))
@@ -477,11 +478,13 @@ def test_tree2str_draws_branches_as_siibra(parc) -> None:
 def test_compute_centroids_one_per_component(parc) -> None:
     centroids = parc.get_region("Area B - left hemisphere").compute_centroids("toy")
     props = parc.get_region("Area B - left hemisphere").spatial_props("toy")
-    assert centroids == tuple(c.centroid_mm for c in props.components)
+    assert isinstance(centroids, PointCloud)  # as siibra returns them
+    assert centroids.space is parc.references.space("toy")
+    np.testing.assert_allclose(centroids.coordinates, [c.centroid_mm for c in props.components])
     assert len(centroids) == 2
     first = np.zeros(label_volume().shape, dtype=bool)
     first[2:6, 14:20, 8:14] = True
-    np.testing.assert_allclose(centroids[0], centre_mm(first))
+    np.testing.assert_allclose(centroids.coordinates[0], centre_mm(first))
     assert len(parc.get_region("Area A").compute_centroids("toy")) == 2
 
 

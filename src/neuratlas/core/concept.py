@@ -9,7 +9,7 @@ from neuratlas.registry import make_key
 
 if TYPE_CHECKING:
     from neuratlas.configuration.loader import LoadedSpec
-    from neuratlas.core.references import References
+    from neuratlas.references import References
 
 
 class Concept:

@@ -26,6 +26,7 @@ from neuratlas.core.derived import maximum_probability_map
 from neuratlas.core.map_index import MapIndex, MapType
 from neuratlas.core.region import Region
 from neuratlas.errors import ArgumentError, ArgumentTypeError, ImageError, NotFoundError
+from neuratlas.locations.pointcloud import PointCloud
 from neuratlas.registry import make_key
 from neuratlas.volumes import providers
 from neuratlas.volumes.masks import binary_mask
@@ -45,8 +46,8 @@ if TYPE_CHECKING:
 
     from neuratlas.configuration.loader import LoadedSpec
     from neuratlas.core.parcellation import Parcellation
-    from neuratlas.core.references import References
     from neuratlas.core.space import Space
+    from neuratlas.references import References
     from neuratlas.volumes.sparse import SparseIndex
 
 __all__ = ["Map", "MapIndex", "MapType"]
@@ -407,6 +408,11 @@ class Map(Concept):
         if isinstance(mask, Mesh):
             return surface_properties(mask)
         return spatial_properties(mask)
+
+    def compute_centroids(self, region: str | Region, threshold: float = 0.0) -> PointCloud:
+        """The centroids of ``region``'s connected components, largest first, in this space."""
+        props = self.spatial_props(region, threshold)
+        return PointCloud([c.centroid_mm for c in props.components], self.space)
 
     def _as_index(self, index: MapIndex | int) -> MapIndex:
         """A MapIndex for what ``fetch(index=...)`` was given (see :meth:`fetch`)."""

@@ -12,8 +12,8 @@ from neuratlas.registry import version_order
 if TYPE_CHECKING:
     from neuratlas.configuration.loader import LoadedSpec
     from neuratlas.core.maps import Map
-    from neuratlas.core.references import References
     from neuratlas.core.space import Space
+    from neuratlas.references import References
 
 
 def _build(spec: RegionSpec) -> Region:

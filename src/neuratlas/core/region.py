@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from neuratlas.core.maps import Map
     from neuratlas.core.parcellation import Parcellation
     from neuratlas.core.space import Space
+    from neuratlas.locations.pointcloud import PointCloud
     from neuratlas.volumes.properties import SpatialProperties
 
 # how many candidates an AmbiguousError lists
@@ -438,16 +439,19 @@ class Region:
 
     def compute_centroids(
         self, space: str | Space, maptype: str | None = None, threshold: float | None = None
-    ) -> tuple[tuple[float, float, float], ...]:
-        """The centroids (mm) of the region's connected components in ``space``.
+    ) -> PointCloud:
+        """The centroids of the region's connected components in ``space``, as siibra gives them.
 
-        siibra returns them as a PointCloud; here they are coordinates, largest
-        component first, because regions sit below locations in neuratlas's layers:
-        ``neuratlas.PointCloud(region.compute_centroids(space), space)`` makes one.
-        ``maptype`` and ``threshold`` are as in :meth:`get_regional_mask`.
+        Largest component first; ``maptype`` and ``threshold`` are as in
+        :meth:`get_regional_mask`.
+
+        Returns
+        -------
+        PointCloud
+            One point (mm) per connected component, in ``space``.
         """
-        props = self.spatial_props(space, maptype, threshold)
-        return tuple(tuple(c.centroid_mm) for c in props.components)
+        the_map = self._map_for_mask(space, maptype, threshold)
+        return the_map.compute_centroids(self, **_thresholded(threshold))
 
     def _map_for_mask(
         self, space: str | Space, maptype: str | None, threshold: float | None

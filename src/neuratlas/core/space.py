@@ -12,7 +12,7 @@ from neuratlas.volumes.volume import Volume
 if TYPE_CHECKING:
     from neuratlas.configuration.loader import LoadedSpec
     from neuratlas.core.parcellation import Parcellation
-    from neuratlas.core.references import References
+    from neuratlas.references import References
 
 
 class Space(Concept):

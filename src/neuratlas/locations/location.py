@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from neuratlas.core import references
+from neuratlas import references
 from neuratlas.errors import SpaceMismatchError
 
 if TYPE_CHECKING:

@@ -4,6 +4,8 @@ Atlases, spaces, parcellations, regions and maps link to one another by ``@id``.
 They never import the catalogue (it sits in a layer above them); the catalogue
 hands each object a :class:`References` when it builds it, and registers itself
 with :func:`install` so that a location given a space *name* can resolve it.
+This module sits at the bottom of the layers (it imports nothing of neuratlas at
+run time), so that both core and locations may use it.
 """
 
 from __future__ import annotations
