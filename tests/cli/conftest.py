@@ -26,18 +26,6 @@ ENTRY = (
 )
 
 
-def run_script(toy_folder: Path, tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "NEURATLAS_CACHE": str(tmp_path / "cache"), "PYTHONWARNINGS": "ignore"}
-    return subprocess.run(
-        [sys.executable, "-c", ENTRY, str(toy_folder), *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=tmp_path,
-    )
-
-
 @pytest.fixture
 def run(toy_active, monkeypatch: pytest.MonkeyPatch, toy_folder: Path):
     """Invoke the CLI in-process on the toy catalogue; returns the click Result."""
@@ -50,23 +38,22 @@ def run(toy_active, monkeypatch: pytest.MonkeyPatch, toy_folder: Path):
     return invoke
 
 
+def run_console(
+    toy_folder: Path, cwd: Path, cache: str, *args: str
+) -> subprocess.CompletedProcess:
+    """The console script on the toy catalogue, in a fresh process, with ``NEURATLAS_CACHE``."""
+    env = {**os.environ, "NEURATLAS_CACHE": cache, "PYTHONWARNINGS": "ignore"}
+    return subprocess.run(
+        [sys.executable, "-c", ENTRY, str(toy_folder), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=cwd,
+    )
+
+
 @pytest.fixture
 def script(toy_folder: Path, tmp_path: Path) -> Callable[..., subprocess.CompletedProcess]:
-    """Run the console script's entry point on the toy catalogue, in a fresh process."""
-
-    def run_script(*args: str) -> subprocess.CompletedProcess:
-        env = {
-            **os.environ,
-            "NEURATLAS_CACHE": str(tmp_path / "cache"),
-            "PYTHONWARNINGS": "ignore",
-        }
-        return subprocess.run(
-            [sys.executable, "-c", ENTRY, str(toy_folder), *args],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            cwd=tmp_path,
-        )
-
-    return run_script
+    """Run the console script on the toy catalogue in ``tmp_path``, with a private cache."""
+    return lambda *args: run_console(toy_folder, tmp_path, str(tmp_path / "cache"), *args)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +12,7 @@ import pytest
 
 from neuratlas import errors
 from neuratlas.cli.main import exit_status
-from tests.cli.conftest import ENTRY
+from tests.cli.conftest import run_console
 from tests.toy_atlas import PARC_ID, SPACE_ID
 
 
@@ -97,19 +96,6 @@ def test_console_script_is_installed() -> None:
 
 
 # --- the cache folder of the environment --------------------------------------------------------
-def run_with_cache(toy_folder: Path, cache: str, *args: str) -> subprocess.CompletedProcess:
-    """The console script on the toy catalogue with NEURATLAS_CACHE set to ``cache``."""
-    env = {**os.environ, "NEURATLAS_CACHE": cache, "PYTHONWARNINGS": "ignore"}
-    return subprocess.run(
-        [sys.executable, "-c", ENTRY, str(toy_folder), *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=toy_folder.parent,
-    )
-
-
 @pytest.mark.parametrize(
     "command",
     [
@@ -124,7 +110,7 @@ def test_script_cache_that_is_a_file(
     blocker = tmp_path / "cache"
     blocker.write_text("a file, not a folder")
     cache = blocker / "neuratlas" if below else blocker
-    done = run_with_cache(toy_folder, str(cache), *command)
+    done = run_console(toy_folder, toy_folder.parent, str(cache), *command)
     assert done.returncode == 1, done.stderr
     assert done.stderr.splitlines() == [
         f"error: NEURATLAS_CACHE={cache} cannot be used as the neuratlas cache: "
@@ -137,7 +123,9 @@ def test_script_cache_that_is_a_file(
 
 @pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs /proc, where mkdir fails")
 def test_script_cache_that_cannot_be_created(toy_folder: Path) -> None:
-    done = run_with_cache(toy_folder, "/proc/no-such-process/cache", "allen", "cache", "info")
+    done = run_console(
+        toy_folder, toy_folder.parent, "/proc/no-such-process/cache", "allen", "cache", "info"
+    )
     assert done.returncode == 1, done.stderr
     first, hint = done.stderr.splitlines()
     assert first == (

@@ -25,6 +25,7 @@ import typer
 
 import neuratlas
 from neuratlas.assignment import COLUMNS
+from neuratlas.cli.options import MapTypeOption, MaxprobThresholdOption
 from neuratlas.cli.output import check_rows_output, console, emit_rows, one_line
 from neuratlas.core.space import Space
 from neuratlas.errors import ArgumentError, ImageError
@@ -67,18 +68,9 @@ def assign(
         Path | None, typer.Option("--points", help="CSV with columns x,y,z (and sigma).")
     ] = None,
     image: Annotated[Path | None, typer.Option("--image", help="NIfTI image.")] = None,
-    maptype: Annotated[str, typer.Option("--type", "-t", help="labelled or statistical.")] = (
-        "labelled"
-    ),
+    maptype: MapTypeOption = "labelled",
     threshold: Annotated[float, typer.Option("--threshold", help="Lower map threshold.")] = 0.0,
-    maxprob_threshold: Annotated[
-        float | None,
-        typer.Option(
-            "--maxprob-threshold",
-            help="Use the maximum-probability map thresholded at this probability "
-            "(0.25 or 0.5 for Juelich and Harvard-Oxford).",
-        ),
-    ] = None,
+    maxprob_threshold: MaxprobThresholdOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     output: Annotated[
         Path | None,

@@ -19,6 +19,7 @@ import numpy as np
 import typer
 
 import neuratlas
+from neuratlas.cli.options import MapTypeOption, MaxprobThresholdOption
 from neuratlas.cli.output import check_output_path, err_console
 from neuratlas.core.map_index import MapType
 from neuratlas.errors import ArgumentError
@@ -139,17 +140,8 @@ def map_command(
         ),
     ],
     region: Annotated[str | None, typer.Option("--region", "-r", help="Only this region.")] = None,
-    maptype: Annotated[
-        str, typer.Option("--type", "-t", help="labelled or statistical.")
-    ] = "labelled",
-    maxprob_threshold: Annotated[
-        float | None,
-        typer.Option(
-            "--maxprob-threshold",
-            help="Use the maximum-probability map thresholded at this probability "
-            "(0.25 or 0.5 for Juelich and Harvard-Oxford).",
-        ),
-    ] = None,
+    maptype: MapTypeOption = "labelled",
+    maxprob_threshold: MaxprobThresholdOption = None,
     resolution: Annotated[
         float | None, typer.Option("--resolution-mm", help="Resample to this voxel size.")
     ] = None,
