@@ -480,3 +480,11 @@ def test_console_script_offline_is_two_short_lines(tmp_path: Path) -> None:
     assert error.startswith(f"error: could not fetch {base}data/query.json?...: cannot connect")
     assert len(error) < 200  # the 400-character query URL is elided
     assert hint.startswith("hint: check the network connection, or point NEURATLAS_ALLEN_API")
+
+
+def test_preview_refuses_a_name_that_is_not_png(tmp_path: Path) -> None:
+    # the picture is PNG data: a .jpg name would mislabel it
+    result = _run("dataset", "preview", str(CORONAL_ID), "-o", str(tmp_path / "p.jpg"))
+    assert isinstance(result.exception, ArgumentError)  # type: ignore[attr-defined]
+    assert result.exception.message.endswith("does not end in .png")  # type: ignore[attr-defined]
+    assert not list(tmp_path.iterdir())

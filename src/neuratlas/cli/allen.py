@@ -25,7 +25,7 @@ from neuratlas.allen.preview import contact_sheet, pick_evenly
 from neuratlas.allen.sync import DatasetDownloader
 from neuratlas.allen.transforms import REFERENCE_SHAPE_UM
 from neuratlas.allen.volume import GAPS
-from neuratlas.cli.output import console, emit_json, emit_rows
+from neuratlas.cli.output import check_output_path, console, emit_json, emit_rows
 from neuratlas.retrieval.cache import check_writable
 
 app = typer.Typer(
@@ -135,7 +135,7 @@ def dataset_preview(
     """Draw a contact sheet of a dataset's sections."""
     if max_images < 1:
         raise typer.BadParameter("must be at least 1", param_hint="--max-images")
-    output = check_writable(output)
+    output = check_output_path(output, (".png",))
     with _client() as client:
         downloader = DatasetDownloader(
             dataset_id,
