@@ -16,7 +16,7 @@ probable it is.
 from __future__ import annotations
 
 import abc
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -201,8 +201,14 @@ class StatisticalLookup(MapLookup):
         return point, entry, self.map.scaled(value).astype(np.float64)
 
 
+@lru_cache(maxsize=16)
 def lookup_for(the_map: Map, lower_threshold: float = 0.0) -> MapLookup:
     """The lookup of a volumetric map, of the kind its map type calls for.
+
+    Kept for the next call (a few recent maps and thresholds): building one sums the
+    whole map (~100 ms and ~100 MB for Juelich's 2.9 M values), answering from it
+    costs only the points asked about, which matters for a service assigning
+    point after point. Lookups are read-only, so threads may share them.
 
     Raises
     ------

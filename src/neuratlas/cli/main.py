@@ -12,7 +12,7 @@ import sys
 import typer
 
 from neuratlas.cli import allen as allen_cli
-from neuratlas.cli import assign, catalogue, maps, tour
+from neuratlas.cli import assign, catalogue, maps, serve, tour
 from neuratlas.errors import (
     AmbiguousError,
     ArgumentError,
@@ -44,6 +44,7 @@ catalogue.register(cli)
 assign.register(cli)
 maps.register(cli)
 tour.register(cli)
+serve.register(cli)
 cli.add_typer(allen_cli.app, name="allen")
 
 # what the user asked for was wrong (usage) or names nothing (lookup): exit 2

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from neuratlas.configuration.specs import RegionSpec
+from neuratlas.configuration.specs import RegionSpec, VersionSpec
 from neuratlas.core.concept import Concept
 from neuratlas.core.region import Region
 from neuratlas.registry import version_order
@@ -46,6 +46,11 @@ class Parcellation(Concept, Region):
     @property
     def version_order(self) -> tuple:
         return version_order(self.version)
+
+    @property
+    def version_spec(self) -> VersionSpec | None:
+        """The spec's ``@version``: name, ``@prev``/``@next`` links, collection."""
+        return self._version
 
     @property
     def is_newest_version(self) -> bool:

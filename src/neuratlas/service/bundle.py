@@ -1,0 +1,351 @@
+"""Download bundles: one zip with a space's template and a parcellation's or region's map.
+
+:func:`build_bundle` is the work behind siibra-api's ``download_all`` handler. The
+zip holds
+
+- ``README.md``: the neuratlas version, the UTC time the bundle was made, and the
+  request (the resolved space, parcellation, region and feature);
+- ``LICENCE.txt``: the licence of each part, from the specs' ``source.licence``,
+  with where the data comes from;
+- ``{space key}.nii.gz`` and ``{space key}.info.md``: the space's template;
+- without a region, ``{parcellation key}.nii.gz``: the parcellation's labelled map;
+  with a region, ``{region key}.nii.gz``: its statistical map, or its labelled mask
+  where the parcellation has no statistical map in that space; each with an
+  ``.info.md`` (name, description, publications as citations);
+- with a ``feature_id``, ``feature.error.txt``: neuratlas has no features yet.
+
+A part that cannot be made becomes ``{file name}.error.txt`` (the error's message
+and hint), so that a bundle is always a valid zip. Bundles live in the neuratlas
+cache under a key made of the resolved ``@id`` s and the neuratlas version, so
+identical requests (also through different aliases) reuse one file; the cache's
+LRU cap bounds their disk use. A bundle in which a part failed for a reason that
+may pass (data not fetched, a corrupt file) is written next to the reusable one
+and rebuilt by the next request.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import neuratlas
+from neuratlas.errors import Error, NotFoundError
+from neuratlas.retrieval.cache import (
+    atomic_write,
+    cache_key,
+    cache_path,
+    evict,
+    max_bytes,
+    touch,
+)
+
+if TYPE_CHECKING:
+    import nibabel as nib
+
+    from neuratlas.core.concept import Concept
+    from neuratlas.core.maps import Map
+    from neuratlas.core.parcellation import Parcellation
+    from neuratlas.core.region import Region
+    from neuratlas.core.space import Space
+
+log = logging.getLogger(__name__)
+
+#: The cache area that holds the bundles.
+BUNDLE_AREA = "bundles"
+#: What ``feature.error.txt`` says: neuratlas has no features (yet) to export.
+FEATURES_UNAVAILABLE = (
+    "features are not available in neuratlas: feature {feature_id!r} cannot be exported\n"
+    "hint: leave out feature_id; the bundle holds the template and the map\n"
+)
+
+
+@dataclass(frozen=True)
+class BundleRequest:
+    """A download request with its ids resolved to catalogue objects.
+
+    Attributes
+    ----------
+    space : Space
+    parcellation : Parcellation
+    region : Region or None
+        None for the whole parcellation's labelled map.
+    feature_id : str or None
+    """
+
+    space: Space
+    parcellation: Parcellation
+    region: Region | None = None
+    feature_id: str | None = None
+
+    @property
+    def ids(self) -> dict[str, str | None]:
+        """The request as ``@id`` s: the same for every alias of the same objects."""
+        return {
+            "space": self.space.id,
+            "parcellation": self.parcellation.id,
+            "region": self.region.id if self.region is not None else None,
+            "feature": self.feature_id,
+        }
+
+    @property
+    def key(self) -> str:
+        """The cache key of the bundle: the resolved request and the neuratlas version."""
+        return cache_key(self.ids, neuratlas.__version__)
+
+
+def resolve_request(
+    space_id: str,
+    parcellation_id: str,
+    region_id: str | None = None,
+    feature_id: str | None = None,
+) -> BundleRequest:
+    """Look up the objects a download request names, with the catalogue's fuzzy matching.
+
+    Raises
+    ------
+    NotFoundError
+        An unknown space, parcellation or region (with suggestions).
+    AmbiguousError
+        An id that fits several objects equally well (with the candidates).
+    """
+    space = neuratlas.get_space(space_id)
+    parcellation = neuratlas.get_parcellation(parcellation_id)
+    region = parcellation.get_region(region_id) if region_id else None
+    return BundleRequest(space, parcellation, region, feature_id or None)
+
+
+def build_bundle(
+    space_id: str,
+    parcellation_id: str,
+    region_id: str | None = None,
+    feature_id: str | None = None,
+) -> Path:
+    """Make (or reuse) the download bundle of a space, a parcellation and optionally a region.
+
+    Parameters
+    ----------
+    space_id : str
+        Name, alias, key or ``@id`` of the space of the template and the map.
+    parcellation_id : str
+        Name, alias, key or ``@id`` of the parcellation.
+    region_id : str, optional
+        A region of the parcellation: the bundle holds its map instead of the
+        parcellation's labelled map.
+    feature_id : str, optional
+        neuratlas has no features yet: the bundle then holds ``feature.error.txt``.
+
+    Returns
+    -------
+    pathlib.Path
+        The zip in the neuratlas cache. A bundle made earlier for the same objects
+        is returned as it is (its README keeps the time it was made).
+
+    Raises
+    ------
+    NotFoundError
+        An unknown id; nothing is built.
+    AmbiguousError
+        An ambiguous id; nothing is built.
+    """
+    request = resolve_request(space_id, parcellation_id, region_id, feature_id)
+    done = cache_path(BUNDLE_AREA, request.key, ".zip")
+    if done.is_file():
+        touch(done)
+        return done
+    # built under another name, so that a bundle with a part that may work next time
+    # is never reused: only a complete one is renamed to the name looked up above
+    partial = cache_path(BUNDLE_AREA, request.key, ".partial.zip")
+    target = partial
+    if _write(request, partial).reusable:
+        # gone: the same bundle was built and renamed meanwhile by another worker
+        with contextlib.suppress(FileNotFoundError):
+            partial.replace(done)
+        target = done
+    # the cap bounds the bundles, but never deletes the one just made (a cap smaller
+    # than one bundle would otherwise hand back a path that is gone); a partial bundle
+    # renamed meanwhile by another worker leaves nothing to measure, and that one evicts
+    with contextlib.suppress(FileNotFoundError):
+        evict(max(max_bytes(), target.stat().st_size))
+    return target
+
+
+@dataclass
+class _Writer:
+    """Writes the parts of one bundle, turning a failed part into an error file."""
+
+    archive: zipfile.ZipFile
+    #: (what, source) pairs whose licences go into LICENCE.txt
+    licensed: list[tuple[str, Concept]] = field(default_factory=list)
+    #: False once a part failed for a reason that may pass on another try
+    reusable: bool = True
+
+    def text(self, name: str, content: str) -> None:
+        self.archive.writestr(name, content, compress_type=zipfile.ZIP_DEFLATED)
+
+    def nifti(self, name: str, fetch: Callable[[], nib.Nifti1Image]) -> None:
+        """Write one gzipped NIfTI part; on failure write ``{name}.error.txt``."""
+        # heavy: NumPy and nibabel, only when a bundle is actually built
+        from neuratlas.volumes.nifti import to_nifti_bytes
+
+        try:
+            data = to_nifti_bytes(fetch())
+        except Error as exc:
+            # a lookup that fails now fails every time; anything else may pass
+            self.reusable = self.reusable and isinstance(exc, NotFoundError)
+            self.text(f"{name}.error.txt", _error_text(exc))
+            return
+        except Exception as exc:
+            # never a broken bundle: the user gets a zip that says what went wrong
+            log.exception("bundle part %s failed", name)
+            self.reusable = False
+            self.text(f"{name}.error.txt", f"internal error: {type(exc).__name__}: {exc}\n")
+            return
+        # already gzip: deflating it again costs time and saves nothing
+        self.archive.writestr(name, data, compress_type=zipfile.ZIP_STORED)
+
+
+def _write(request: BundleRequest, target: Path) -> _Writer:
+    """Write the bundle of ``request`` atomically to ``target``."""
+    with (
+        atomic_write(target) as handle,
+        zipfile.ZipFile(handle, "w", zipfile.ZIP_DEFLATED) as archive,
+    ):
+        writer = _Writer(archive)
+        writer.text("README.md", _readme(request))
+        if request.feature_id is not None:
+            writer.text(
+                "feature.error.txt", FEATURES_UNAVAILABLE.format(feature_id=request.feature_id)
+            )
+        _write_template(writer, request.space)
+        if request.region is None:
+            _write_parcellation_map(writer, request.parcellation, request.space)
+        else:
+            _write_region_map(writer, request.region, request.space)
+        writer.text("LICENCE.txt", _licences(writer.licensed))
+    return writer
+
+
+def _write_template(writer: _Writer, space: Space) -> None:
+    name = f"{space.key}.nii.gz"
+    writer.licensed.append((f"the template of {space.name} ({name})", space))
+    writer.text(f"{space.key}.info.md", _info(space.name, space))
+    writer.nifti(name, lambda: _volume(space.get_template().fetch(), space))
+
+
+def _write_parcellation_map(writer: _Writer, parcellation: Parcellation, space: Space) -> None:
+    name = f"{parcellation.key}.nii.gz"
+    writer.licensed.append((f"the parcellation {parcellation.name} ({name})", parcellation))
+    writer.text(f"{parcellation.key}.info.md", _info(parcellation.name, parcellation))
+
+    def fetch() -> nib.Nifti1Image:
+        the_map = parcellation.get_map(space, "labelled")
+        if the_map.source is not None:  # most maps share their parcellation's source
+            writer.licensed.append((f"the map {the_map.name} ({name})", the_map))
+        return _volume(the_map.fetch(), space)
+
+    writer.nifti(name, fetch)
+
+
+def _write_region_map(writer: _Writer, region: Region, space: Space) -> None:
+    parcellation = region.parcellation
+    name = f"{region.key}.nii.gz"
+    writer.licensed.append((f"the parcellation {parcellation.name} ({name})", parcellation))
+    what = f"{region.name}, a region of {parcellation.name}"
+    writer.text(f"{region.key}.info.md", _info(what, parcellation))
+
+    def fetch() -> nib.Nifti1Image:
+        the_map = _region_map(parcellation, space)
+        if the_map.source is not None:  # most maps share their parcellation's source
+            writer.licensed.append((f"the map {the_map.name} ({name})", the_map))
+        return _volume(the_map.fetch(region=region), space)
+
+    writer.nifti(name, fetch)
+
+
+def _region_map(parcellation: Parcellation, space: Space) -> Map:
+    """The statistical map of ``parcellation`` in ``space``, else its labelled map."""
+    try:
+        return parcellation.get_map(space, "statistical")
+    except NotFoundError:
+        return parcellation.get_map(space, "labelled")
+
+
+def _volume(img: object, space: Space) -> nib.Nifti1Image:
+    """``img`` if it is a NIfTI image; surface spaces have meshes, which bundles leave out."""
+    # heavy: nibabel, only when a bundle is actually built
+    import nibabel as nib
+
+    if not isinstance(img, nib.Nifti1Image):
+        raise NotFoundError(
+            f"{space.name!r} is a surface space: its template and maps are meshes, "
+            "which download bundles do not hold",
+            hint="choose a volumetric space, e.g. 'MNI152 NLin6 asym'",
+        )
+    return img
+
+
+def _error_text(exc: Error) -> str:
+    """The contents of an ``.error.txt`` part: the message and, if any, the hint."""
+    text = f"{exc.message}\n"
+    return text + (f"hint: {exc.hint}\n" if exc.hint else "")
+
+
+def _readme(request: BundleRequest) -> str:
+    space, parcellation, region = request.space, request.parcellation, request.region
+    lines = [
+        "# neuratlas download bundle",
+        "",
+        f"- neuratlas version: {neuratlas.__version__}",
+        f"- created (UTC): {datetime.now(UTC).isoformat(timespec='seconds')}",
+        "",
+        "## Request",
+        "",
+        f"- space: {space.name} (`{space.id}`)",
+        f"- parcellation: {parcellation.name} (`{parcellation.id}`)",
+    ]
+    if region is not None:
+        lines.append(f"- region: {region.name} (`{region.id}`)")
+    if request.feature_id is not None:
+        lines.append(f"- feature: `{request.feature_id}`")
+    lines += [
+        "",
+        "## Contents",
+        "",
+        "- `LICENCE.txt`: the licences of the data in this bundle",
+        f"- `{space.key}.nii.gz`: the template of the space, `{space.key}.info.md` about it",
+    ]
+    part = region if region is not None else parcellation
+    kind = "the region's statistical map (or its mask)" if region else "the labelled map"
+    lines.append(f"- `{part.key}.nii.gz`: {kind}, `{part.key}.info.md` about it")
+    lines += ["", "A part that could not be made is replaced by `<file name>.error.txt`.", ""]
+    return "\n".join(lines)
+
+
+def _info(title: str, concept: Concept) -> str:
+    """The ``.info.md`` of a part: its name, the description and the citations."""
+    citations = concept.citations() or "No publications are listed."
+    description = concept.description or "No description is given."
+    return f"# {title}\n\n## Description\n\n{description}\n\n## Publications\n\n{citations}\n"
+
+
+def _licences(licensed: list[tuple[str, Concept]]) -> str:
+    """LICENCE.txt: each licence once, with the parts it covers and their sources."""
+    by_licence: dict[str, list[str]] = {}
+    for what, concept in licensed:
+        source = concept.source
+        licence = (source.licence if source else None) or "no licence is stated in the spec"
+        where = [source.url, source.package and f"package {source.package}"] if source else []
+        found = ", ".join(w for w in where if w)
+        line = f"- {what}" + (f", from {found}" if found else "")
+        entries = by_licence.setdefault(licence, [])
+        if line not in entries:
+            entries.append(line)
+    blocks = [f"Licence: {licence}\n" + "\n".join(lines) for licence, lines in by_licence.items()]
+    header = "Licences of the data in this bundle (from the neuratlas specs)\n\n"
+    return header + "\n\n".join(blocks) + "\n"

@@ -1,0 +1,236 @@
+"""Download bundles (service/bundle.py) on the embedded catalogue."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import os
+import zipfile
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+import neuratlas
+from neuratlas.errors import AmbiguousError, DataUnavailableError, NotFoundError
+from neuratlas.service import bundle
+from neuratlas.service.bundle import build_bundle
+
+SPACE = "MNI152 NLin6 asym"
+
+
+@pytest.fixture(autouse=True)
+def fresh_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    # each test starts without bundles, so that builds can be counted
+    monkeypatch.setenv("NEURATLAS_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+@pytest.fixture
+def builds(monkeypatch: pytest.MonkeyPatch) -> list[bundle.BundleRequest]:
+    """The requests for which a bundle was actually written."""
+    seen: list[bundle.BundleRequest] = []
+    write = bundle._write
+
+    def counting(request: bundle.BundleRequest, target: Path) -> bundle._Writer:
+        seen.append(request)
+        return write(request, target)
+
+    monkeypatch.setattr(bundle, "_write", counting)
+    return seen
+
+
+def read_nifti(archive: zipfile.ZipFile, name: str) -> nib.Nifti1Image:
+    # the parts are gzipped NIfTI files, as a user gets them after unzipping
+    return nib.Nifti1Image.from_bytes(gzip.decompress(archive.read(name)))
+
+
+def assert_same_image(got: nib.Nifti1Image, expected: nib.Nifti1Image) -> None:
+    np.testing.assert_array_equal(np.asanyarray(got.dataobj), np.asanyarray(expected.dataobj))
+    np.testing.assert_allclose(got.affine, expected.affine)
+
+
+def test_parcellation_bundle_holds_the_template_and_the_labelled_map() -> None:
+    space = neuratlas.get_space(SPACE)
+    parc = neuratlas.get_parcellation("aal3")
+    path = build_bundle(SPACE, "aal3")
+
+    with zipfile.ZipFile(path) as archive:
+        assert archive.testzip() is None
+        assert sorted(archive.namelist()) == sorted(
+            [
+                "README.md",
+                "LICENCE.txt",
+                f"{space.key}.nii.gz",
+                f"{space.key}.info.md",
+                f"{parc.key}.nii.gz",
+                f"{parc.key}.info.md",
+            ]
+        )
+        assert_same_image(read_nifti(archive, f"{space.key}.nii.gz"), space.get_template().fetch())
+        labelled = neuratlas.get_map("aal3", SPACE, "labelled")
+        assert_same_image(read_nifti(archive, f"{parc.key}.nii.gz"), labelled.fetch())
+        kinds = {i.filename: i.compress_type for i in archive.infolist()}
+        readme = archive.read("README.md").decode()
+        licence = archive.read("LICENCE.txt").decode()
+        info = archive.read(f"{parc.key}.info.md").decode()
+    # NIfTI parts are gzip already: stored; text is deflated
+    assert kinds[f"{parc.key}.nii.gz"] == zipfile.ZIP_STORED
+    assert kinds["README.md"] == zipfile.ZIP_DEFLATED
+    assert neuratlas.__version__ in readme
+    assert space.id in readme and parc.id in readme and "- region:" not in readme
+    assert space.source.licence in licence and parc.source.licence in licence
+    assert space.source.url in licence
+    assert parc.name in info and parc.description in info
+    assert parc.publications[0].citation in info
+
+
+@pytest.mark.slow  # decodes the 121 Juelich probability maps once per process
+def test_region_bundle_holds_its_statistical_map() -> None:
+    region = neuratlas.get_region("juelich", "hIP1 left")
+    path = build_bundle("nlin6", "juelich", "hIP1 left")
+
+    with zipfile.ZipFile(path) as archive:
+        assert f"{region.key}.info.md" in archive.namelist()
+        assert neuratlas.get_parcellation("juelich").key + ".nii.gz" not in archive.namelist()
+        expected = neuratlas.get_map("juelich", SPACE, "statistical").fetch(region=region)
+        got = read_nifti(archive, f"{region.key}.nii.gz")
+        readme = archive.read("README.md").decode()
+    assert got.get_data_dtype() == np.float32
+    assert_same_image(got, expected)
+    assert region.id in readme
+
+
+def test_region_without_a_statistical_map_gets_its_labelled_mask() -> None:
+    space = "mni152 2009c"
+    region = neuratlas.get_region("desikan", "precentral left")
+    path = build_bundle(space, "desikan", "precentral left")
+
+    with zipfile.ZipFile(path) as archive:
+        got = read_nifti(archive, f"{region.key}.nii.gz")
+        template = read_nifti(archive, f"{neuratlas.get_space(space).key}.nii.gz")
+    expected = neuratlas.get_map("desikan", space, "labelled").fetch(region=region)
+    assert_same_image(got, expected)
+    assert set(np.unique(np.asanyarray(got.dataobj))) == {0, 1}
+    assert_same_image(template, neuratlas.get_space(space).get_template().fetch())
+
+
+def test_a_failing_part_becomes_an_error_file_and_is_rebuilt_later(
+    monkeypatch: pytest.MonkeyPatch, builds: list
+) -> None:
+    space = neuratlas.get_space(SPACE)
+    template = space.get_template()
+
+    def offline() -> None:
+        raise DataUnavailableError("the template is not downloaded", hint="go online")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(template, "fetch", offline)
+        path = build_bundle(SPACE, "aal3")
+
+    with zipfile.ZipFile(path) as archive:
+        assert archive.testzip() is None
+        names = archive.namelist()
+        error = archive.read(f"{space.key}.nii.gz.error.txt").decode()
+        parc_key = neuratlas.get_parcellation("aal3").key
+        assert f"{parc_key}.nii.gz" in names  # the other parts are there
+    assert f"{space.key}.nii.gz" not in names
+    assert f"{space.key}.info.md" in names
+    assert "the template is not downloaded" in error and "go online" in error
+    # data that may come later: the bundle is not reused
+    again = build_bundle(SPACE, "aal3")
+    assert again != path and len(builds) == 2
+    with zipfile.ZipFile(again) as archive:
+        assert f"{space.key}.nii.gz" in archive.namelist()
+
+
+def test_an_unexpected_failure_still_gives_a_valid_zip(monkeypatch: pytest.MonkeyPatch) -> None:
+    space = neuratlas.get_space(SPACE)
+
+    def broken() -> None:
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(space.get_template(), "fetch", broken)
+    path = build_bundle(SPACE, "aal3")
+    with zipfile.ZipFile(path) as archive:
+        assert archive.testzip() is None
+        error = archive.read(f"{space.key}.nii.gz.error.txt").decode()
+    assert "RuntimeError" in error and "disk on fire" in error
+    assert path.name.endswith(".partial.zip")
+
+
+def test_identical_requests_reuse_the_bundle(builds: list) -> None:
+    first = build_bundle(SPACE, "aal3")
+    content = first.read_bytes()
+    old = first.stat().st_mtime - 3600
+    os.utime(first, (old, old))
+
+    again = build_bundle(SPACE, "aal3")
+
+    assert again == first and len(builds) == 1
+    # the README keeps the time the bundle was made; reuse counts as a use for the LRU
+    assert again.read_bytes() == content
+    assert again.stat().st_mtime > old
+
+
+def test_aliases_of_the_same_objects_hit_the_same_bundle(builds: list) -> None:
+    space = neuratlas.get_space(SPACE)
+    parc = neuratlas.get_parcellation("aal3")
+    first = build_bundle("nlin6", "aal3", "precentral left")
+    region = parc.get_region("precentral left")
+
+    assert build_bundle(space.id, parc.id, region.id) == first
+    assert build_bundle(space.name, parc.name, region.name) == first
+    assert len(builds) == 1
+    assert build_bundle("nlin6", "aal3") != first  # another request, another bundle
+
+
+def test_a_feature_id_adds_a_note_that_features_are_not_available() -> None:
+    path = build_bundle(SPACE, "aal3", feature_id="some-feature")
+    with zipfile.ZipFile(path) as archive:
+        note = archive.read("feature.error.txt").decode()
+        readme = archive.read("README.md").decode()
+    assert "some-feature" in note and "not available" in note
+    assert "some-feature" in readme
+    assert path != build_bundle(SPACE, "aal3")
+
+
+def test_a_surface_space_gives_error_parts_in_a_reusable_bundle(builds: list) -> None:
+    space = neuratlas.get_space("fsaverage5")
+    path = build_bundle("fsaverage5", "desikan")
+    with zipfile.ZipFile(path) as archive:
+        error = archive.read(f"{space.key}.nii.gz.error.txt").decode()
+        assert f"{space.key}.info.md" in archive.namelist()
+    assert "surface space" in error
+    # a lookup that fails now fails every time: no point in rebuilding
+    assert build_bundle("fsaverage5", "desikan") == path and len(builds) == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "error"),
+    [
+        (("no such space", "aal3"), NotFoundError),
+        ((SPACE, "no such parcellation"), NotFoundError),
+        ((SPACE, "aal3", "no such region"), NotFoundError),
+        ((SPACE, "harvard"), AmbiguousError),
+    ],
+)
+def test_bad_ids_raise_before_any_work(args: tuple, error: type, fresh_cache: Path) -> None:
+    with pytest.raises(error) as raised:
+        build_bundle(*args)
+    details = raised.value.suggestions if error is NotFoundError else raised.value.candidates
+    assert details
+    assert not (fresh_cache / bundle.BUNDLE_AREA).exists()
+
+
+def test_the_cache_cap_evicts_old_bundles_but_not_the_new_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("NEURATLAS_CACHE_MAX_GB", "1e-9")  # about one byte
+    first = build_bundle(SPACE, "aal3")
+    second = build_bundle(SPACE, "aal2")
+    assert not first.exists()
+    assert second.exists()
+    with zipfile.ZipFile(io.BytesIO(second.read_bytes())) as archive:
+        assert archive.testzip() is None
