@@ -15,6 +15,13 @@ def register(cli: typer.Typer) -> None:
     cli.command("serve")(serve)
 
 
+def run_alone() -> None:
+    """Run ``neuratlas serve ...`` as a command line of its own (see ``cli/entry.py``)."""
+    alone = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+    alone.command()(serve)
+    alone(args=sys.argv[2:], prog_name="neuratlas serve")
+
+
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on.")] = 8000,
