@@ -335,3 +335,36 @@ def test_a_failing_volume_leaves_no_file(tmp_path: Path) -> None:
     with pytest.raises(MemoryError, match="volume 2"):
         save_nifti(stack_image(SHAPE, 4, np.float32, ROTATED, make), tmp_path / "m.nii.gz")
     assert list(tmp_path.iterdir()) == []
+
+
+# --- open_image: nibabel's images, gzip read by neuratlas.volumes.gz -----------------------
+@pytest.mark.parametrize("klass", [nib.Nifti1Image, nib.Nifti2Image])
+@pytest.mark.parametrize("suffix", [".nii.gz", ".nii"])
+def test_open_image_reads_what_nibabel_reads(klass, suffix: str, tmp_path: Path) -> None:
+    rng = np.random.default_rng(3)
+    data = (rng.random((7, 8, 9, 4)) * 100).astype(np.int16)
+    path = tmp_path / f"image{suffix}"
+    nib.save(klass(data, np.diag([2.0, 2.0, 2.0, 1.0])), path)
+    with nifti.open_image(path) as img:
+        assert type(img) is klass
+        np.testing.assert_array_equal(img.affine, nib.load(path).affine)
+        # volumes in file order: one pass over the gzip stream
+        volumes = [np.asanyarray(img.dataobj[..., k]) for k in range(4)]
+    np.testing.assert_array_equal(np.stack(volumes, axis=-1), data)
+
+
+def test_open_image_of_a_big_endian_file(tmp_path: Path) -> None:
+    data = np.arange(60, dtype=">i4").reshape(3, 4, 5)
+    path = tmp_path / "big.nii.gz"
+    nib.save(nib.Nifti1Image(data, np.eye(4), nib.Nifti1Header(endianness=">")), path)
+    assert gzip.decompress(path.read_bytes())[:4] == (348).to_bytes(4, "big")
+    with nifti.open_image(path) as img:
+        np.testing.assert_array_equal(np.asanyarray(img.dataobj), data)
+
+
+def test_open_image_of_gzipped_non_nifti_is_nibabels_error(tmp_path: Path) -> None:
+    path = tmp_path / "notes.nii.gz"
+    path.write_bytes(gzip.compress(b"not an image at all"))
+    with pytest.raises((nib.filebasedimages.ImageFileError, ValueError, EOFError, OSError)):
+        with nifti.open_image(path) as img:
+            np.asanyarray(img.dataobj)

@@ -8,8 +8,8 @@ image volume by volume.
 
 from __future__ import annotations
 
-import gzip
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
@@ -20,9 +20,55 @@ from numpy.typing import DTypeLike
 
 from neuratlas.errors import ImageError, NotFoundError
 from neuratlas.retrieval.cache import atomic_write
+from neuratlas.volumes import gz
 
 NIFTI_SUFFIXES = (".nii.gz", ".nii")
 _DATA_OFFSET = 352  # NIfTI-1 single file: the 348-byte header and 4 bytes of no extensions
+
+
+# sizeof_hdr, the first 4 bytes of a NIfTI header, in either byte order
+_NIFTI_CLASSES = {348: nib.Nifti1Image, 540: nib.Nifti2Image}
+
+
+@contextmanager
+def open_image(path: str | Path) -> Iterator[nib.spatialimages.SpatialImage]:
+    """Open an image file like ``nibabel.load``, reading gzipped NIfTI with fast gzip.
+
+    The data stay on disk until asked for (``img.dataobj[..., k]`` reads volume
+    ``k``; volumes asked for in order read the file once). The file is closed when
+    the ``with`` block ends, so take the data out inside it.
+
+    Parameters
+    ----------
+    path : str or Path
+        An image file; ``.nii.gz`` goes through :mod:`neuratlas.volumes.gz`, any
+        other format to nibabel as it is.
+
+    Yields
+    ------
+    nibabel image
+
+    Raises
+    ------
+    OSError, EOFError, zlib.error, ValueError, nibabel.filebasedimages.ImageFileError
+        What nibabel raises for a file that is not an image, or a corrupt one.
+    """
+    name = str(path)
+    if not name.lower().endswith(".nii.gz"):
+        yield nib.load(name)
+        return
+    with gz.open_gz(name) as handle:
+        head = handle.read(4)
+        handle.seek(0)
+        sizes = (int.from_bytes(head, "little"), int.from_bytes(head, "big"))
+        klass = next((_NIFTI_CLASSES[n] for n in sizes if n in _NIFTI_CLASSES), None)
+        if klass is None:  # not NIfTI inside: let nibabel say what it is (or is not)
+            yield nib.load(name)
+            return
+        file_map = klass.make_file_map({"image": name, "header": name})
+        for holder in file_map.values():
+            holder.fileobj = handle
+        yield klass.from_file_map(file_map)
 
 
 class VolumeStack:
@@ -142,7 +188,7 @@ def to_nifti_bytes(img: nib.spatialimages.SpatialImage, compress: bool = True) -
         img = nib.Nifti1Image(img.get_fdata(), img.affine)
     img.header.set_xyzt_units("mm", img.header.get_xyzt_units()[1])  # keeps the time unit
     raw = img.to_bytes()
-    return gzip.compress(raw, compresslevel=6, mtime=0) if compress else raw
+    return gz.compress(raw) if compress else raw
 
 
 def save_nifti(img: nib.Nifti1Image, path: str | Path) -> Path:
@@ -157,7 +203,7 @@ def save_nifti(img: nib.Nifti1Image, path: str | Path) -> Path:
     with atomic_write(target) as handle:
         if len(img.shape) == 4:
             if compress:
-                with gzip.GzipFile(fileobj=handle, mode="wb", compresslevel=6, mtime=0) as packed:
+                with gz.writer(handle) as packed:
                     _write_volumes(img, packed)
             else:
                 _write_volumes(img, handle)

@@ -8,8 +8,6 @@ naming the file.
 
 from __future__ import annotations
 
-import gzip
-import zlib
 from functools import lru_cache
 from pathlib import Path
 
@@ -18,14 +16,14 @@ import numpy as np
 
 from neuratlas.errors import ImageError
 from neuratlas.retrieval import packages
+from neuratlas.volumes import gz
+from neuratlas.volumes.nifti import open_image
 from neuratlas.volumes.surfaces import Mesh
 
 # what nibabel raises for a file that is not an image, or a corrupt or truncated one
 DECODE_ERRORS = (
     OSError,
-    EOFError,
-    zlib.error,
-    gzip.BadGzipFile,
+    *gz.ERRORS,
     ValueError,
     nib.filebasedimages.ImageFileError,
 )
@@ -54,8 +52,8 @@ def _load_nifti_stamped(stamp: tuple[str, int, int]) -> nib.Nifti1Image:
 
 def _load_nifti(path: str) -> nib.Nifti1Image:
     try:
-        img = nib.load(path)
-        data = np.asanyarray(img.dataobj)  # decode once: truncation shows up here
+        with open_image(path) as img:
+            data = np.asanyarray(img.dataobj)  # decode once: truncation shows up here
     except DECODE_ERRORS as exc:
         raise ImageError(
             f"cannot read the image {path!r}: {exc}",
@@ -85,7 +83,7 @@ def _load_gifti_stamped(stamp: tuple[str, int, int]) -> nib.gifti.GiftiImage:
 def _load_gifti(path: str) -> nib.gifti.GiftiImage:
     try:
         if path.endswith(".gz"):
-            with gzip.open(path, "rb") as handle:
+            with gz.open_gz(path) as handle:
                 return nib.gifti.GiftiImage.from_bytes(handle.read())
         return nib.load(path)
     except DECODE_ERRORS as exc:
