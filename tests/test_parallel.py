@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -48,6 +49,15 @@ def always_die() -> None:
     os.kill(os.getpid(), signal.SIGKILL)
 
 
+def count_then_wait(counter: str, gate: str) -> int:
+    """Append a line to ``counter``, then wait for ``gate`` to exist; the line count."""
+    with open(counter, "a") as handle:
+        handle.write("run\n")
+    while not os.path.exists(gate):
+        time.sleep(0.01)
+    return len(Path(counter).read_text().splitlines())
+
+
 @pytest.fixture(autouse=True)
 def _fresh_client(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.delenv(parallel.SCHEDULER_ENV, raising=False)
@@ -83,6 +93,30 @@ def test_run_awaits_without_blocking_the_loop() -> None:
 def test_run_raises_what_the_task_raised() -> None:
     with pytest.raises(ArgumentError, match="not in this space"):
         asyncio.run(parallel.run(always_fail, retries=0))
+
+
+def test_identical_keyed_tasks_share_one_run(tmp_path: Path) -> None:
+    counter, gate = str(tmp_path / "runs"), str(tmp_path / "gate")
+
+    async def three() -> list[int]:
+        keyed = [parallel.run(count_then_wait, counter, gate, key="same-request") for _ in "ab"]
+        other = parallel.run(count_then_wait, counter, gate, key="another-request")
+        waiting = asyncio.gather(*keyed, other)
+        await asyncio.sleep(0.5)  # all three submitted while the first ones wait
+        Path(gate).touch()
+        return list(await waiting)
+
+    results = asyncio.run(three())
+    assert results[0] == results[1]  # one run answered both
+    assert len(Path(counter).read_text().splitlines()) == 2  # the shared run and the other
+
+
+def test_unkeyed_identical_calls_run_each(tmp_path: Path) -> None:
+    counter, gate = str(tmp_path / "runs"), str(tmp_path / "gate")
+    Path(gate).touch()
+    first = parallel.submit(count_then_wait, counter, gate).result()
+    second = parallel.submit(count_then_wait, counter, gate).result()
+    assert (first, second) == (1, 2)
 
 
 def test_a_raising_task_is_retried_once(tmp_path: Path) -> None:

@@ -137,7 +137,9 @@ def get_client() -> Client:
         return _client
 
 
-def submit(fn: Callable[..., Any], *args: Any, retries: int = 1, **kwargs: Any) -> Future:
+def submit(
+    fn: Callable[..., Any], *args: Any, retries: int = 1, key: str | None = None, **kwargs: Any
+) -> Future:
     """Run ``fn(*args, **kwargs)`` on the shared client's workers.
 
     Parameters
@@ -149,20 +151,29 @@ def submit(fn: Callable[..., Any], *args: Any, retries: int = 1, **kwargs: Any) 
     retries : int
         How often a task that raises is run again. A task whose worker dies is
         run again once by the scheduler (see the module notes), whatever this says.
+    key : str, optional
+        A name for the task. While a task of that name is held by anyone, a new
+        submission with the same name is that task: identical requests share one run.
+        Without a key, each call is a task of its own.
 
     Returns
     -------
     distributed.Future
         Keep a reference until it is done: Dask cancels work nobody holds.
     """
+    if key is not None:
+        return get_client().submit(fn, *args, retries=retries, key=key, **kwargs)
     # pure=False: two identical calls are two jobs, so a failed one is never reused
     return get_client().submit(fn, *args, retries=retries, pure=False, **kwargs)
 
 
-async def run(fn: Callable[..., Any], *args: Any, retries: int = 1, **kwargs: Any) -> Any:
+async def run(
+    fn: Callable[..., Any], *args: Any, retries: int = 1, key: str | None = None, **kwargs: Any
+) -> Any:
     """Run ``fn(*args, **kwargs)`` on the workers and await its result.
 
     For code on an event loop: waiting takes no thread and does not block the loop.
+    ``retries`` and ``key`` are those of :func:`submit`.
 
     Raises
     ------
@@ -172,7 +183,7 @@ async def run(fn: Callable[..., Any], *args: Any, retries: int = 1, **kwargs: An
     """
     loop = asyncio.get_running_loop()
     waiter: asyncio.Future[Any] = loop.create_future()
-    future = submit(fn, *args, retries=retries, **kwargs)
+    future = submit(fn, *args, retries=retries, key=key, **kwargs)
 
     def settle(done: Future) -> None:
         # called on the Dask client's thread: hand the outcome over to the loop

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import socket
 import zipfile
 from urllib.parse import quote
 
@@ -13,6 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 import neuratlas
+from neuratlas import parallel
 from neuratlas.errors import DataUnavailableError
 from neuratlas.service import app as app_module
 from neuratlas.service import handlers
@@ -261,23 +263,28 @@ def test_bad_parameters_are_422(client, url, params) -> None:
     assert response.json()["error"] in ("ValidationError", "ArgumentError")
 
 
-def test_data_unavailable_is_503_naming_what_is_missing(client, monkeypatch) -> None:
-    def unavailable(parcellation_id, space_id, region_id=None):
+def test_data_unavailable_is_503_naming_what_is_missing(client, monkeypatch, tmp_path) -> None:
+    def unavailable():
         raise DataUnavailableError("cannot fetch pkg://nowhere/map.nii.gz: offline")
 
-    monkeypatch.setattr(handlers, "get_parcellation_labelled_map", unavailable)
+    def plan(parcellation_id, space_id, region_id=None):
+        return handlers.MapFile(tmp_path / "never-made.nii.gz", unavailable)
+
+    # the file is made on the Dask workers: the error comes back from there
+    monkeypatch.setattr(handlers, "labelled_map_file", plan)
     response = client.get(
         "/v3_0/map/labelled_map.nii.gz", params={"parcellation_id": "aal1", "space_id": SPACE}
     )
     body = _error(response, 503, "DataUnavailableError")
     assert "pkg://nowhere/map.nii.gz" in body["message"]
+    assert not (tmp_path / "never-made.nii.gz").exists()
 
 
 def test_a_bug_is_500_with_the_same_body(monkeypatch) -> None:
     def broken(*_args):
         raise RuntimeError("oops")
 
-    monkeypatch.setattr(handlers, "get_resampled_map", broken)
+    monkeypatch.setattr(handlers, "resampled_map_file", broken)
     with TestClient(create_app(), raise_server_exceptions=False) as fresh:
         response = fresh.get(
             "/v3_0/map/resampled_template", params={"parcellation_id": "aal1", "space_id": SPACE}
@@ -416,3 +423,94 @@ def test_async_download_answers_202_with_a_task_id(client, monkeypatch) -> None:
     assert response.status_code == 202
     assert response.json() == {"task_id": "t1", "status": "pending"}
     assert "/v3_0/atlas_download/{task_id}" in client.get("/openapi.json").json()["paths"]
+
+
+# --- heavy work on Dask, cached answers without it -------------------------------------------
+@pytest.fixture
+def dask_calls(monkeypatch) -> list[str]:
+    """The names of the functions the app sends to the Dask workers during a test."""
+    calls: list[str] = []
+    real = parallel.run
+
+    async def recording(fn, *args, **kwargs):
+        calls.append(fn.__name__)
+        return await real(fn, *args, **kwargs)
+
+    monkeypatch.setattr(parallel, "run", recording)
+    return calls
+
+
+def test_a_missing_map_is_made_on_dask_and_a_cached_one_is_not(
+    client, dask_calls, tmp_path
+) -> None:
+    params = {"parcellation_id": "juelich", "region_id": "hIP2 left", "space_id": SPACE}
+    first = client.get("/v3_0/map/statistical_map.nii.gz", params=params)
+    assert first.status_code == 200, first.text
+    assert (first.headers["x-neuratlas-cached"], dask_calls) == ("false", ["make_map_file"])
+    path = tmp_path / "hip2.nii.gz"
+    path.write_bytes(first.content)
+    the_map = neuratlas.get_map("juelich", SPACE, "statistical")
+    expected = the_map.fetch(region=the_map.parcellation.get_region("hIP2 left"))
+    np.testing.assert_array_equal(np.asarray(nib.load(path).dataobj), expected.get_fdata())
+    again = client.get("/v3_0/map/statistical_map.nii.gz", params=params)
+    assert (again.headers["x-neuratlas-cached"], dask_calls) == ("true", ["make_map_file"])
+    assert again.content == first.content
+
+
+def test_many_points_are_assigned_on_dask_few_in_a_thread(client, dask_calls) -> None:
+    the_map = neuratlas.get_map("aal1", SPACE, "labelled")
+    rng = np.random.default_rng(7)
+    many = rng.uniform(-60, 60, size=(app_module.DASK_MIN_POINTS, 3)).round(1)
+    for points, sent in ((many[:2], []), (many, ["assign_points"])):
+        dask_calls.clear()
+        text = ";".join(",".join(str(v) for v in p) for p in points)
+        params = {"parcellation_id": "aal1", "space_id": SPACE, "point": text}
+        body = client.get("/v3_0/map/assign", params={**params, "map_type": "labelled"}).json()
+        expected = the_map.assign(neuratlas.PointCloud(points, space=SPACE))
+        assert [row["region"] for row in body["assignments"]] == list(expected["region"])
+        assert dask_calls == sent
+
+
+def test_a_new_bundle_is_built_on_dask_a_cached_one_served_at_once(client, dask_calls) -> None:
+    params = {"space_id": SPACE, "parcellation_id": "juelich", "region_id": "hIP3 left"}
+    first = client.get("/v3_0/atlas_download", params=params)
+    assert first.status_code == 200, first.text
+    assert dask_calls == ["download_all"]
+    # another alias of the same region: the same bundle, from the cache
+    again = client.get("/v3_0/atlas_download", params={**params, "region_id": "hIP3 LEFT"})
+    assert again.status_code == 200
+    assert dask_calls == ["download_all"]
+    assert again.content == first.content
+
+
+def test_warm_up_starts_the_workers_and_indexes_the_statistical_maps(client) -> None:
+    from neuratlas.core.sparse_sources import index_key
+    from neuratlas.retrieval.cache import cache_path
+    from neuratlas.volumes.sparse.cache import CACHE_AREA
+    from neuratlas.volumes.sparse.header import HEADER_NAME
+
+    assert client.app.state.ready.wait(60)
+    assert client.get("/ready").status_code == 200
+    statistical = [m for m in neuratlas.catalogue.active().maps if m.maptype.name == "STATISTICAL"]
+    assert statistical
+    for the_map in statistical:
+        if not the_map.is_surface:
+            assert (cache_path(CACHE_AREA, index_key(the_map)) / HEADER_NAME).is_file()
+
+
+def test_ready_names_an_unreachable_scheduler(monkeypatch) -> None:
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        address = f"tcp://127.0.0.1:{probe.getsockname()[1]}"
+    monkeypatch.setenv(parallel.SCHEDULER_ENV, address)
+    monkeypatch.setattr(parallel, "CONNECT_TIMEOUT", 1.0)
+    parallel.close()
+    try:
+        with TestClient(create_app()) as fresh:
+            assert fresh.app.state.ready.wait(60)
+            body = _error(fresh.get("/ready"), 503, "NotReady")
+            assert address in body["message"]
+            assert fresh.get("/v3_0/atlases").status_code == 200  # the catalogue still answers
+    finally:
+        monkeypatch.delenv(parallel.SCHEDULER_ENV)
+        parallel.close()

@@ -365,6 +365,6 @@ def test_open_image_of_a_big_endian_file(tmp_path: Path) -> None:
 def test_open_image_of_gzipped_non_nifti_is_nibabels_error(tmp_path: Path) -> None:
     path = tmp_path / "notes.nii.gz"
     path.write_bytes(gzip.compress(b"not an image at all"))
-    with pytest.raises((nib.filebasedimages.ImageFileError, ValueError, EOFError, OSError)):
-        with nifti.open_image(path) as img:
-            np.asanyarray(img.dataobj)
+    errors = (nib.filebasedimages.ImageFileError, ValueError, EOFError, OSError)
+    with pytest.raises(errors), nifti.open_image(path) as img:
+        np.asanyarray(img.dataobj)

@@ -98,6 +98,14 @@ class BundleRequest:
         """The cache key of the bundle: the resolved request and the neuratlas version."""
         return cache_key(self.ids, neuratlas.__version__)
 
+    def cached(self) -> Path | None:
+        """The complete bundle made earlier for this request (a use, for the LRU cap), or None."""
+        done = cache_path(BUNDLE_AREA, self.key, ".zip")
+        if not done.is_file():
+            return None
+        touch(done)
+        return done
+
 
 def resolve_request(
     space_id: str,
@@ -118,6 +126,25 @@ def resolve_request(
     parcellation = neuratlas.get_parcellation(parcellation_id)
     region = parcellation.get_region(region_id) if region_id else None
     return BundleRequest(space, parcellation, region, feature_id or None)
+
+
+def find_bundle(
+    space_id: str,
+    parcellation_id: str,
+    region_id: str | None = None,
+    feature_id: str | None = None,
+) -> Path | None:
+    """The bundle :func:`build_bundle` would return, if it is made already; else None.
+
+    Cheap (lookups and one file check), for the HTTP app to answer a cached bundle
+    at once and send only the making of a new one to its workers.
+
+    Raises
+    ------
+    NotFoundError, AmbiguousError
+        As :func:`resolve_request`.
+    """
+    return resolve_request(space_id, parcellation_id, region_id, feature_id).cached()
 
 
 def build_bundle(
@@ -154,10 +181,10 @@ def build_bundle(
         An ambiguous id; nothing is built.
     """
     request = resolve_request(space_id, parcellation_id, region_id, feature_id)
+    found = request.cached()
+    if found is not None:
+        return found
     done = cache_path(BUNDLE_AREA, request.key, ".zip")
-    if done.is_file():
-        touch(done)
-        return done
     # built under another name, so that a bundle with a part that may work next time
     # is never reused: only a complete one is renamed to the name looked up above
     partial = cache_path(BUNDLE_AREA, request.key, ".partial.zip")

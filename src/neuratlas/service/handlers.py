@@ -21,6 +21,8 @@ can switch over. Differences that users asked for:
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import neuratlas
@@ -52,6 +54,7 @@ SERVICE_AREA = "service"
 
 __all__ = [
     "SERVICE_AREA",
+    "MapFile",
     "all_atlases",
     "all_feature_types",
     "all_parcellations",
@@ -65,10 +68,13 @@ __all__ = [
     "get_region_statistic_map_info",
     "get_related_regions",
     "get_resampled_map",
+    "labelled_map_file",
+    "resampled_map_file",
     "single_atlas",
     "single_parcellation",
     "single_region",
     "single_space",
+    "statistical_map_file",
 ]
 
 
@@ -318,26 +324,87 @@ def _volume_map(parcellation_id: str, space_id: str, maptype: MapType) -> Map:
     return the_map
 
 
-def _cached_nifti(
-    parts: tuple[str | None, ...], make: Callable[[], nib.Nifti1Image]
-) -> tuple[str, bool]:
-    """The cache file for ``parts``, made with ``make()`` if it is not there yet.
+@dataclass(frozen=True)
+class MapFile:
+    """A map file of the handlers: its place in the cache, and how to make it.
 
-    Returns
-    -------
-    (str, bool)
-        The file's path, and True if it was already in the cache.
+    The file handlers return ``MapFile(...).get()``; the HTTP app asks
+    :meth:`cached` first and sends only the making of a missing file to its workers.
+
+    Attributes
+    ----------
+    path : Path
+        Where the file is, or will be, in the cache area ``service``: named by the
+        resolved ``@id`` s and the neuratlas version.
+    make : callable
+        Makes the image when the file is not there.
     """
-    path = cache_path(SERVICE_AREA, cache_key(__version__, *parts), ".nii.gz")
-    if path.is_file():
-        touch(path)  # a reuse counts as a use for the LRU cap
-        return str(path), True
-    # heavy: NumPy and nibabel; the catalogue handlers above never need them
-    from neuratlas.volumes.nifti import save_nifti
 
-    save_nifti(make(), path)
-    evict()
-    return str(path), False
+    path: Path
+    make: Callable[[], nib.Nifti1Image]
+
+    def cached(self) -> str | None:
+        """The file's path if it is in the cache already (a use, for the LRU cap), else None."""
+        if not self.path.is_file():
+            return None
+        touch(self.path)
+        return str(self.path)
+
+    def get(self) -> tuple[str, bool]:
+        """The file, made and saved (atomically) if it is not cached yet.
+
+        Returns
+        -------
+        (str, bool)
+            The file's path, and True if it was already in the cache.
+        """
+        found = self.cached()
+        if found is not None:
+            return found, True
+        # heavy: NumPy and nibabel; the catalogue handlers above never need them
+        from neuratlas.volumes.nifti import save_nifti
+
+        save_nifti(self.make(), self.path)
+        evict()
+        return str(self.path), False
+
+
+def _map_file(parts: tuple[str | None, ...], make: Callable[[], nib.Nifti1Image]) -> MapFile:
+    return MapFile(cache_path(SERVICE_AREA, cache_key(__version__, *parts), ".nii.gz"), make)
+
+
+def labelled_map_file(
+    parcellation_id: str, space_id: str, region_id: str | None = None
+) -> MapFile:
+    """The file of :func:`get_parcellation_labelled_map`, made or not (same parameters)."""
+    the_map = _volume_map(parcellation_id, space_id, MapType.LABELLED)
+    if region_id is None:
+        return _map_file(("labelled_map", the_map.id, None), the_map.fetch)
+    region = the_map.parcellation.get_region(region_id)
+    return _map_file(("labelled_map", the_map.id, region.id), lambda: the_map.fetch_mask(region))
+
+
+def statistical_map_file(parcellation_id: str, region_id: str, space_id: str) -> MapFile:
+    """The file of :func:`cache_region_statistic_map`, made or not (same parameters)."""
+    the_map = _volume_map(parcellation_id, space_id, MapType.STATISTICAL)
+    region: Region = the_map.parcellation.get_region(region_id)
+    return _map_file(
+        ("statistical_map", the_map.id, region.id), lambda: the_map.fetch(region=region)
+    )
+
+
+def resampled_map_file(parcellation_id: str, space_id: str) -> MapFile:
+    """The file of :func:`get_resampled_map`, made or not (same parameters)."""
+    the_map = _volume_map(parcellation_id, space_id, MapType.LABELLED)
+
+    def make() -> nib.Nifti1Image:
+        # heavy: NumPy and nibabel; the catalogue handlers above never need them
+        from neuratlas.volumes.resampling import resample_to_grid
+
+        template = the_map.space.get_template().fetch()
+        return resample_to_grid(the_map.fetch(), template.affine, template.shape, order=0)
+
+    return _map_file(("resampled_map", the_map.id, the_map.space.id), make)
 
 
 def get_parcellation_labelled_map(
@@ -366,13 +433,7 @@ def get_parcellation_labelled_map(
     ArgumentError
         The space is a surface space.
     """
-    the_map = _volume_map(parcellation_id, space_id, MapType.LABELLED)
-    if region_id is None:
-        return _cached_nifti(("labelled_map", the_map.id, None), the_map.fetch)
-    region = the_map.parcellation.get_region(region_id)
-    return _cached_nifti(
-        ("labelled_map", the_map.id, region.id), lambda: the_map.fetch_mask(region)
-    )
+    return labelled_map_file(parcellation_id, space_id, region_id).get()
 
 
 def cache_region_statistic_map(
@@ -400,11 +461,7 @@ def cache_region_statistic_map(
     NotFoundError
         Unknown ids, or no statistical map of the parcellation in the space.
     """
-    the_map = _volume_map(parcellation_id, space_id, MapType.STATISTICAL)
-    region: Region = the_map.parcellation.get_region(region_id)
-    return _cached_nifti(
-        ("statistical_map", the_map.id, region.id), lambda: the_map.fetch(region=region)
-    )
+    return statistical_map_file(parcellation_id, region_id, space_id).get()
 
 
 def get_region_statistic_map(
@@ -432,10 +489,13 @@ def get_region_statistic_map_info(
     """
     path, _ = cache_region_statistic_map(parcellation_id, region_id, space_id)
     # heavy: NumPy and nibabel; the catalogue handlers above never need them
-    import nibabel as nib
     import numpy as np
 
-    data = np.asanyarray(nib.load(path).dataobj)
+    from neuratlas.volumes.nifti import open_image
+
+    # not the in-memory LRU of loaded images: this file is read once, its answer memoised
+    with open_image(path) as img:
+        data = np.asanyarray(img.dataobj)
     return StatisticInfoModel(min=float(np.nanmin(data)), max=float(np.nanmax(data)))
 
 
@@ -458,16 +518,7 @@ def get_resampled_map(parcellation_id: str, space_id: str) -> tuple[str, bool]:
     (str, bool)
         The path of the NIfTI file, and whether it was cached.
     """
-    the_map = _volume_map(parcellation_id, space_id, MapType.LABELLED)
-
-    def make() -> nib.Nifti1Image:
-        # heavy: NumPy and nibabel; the catalogue handlers above never need them
-        from neuratlas.volumes.resampling import resample_to_grid
-
-        template = the_map.space.get_template().fetch()
-        return resample_to_grid(the_map.fetch(), template.affine, template.shape, order=0)
-
-    return _cached_nifti(("resampled_map", the_map.id, the_map.space.id), make)
+    return resampled_map_file(parcellation_id, space_id).get()
 
 
 # --- compounds ---------------------------------------------------------------------

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -168,3 +170,25 @@ def test_a_cache_hit_counts_as_a_use_for_eviction(cache_root, monkeypatch):
     assert (cache_root / CACHE_AREA / "a").exists()
     assert not (cache_root / CACHE_AREA / "b").exists()
     assert (cache_root / CACHE_AREA / "c").exists()
+
+
+def test_threads_asking_at_once_share_one_build(cache_root) -> None:
+    build = Builder()
+
+    def slow_build() -> SparseIndex:
+        time.sleep(0.3)  # long enough for the other threads to ask meanwhile
+        return build()
+
+    results: list[SparseIndex] = []
+    threads = [
+        threading.Thread(target=lambda: results.append(cached_index("shared", slow_build)))
+        for _ in range(4)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert build.calls == 1
+    assert len(results) == 4
+    for result in results[1:]:
+        assert_same_index(result, results[0])

@@ -9,6 +9,7 @@ least recently used entries out first.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 
 from neuratlas.errors import ImageError
@@ -44,15 +45,27 @@ def cached_index(key: str, build: Callable[[], SparseIndex], *, mmap: bool = Tru
         The cached copy (memory-mapped when ``mmap``).
     """
     folder = cache_path(CACHE_AREA, key)
-    if (folder / HEADER_NAME).is_file():
-        try:
-            index = load_folder(folder, mmap=mmap)
-        except ImageError:
-            pass  # a damaged entry is rebuilt below
-        else:
-            touch(folder / HEADER_NAME)  # used now: last in line for eviction
-            return index
-    return store_index(key, build(), mmap=mmap)
+    # one build per key in this process: threads asking at once (service workers,
+    # the service's warm-up) wait for the first one instead of building again
+    with _lock_of(key):
+        if (folder / HEADER_NAME).is_file():
+            try:
+                index = load_folder(folder, mmap=mmap)
+            except ImageError:
+                pass  # a damaged entry is rebuilt below
+            else:
+                touch(folder / HEADER_NAME)  # used now: last in line for eviction
+                return index
+        return store_index(key, build(), mmap=mmap)
+
+
+_locks: dict[str, threading.Lock] = {}
+_locks_guard = threading.Lock()
+
+
+def _lock_of(key: str) -> threading.Lock:
+    with _locks_guard:
+        return _locks.setdefault(key, threading.Lock())
 
 
 def store_index(key: str, index: SparseIndex, *, mmap: bool = True) -> SparseIndex:
