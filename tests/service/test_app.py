@@ -229,7 +229,13 @@ def test_atlas_download_zip_decodes(client) -> None:
 def test_unknown_region_is_404_with_suggestions(client) -> None:
     response = client.get("/v3_0/regions/hIP11", params={"parcellation_id": "juelich"})
     body = _error(response, 404, "NotFoundError")
-    assert isinstance(body["suggestions"], list)
+    assert body["suggestions"] and all(isinstance(s, str) for s in body["suggestions"])
+
+
+def test_a_404_without_suggestions_has_no_suggestions_key(client) -> None:
+    response = client.get("/v3_0/atlases/qqqqqqqqqqqqqqqqqqqqqqqq")
+    body = _error(response, 404, "NotFoundError")
+    assert "suggestions" not in body
 
 
 def test_unknown_atlas_is_404(client) -> None:

@@ -55,6 +55,12 @@ def _client() -> Iterator[None]:
     parallel.close()
 
 
+@pytest.fixture(autouse=True)
+def _own_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # identical requests share a job: each test starts with no jobs at all
+    monkeypatch.setenv("NEURATLAS_CACHE", str(tmp_path / "cache"))
+
+
 @pytest.fixture
 def http() -> TestClient:
     # a small app with the service's error bodies and just this router
@@ -202,3 +208,36 @@ def test_a_real_bundle_end_to_end(http: TestClient) -> None:
     got = nib.Nifti1Image.from_bytes(gzip.decompress(archive.read(f"{parc.key}.nii.gz")))
     expected = neuratlas.get_map("aal3", SPACE, "labelled").fetch()
     np.testing.assert_array_equal(np.asanyarray(got.dataobj), np.asanyarray(expected.dataobj))
+
+
+def test_identical_requests_share_one_job(http: TestClient, fake: None) -> None:
+    _gate.clear()
+    try:
+        first = submit_download(SPACE, "aal3", "precentral left")["task_id"]
+        # the same objects through other names: the same job
+        again = submit_download(SPACE.lower(), "AAL3", "Precentral LEFT")["task_id"]
+        other = submit_download(SPACE, "aal3", "precentral right")["task_id"]
+    finally:
+        _gate.set()
+    assert again == first != other
+    assert jobs.wait(first, timeout=30) and jobs.wait(other, timeout=30)
+    assert len(_builds) == 2
+    # finished with its file in the cache: still the same job
+    assert submit_download(SPACE, "aal3", "precentral left")["task_id"] == first
+    assert len(_builds) == 2
+
+
+def test_a_request_after_a_failure_or_an_eviction_starts_a_new_job(
+    http: TestClient, fake: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with monkeypatch.context() as failing:
+        failing.setattr(bundle, "build_bundle", failing_build)
+        failed = submit_download(SPACE, "aal3")["task_id"]
+        assert jobs.wait(failed, timeout=30)
+    assert _status(http, failed)["status"] == "failed"
+    retried = submit_download(SPACE, "aal3")["task_id"]
+    assert retried != failed
+    assert jobs.wait(retried, timeout=30)
+    assert _status(http, retried)["status"] == "finished"
+    jobs.result(retried).unlink()  # what the cache cap does to an old result
+    assert submit_download(SPACE, "aal3")["task_id"] != retried

@@ -100,9 +100,10 @@ def error_response(
     body: dict[str, Any] = {"error": error, "status_code": status_code, "message": message}
     if hint:
         body["hint"] = hint
-    if suggestions is not None:
+    # an empty list says nothing a client can use: such a body has no such key
+    if suggestions:
         body["suggestions"] = suggestions
-    if candidates is not None:
+    if candidates:
         body["candidates"] = candidates
     return JSONResponse(body, status_code=status_code, headers={**NO_STORE, **(headers or {})})
 

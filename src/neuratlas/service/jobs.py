@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from neuratlas import parallel
 from neuratlas.errors import DataUnavailableError, NotFoundError
-from neuratlas.retrieval.cache import atomic_write, cache_path, touch
+from neuratlas.retrieval.cache import atomic_write, cache_key, cache_path, touch
 
 if TYPE_CHECKING:
     from distributed import Future
@@ -94,7 +94,12 @@ def _update(task_id: str, **changes: Any) -> None:
     _write(record)
 
 
-def submit(kind: str, fn: Callable[..., str | os.PathLike[str]], *args: Any) -> str:
+def submit(
+    kind: str,
+    fn: Callable[..., str | os.PathLike[str]],
+    *args: Any,
+    request_key: str | None = None,
+) -> str:
     """Start ``fn(*args)`` on the Dask workers as a job; return its task id at once.
 
     Parameters
@@ -106,6 +111,10 @@ def submit(kind: str, fn: Callable[..., str | os.PathLike[str]], *args: Any) -> 
         the file it made, in the neuratlas cache so that the cache cap bounds it.
     *args
         Its arguments.
+    request_key : str, optional
+        Names what is asked for. A job for the same key that is pending, running,
+        or finished with its file still in the cache is answered instead of a new
+        one: identical requests share one job and one task id.
 
     Returns
     -------
@@ -117,6 +126,36 @@ def submit(kind: str, fn: Callable[..., str | os.PathLike[str]], *args: Any) -> 
     DataUnavailableError
         No Dask scheduler can be reached (see :func:`neuratlas.parallel.get_client`).
     """
+    if request_key is None:
+        return _start(kind, fn, *args)
+    with _requests_lock:
+        earlier = _job_for(request_key)
+        if earlier is not None:
+            return earlier
+        task_id = _start(kind, fn, *args)
+        with atomic_write(_request_path(request_key), "w") as handle:
+            json.dump({"task_id": task_id}, handle)
+        return task_id
+
+
+_requests_lock = threading.Lock()
+
+
+def _request_path(request_key: str) -> Path:
+    return cache_path(JOBS_AREA, f"request-{cache_key(request_key)}", ".json")
+
+
+def _job_for(request_key: str) -> str | None:
+    """The task id of a live or reusable job for ``request_key``, if there is one."""
+    try:
+        task_id = json.loads(_request_path(request_key).read_text())["task_id"]
+        record = _current(task_id)
+    except (OSError, ValueError, KeyError, TypeError, NotFoundError):
+        return None  # no job yet, or its record is gone or damaged: start one
+    return task_id if record["status"] in ("pending", "running", "finished") else None
+
+
+def _start(kind: str, fn: Callable[..., str | os.PathLike[str]], *args: Any) -> str:
     task_id = str(uuid.uuid4())
     _write(
         {

@@ -45,10 +45,17 @@ def submit_download(
     DataUnavailableError
         No Dask scheduler can be reached.
     """
-    bundle.resolve_request(space_id, parcellation_id, region_id, feature_id)
-    # the job gets the ids as asked: its README repeats the request
+    resolved = bundle.resolve_request(space_id, parcellation_id, region_id, feature_id)
+    # the job gets the ids as asked: its README repeats the request; requests for the
+    # same objects (through any alias) share one job
     task_id = jobs.submit(
-        "download", bundle.build_bundle, space_id, parcellation_id, region_id, feature_id
+        "download",
+        bundle.build_bundle,
+        space_id,
+        parcellation_id,
+        region_id,
+        feature_id,
+        request_key=f"download-{resolved.key}",
     )
     return {"task_id": task_id, "status": jobs.status(task_id)["status"]}
 
