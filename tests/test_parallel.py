@@ -149,6 +149,34 @@ def test_unreachable_scheduler_names_the_address(monkeypatch: pytest.MonkeyPatch
     assert parallel.SCHEDULER_ENV in info.value.hint
 
 
+def test_an_unreachable_scheduler_fails_fast_until_it_is_tried_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    address = f"tcp://127.0.0.1:{_free_port()}"
+    monkeypatch.setenv(parallel.SCHEDULER_ENV, address)
+    monkeypatch.setattr(parallel, "CONNECT_TIMEOUT", 0.5)
+    tries = []
+    real_connect = parallel.connect
+
+    def counting_connect(*args, **kwargs):
+        tries.append(args)
+        return real_connect(*args, **kwargs)
+
+    monkeypatch.setattr(parallel, "connect", counting_connect)
+    for _ in range(3):
+        with pytest.raises(DataUnavailableError, match=re.escape(address)):
+            parallel.get_client()
+    assert len(tries) == 1  # the second and third answer without waiting again
+    monkeypatch.setattr(parallel, "RECONNECT_AFTER", 0.0)
+    with pytest.raises(DataUnavailableError):
+        parallel.get_client()
+    assert len(tries) == 2
+    # another scheduler (here: the local cluster) is not held back by the failure
+    monkeypatch.delenv(parallel.SCHEDULER_ENV)
+    monkeypatch.setattr(parallel, "RECONNECT_AFTER", 30.0)
+    assert parallel.submit(add, 1, b=1).result() == 2
+
+
 def test_malformed_scheduler_address(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(parallel.SCHEDULER_ENV, "bogus::x")
     with pytest.raises(DataUnavailableError, match="bogus::x"):

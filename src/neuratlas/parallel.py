@@ -21,8 +21,10 @@ setting. :func:`describe_failure` turns any failure into a message and a hint.
 from __future__ import annotations
 
 import asyncio
+import copy
 import os
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import CancelledError
 from typing import TYPE_CHECKING, Any
@@ -39,9 +41,14 @@ CONNECT_TIMEOUT = 10.0
 #: How often a task is run again after its worker died (the scheduler's allowed-failures).
 WORKER_DEATH_RETRIES = 1
 
+#: Seconds during which a scheduler that could not be reached is not tried again.
+RECONNECT_AFTER = 30.0
+
 _lock = threading.Lock()
 _client: Client | None = None
 _owner_pid: int | None = None
+# (address, when, error) of the last failed connection
+_failure: tuple[str | None, float, DataUnavailableError] | None = None
 
 
 def local_cluster(
@@ -121,18 +128,32 @@ def get_client() -> Client:
     """Return the shared Dask client, making it on first use.
 
     The scheduler is ``$NEURATLAS_DASK_SCHEDULER`` when set, else a local cluster
-    in this process. A process forked after the client was made gets its own.
+    in this process. A process forked after the client was made gets its own. A
+    scheduler that could not be reached is tried again after :data:`RECONNECT_AFTER`
+    seconds; until then the same error is raised at once.
 
     Raises
     ------
     DataUnavailableError
         ``$NEURATLAS_DASK_SCHEDULER`` names a scheduler that cannot be reached.
     """
-    global _client, _owner_pid
+    global _client, _owner_pid, _failure
     with _lock:
         # a forked child inherits the object but not the threads that run it
         if _client is None or _owner_pid != os.getpid():
-            _client = connect(os.environ.get(SCHEDULER_ENV) or None, timeout=CONNECT_TIMEOUT)
+            address = os.environ.get(SCHEDULER_ENV) or None
+            # a scheduler that just failed to answer fails again at once, rather than
+            # making every request wait CONNECT_TIMEOUT for the same answer
+            recent = _failure is not None and time.monotonic() - _failure[1] < RECONNECT_AFTER
+            if recent and _failure is not None and _failure[0] == address:
+                # a copy: raising one object again and again would pile up its traceback
+                raise copy.copy(_failure[2]).with_traceback(None)
+            try:
+                _client = connect(address, timeout=CONNECT_TIMEOUT)
+            except DataUnavailableError as exc:
+                _failure = (address, time.monotonic(), exc)
+                raise
+            _failure = None
             _owner_pid = os.getpid()
         return _client
 
@@ -239,9 +260,9 @@ def describe_failure(exc: BaseException) -> tuple[str, str | None]:
 
 def close() -> None:
     """Close the shared client and its local cluster (the next use makes new ones)."""
-    global _client, _owner_pid
+    global _client, _owner_pid, _failure
     with _lock:
-        client, _client, _owner_pid = _client, None, None
+        client, _client, _owner_pid, _failure = _client, None, None, None
     if client is None:
         return
     cluster = client.cluster
