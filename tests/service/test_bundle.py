@@ -16,8 +16,11 @@ import neuratlas
 from neuratlas.errors import AmbiguousError, DataUnavailableError, NotFoundError
 from neuratlas.service import bundle
 from neuratlas.service.bundle import build_bundle
+from neuratlas.volumes.surfaces import Mesh
 
 SPACE = "MNI152 NLin6 asym"
+SURFACE = "fsaverage5"
+HEMISPHERES = ("left", "right")
 
 
 @pytest.fixture(autouse=True)
@@ -49,6 +52,25 @@ def read_nifti(archive: zipfile.ZipFile, name: str) -> nib.Nifti1Image:
 def assert_same_image(got: nib.Nifti1Image, expected: nib.Nifti1Image) -> None:
     np.testing.assert_array_equal(np.asanyarray(got.dataobj), np.asanyarray(expected.dataobj))
     np.testing.assert_allclose(got.affine, expected.affine)
+
+
+def read_gifti(archive: zipfile.ZipFile, name: str) -> nib.gifti.GiftiImage:
+    return nib.GiftiImage.from_bytes(archive.read(name))
+
+
+def assert_same_mesh(got: nib.gifti.GiftiImage, expected: Mesh, hemisphere: str) -> None:
+    np.testing.assert_array_equal(got.agg_data("NIFTI_INTENT_POINTSET"), expected.vertices)
+    np.testing.assert_array_equal(got.agg_data("NIFTI_INTENT_TRIANGLE"), expected.faces)
+    structure = {"left": "CortexLeft", "right": "CortexRight"}[hemisphere]
+    assert got.darrays[0].meta["AnatomicalStructurePrimary"] == structure
+
+
+def label_colours(gii: nib.gifti.GiftiImage) -> dict[int, tuple[int, int, int]]:
+    """The colours of the labels of a label file, as 0..255 RGB."""
+    return {
+        lab.key: tuple(round(c * 255) for c in (lab.red, lab.green, lab.blue))
+        for lab in gii.labeltable.labels
+    }
 
 
 def test_parcellation_bundle_holds_the_template_and_the_labelled_map() -> None:
@@ -196,15 +218,159 @@ def test_a_feature_id_adds_a_note_that_features_are_not_available() -> None:
     assert path != build_bundle(SPACE, "aal3")
 
 
-def test_a_surface_space_gives_error_parts_in_a_reusable_bundle(builds: list) -> None:
-    space = neuratlas.get_space("fsaverage5")
-    path = build_bundle("fsaverage5", "desikan")
+# --- surface spaces ------------------------------------------------------------------------------
+def test_a_surface_bundle_holds_a_gifti_mesh_and_label_file_per_hemisphere(builds: list) -> None:
+    space = neuratlas.get_space(SURFACE)
+    parc = neuratlas.get_parcellation("desikan")
+    the_map = neuratlas.get_map("desikan", SURFACE, "labelled")
+    path = build_bundle(SURFACE, "desikan")
+
     with zipfile.ZipFile(path) as archive:
-        error = archive.read(f"{space.key}.nii.gz.error.txt").decode()
-        assert f"{space.key}.info.md" in archive.namelist()
-    assert "surface space" in error
+        assert archive.testzip() is None
+        assert sorted(archive.namelist()) == sorted(
+            [
+                "README.md",
+                "LICENCE.txt",
+                f"{space.key}.info.md",
+                f"{parc.key}.info.md",
+                *(f"{space.key}_{hemi}.surf.gii" for hemi in HEMISPHERES),
+                *(f"{parc.key}_{hemi}.label.gii" for hemi in HEMISPHERES),
+            ]
+        )
+        meshes = {
+            hemi: read_gifti(archive, f"{space.key}_{hemi}.surf.gii") for hemi in HEMISPHERES
+        }
+        labels = {
+            hemi: read_gifti(archive, f"{parc.key}_{hemi}.label.gii") for hemi in HEMISPHERES
+        }
+        readme = archive.read("README.md").decode()
+        licence = archive.read("LICENCE.txt").decode()
+        info = archive.read(f"{parc.key}.info.md").decode()
+        kinds = {i.filename: i.compress_type for i in archive.infolist()}
+
+    template = space.get_template().fetch().split()
+    assert list(template) == list(HEMISPHERES)
+    expected = the_map.fetch().split()
+    for hemi in HEMISPHERES:
+        assert_same_mesh(meshes[hemi], template[hemi], hemi)
+        gii = labels[hemi]
+        assert gii.darrays[0].intent == nib.nifti1.intent_codes["NIFTI_INTENT_LABEL"]
+        np.testing.assert_array_equal(gii.darrays[0].data, expected[hemi].labels)
+        assert (
+            gii.meta["AnatomicalStructurePrimary"]
+            == meshes[hemi].darrays[0].meta["AnatomicalStructurePrimary"]
+        )
+        # the table names each region of the hemisphere by its label, with its colour
+        table = gii.labeltable.get_labels_as_dict()
+        assert set(table) == set(np.unique(expected[hemi].labels).tolist())
+        for label, name in table.items():
+            if label == 0:
+                assert name == "unknown"
+                continue
+            region = the_map.get_region(label)
+            assert name == region.name and name.endswith(f"{hemi} hemisphere")
+            assert label_colours(gii)[label] == tuple(region.rgb)
+    # text parts compress; the GIfTI parts (base64 text) too
+    assert kinds[f"{space.key}_left.surf.gii"] == zipfile.ZIP_DEFLATED
+    assert f"{space.key}_<hemisphere>.surf.gii" in readme
+    assert f"{parc.key}_<hemisphere>.label.gii" in readme and "`left` or `right`" in readme
+    assert ".nii.gz" not in readme
+    for hemi in HEMISPHERES:
+        assert f"{space.key}_{hemi}.surf.gii" in licence
+        assert f"{parc.key}_{hemi}.label.gii" in licence
+    assert space.source.licence in licence and parc.source.licence in licence
+    assert parc.name in info and parc.publications[0].citation in info
+    # a complete bundle is reused
+    assert build_bundle(SURFACE, "desikan") == path and len(builds) == 1
+
+
+@pytest.mark.parametrize("name", ["precentral left", "precentral"])
+def test_a_surface_region_bundle_holds_its_mask_per_hemisphere(name: str) -> None:
+    space = neuratlas.get_space(SURFACE)
+    region = neuratlas.get_region("desikan", name)
+    the_map = neuratlas.get_map("desikan", SURFACE, "labelled")
+    path = build_bundle(SURFACE, "desikan", name)
+
+    with zipfile.ZipFile(path) as archive:
+        names = archive.namelist()
+        masks = {
+            hemi: read_gifti(archive, f"{region.key}_{hemi}.label.gii") for hemi in HEMISPHERES
+        }
+        template = {
+            hemi: read_gifti(archive, f"{space.key}_{hemi}.surf.gii") for hemi in HEMISPHERES
+        }
+        readme = archive.read("README.md").decode()
+        licence = archive.read("LICENCE.txt").decode()
+        info = archive.read(f"{region.key}.info.md").decode()
+    assert not [n for n in names if n.endswith(".error.txt")]
+    assert f"{the_map.parcellation.key}_left.label.gii" not in names
+    expected = the_map.fetch_mask(region).split()
+    meshes = space.get_template().fetch().split()
+    for hemi in HEMISPHERES:
+        np.testing.assert_array_equal(masks[hemi].darrays[0].data, expected[hemi].labels)
+        assert set(np.unique(masks[hemi].darrays[0].data)) <= {0, 1}
+        assert masks[hemi].labeltable.get_labels_as_dict() == {0: "unknown", 1: region.name}
+        assert label_colours(masks[hemi])[1] == tuple(region.rgb)
+        assert_same_mesh(template[hemi], meshes[hemi], hemi)
+        assert f"{region.key}_{hemi}.label.gii" in licence
+    # a left region lies on the left mesh only; its parent on both
+    covered = {hemi for hemi in HEMISPHERES if masks[hemi].darrays[0].data.any()}
+    assert covered == ({"left"} if region.is_leaf else set(HEMISPHERES))
+    assert f"{region.key}_<hemisphere>.label.gii" in readme and "mask" in readme
+    assert region.name in info
+
+
+def test_a_failing_surface_part_becomes_an_error_file(
+    monkeypatch: pytest.MonkeyPatch, builds: list
+) -> None:
+    space = neuratlas.get_space(SURFACE)
+    parc = neuratlas.get_parcellation("desikan")
+    template = space.get_template()
+
+    def offline(**kwargs: object) -> None:
+        raise DataUnavailableError("the mesh is not downloaded", hint="go online")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(template, "fetch", offline)  # the map's labels sit on the same mesh
+        path = build_bundle(SURFACE, "desikan")
+
+    with zipfile.ZipFile(path) as archive:
+        assert archive.testzip() is None
+        names = archive.namelist()
+        error = archive.read(f"{space.key}.surf.gii.error.txt").decode()
+        licence = archive.read("LICENCE.txt").decode()
+    assert f"{parc.key}.label.gii.error.txt" in names
+    assert not [n for n in names if n.endswith(".gii")]
+    assert f"{space.key}.info.md" in names and f"{parc.key}.info.md" in names
+    assert "the mesh is not downloaded" in error and "go online" in error
+    assert f"{space.key}.surf.gii" in licence
+    # data that may come later: the bundle is not reused
+    again = build_bundle(SURFACE, "desikan")
+    assert again != path and len(builds) == 2
+    with zipfile.ZipFile(again) as archive:
+        assert f"{space.key}_left.surf.gii" in archive.namelist()
+
+
+def test_a_surface_parcellation_without_a_map_in_the_space_gives_a_reusable_error_part(
+    builds: list,
+) -> None:
+    path = build_bundle(SURFACE, "aal3")
+    with zipfile.ZipFile(path) as archive:
+        names = archive.namelist()
+        error = archive.read("AAL3.label.gii.error.txt").decode()
+    assert "fsaverage5" in error
+    assert {f"{neuratlas.get_space(SURFACE).key}_{hemi}.surf.gii" for hemi in HEMISPHERES} <= set(
+        names
+    )
     # a lookup that fails now fails every time: no point in rebuilding
-    assert build_bundle("fsaverage5", "desikan") == path and len(builds) == 1
+    assert build_bundle(SURFACE, "aal3") == path and len(builds) == 1
+
+
+def test_the_bundle_layout_is_part_of_the_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    request = bundle.resolve_request(SURFACE, "desikan")
+    before = request.key
+    monkeypatch.setattr(bundle, "BUNDLE_LAYOUT", bundle.BUNDLE_LAYOUT + 1)
+    assert request.key != before
 
 
 @pytest.mark.parametrize(

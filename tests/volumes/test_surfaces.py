@@ -8,11 +8,19 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import neuratlas
 from neuratlas.errors import Error, ImageError
 from neuratlas.volumes import providers
-from neuratlas.volumes.surfaces import Mesh, gifti_stem, save_gifti_labels
+from neuratlas.volumes.surfaces import (
+    Mesh,
+    gifti_labels,
+    gifti_mesh,
+    gifti_stem,
+    save_gifti_labels,
+)
 
 
 def octahedron(centre_x: float = 0.0) -> Mesh:
@@ -212,7 +220,128 @@ def test_split_of_a_mesh_without_hemispheres() -> None:
     assert mesh.split() == {"": mesh}
 
 
+# --- GIfTI meshes -------------------------------------------------------------------------------
+def round_trip(gii: nib.gifti.GiftiImage) -> nib.gifti.GiftiImage:
+    """``gii`` as a reader gets it: serialised to the bytes of a file and parsed again."""
+    return nib.GiftiImage.from_bytes(gii.to_bytes())
+
+
+def test_a_mesh_round_trips_through_gifti_bytes() -> None:
+    mesh = octahedron(-40)
+    gii = round_trip(gifti_mesh(mesh, "left"))
+    points, triangles = gii.darrays
+    assert points.intent == nib.nifti1.intent_codes["NIFTI_INTENT_POINTSET"]
+    assert triangles.intent == nib.nifti1.intent_codes["NIFTI_INTENT_TRIANGLE"]
+    assert points.data.dtype == np.float32 and triangles.data.dtype == np.int32
+    np.testing.assert_array_equal(gii.agg_data("NIFTI_INTENT_POINTSET"), mesh.vertices)
+    np.testing.assert_array_equal(gii.agg_data("NIFTI_INTENT_TRIANGLE"), mesh.faces)
+    # FreeSurfer and Workbench name the structure on the point set
+    assert dict(points.meta) == {"AnatomicalStructurePrimary": "CortexLeft"}
+    assert not gii.labeltable.labels  # labels go to a label file
+
+
+def test_a_mesh_file_loads_as_the_same_mesh(tmp_path: Path, fsaverage5: dict[str, Mesh]) -> None:
+    right = fsaverage5["right"]
+    path = tmp_path / "fsaverage5_right.surf.gii"
+    path.write_bytes(gifti_mesh(right, "right").to_bytes())
+    loaded = providers.load_mesh(path)  # as neuratlas reads the meshes of its spaces
+    # the source coordinates are float32: nothing is lost on the way
+    np.testing.assert_array_equal(loaded.vertices, right.vertices)
+    np.testing.assert_array_equal(loaded.faces, right.faces)
+    assert dict(nib.load(path).darrays[0].meta) == {"AnatomicalStructurePrimary": "CortexRight"}
+
+
+@pytest.mark.parametrize("hemisphere", [None, "", "both", "LEFT"])
+def test_a_mesh_of_no_known_hemisphere_names_no_structure(hemisphere: str | None) -> None:
+    gii = round_trip(gifti_mesh(octahedron(), hemisphere))
+    assert not dict(gii.darrays[0].meta) and not dict(gii.meta)
+
+
+def test_a_mesh_without_faces() -> None:
+    mesh = Mesh(octahedron().vertices, np.zeros((0, 3), int))
+    gii = round_trip(gifti_mesh(mesh))
+    np.testing.assert_array_equal(gii.darrays[0].data, mesh.vertices)
+    assert gii.darrays[1].data.shape == (0, 3)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    st.integers(3, 40).flatmap(
+        lambda n: st.tuples(
+            st.lists(st.tuples(*[st.floats(-150, 150, width=32)] * 3), min_size=n, max_size=n),
+            st.lists(st.tuples(*[st.integers(0, n - 1)] * 3), min_size=1, max_size=60),
+        )
+    )
+)
+def test_any_mesh_round_trips_through_gifti_bytes(mesh: tuple[list, list]) -> None:
+    vertices, faces = np.array(mesh[0], np.float64), np.array(mesh[1], np.int64)
+    gii = round_trip(gifti_mesh(Mesh(vertices, faces)))
+    np.testing.assert_array_equal(gii.agg_data("NIFTI_INTENT_POINTSET"), vertices)
+    np.testing.assert_array_equal(gii.agg_data("NIFTI_INTENT_TRIANGLE"), faces)
+
+
+@pytest.mark.parametrize(
+    ("vertices", "faces", "message"),
+    [
+        (np.zeros((6, 2)), np.zeros((1, 3), int), r"vertices must be an \(N, 3\) array"),
+        (np.zeros(18), np.zeros((1, 3), int), r"vertices must be an \(N, 3\) array"),
+        (np.zeros((6, 3)), np.zeros((1, 3)), r"faces must be an \(N, 3\) array"),
+        (np.zeros((6, 3)), np.zeros((1, 4), int), r"faces must be an \(N, 3\) array"),
+        (np.zeros((6, 3)), np.array([[0, 1, 6]]), "faces name vertices 0..6, but the mesh has 6"),
+        (np.zeros((6, 3)), np.array([[0, -1, 2]]), "faces name vertices -1..2"),
+    ],
+)
+def test_a_malformed_mesh_raises_image_error(
+    vertices: np.ndarray, faces: np.ndarray, message: str
+) -> None:
+    with pytest.raises(ImageError, match=message) as info:
+        gifti_mesh(Mesh(vertices, faces))
+    assert info.value.hint
+
+
 # --- GIfTI label files -------------------------------------------------------------------------
+def test_labels_round_trip_through_gifti_bytes() -> None:
+    labels = np.array([0, 3, 3, 7, 0, 12], dtype=np.uint8)
+    gii = round_trip(gifti_labels(labels, {3: "Area 3", 7: "Area 7"}, {7: (0, 128, 255)}, "right"))
+    (array,) = gii.darrays
+    assert array.intent == nib.nifti1.intent_codes["NIFTI_INTENT_LABEL"]
+    assert array.data.dtype == np.int32
+    np.testing.assert_array_equal(array.data, labels)
+    assert gii.labeltable.get_labels_as_dict() == {
+        0: "unknown",
+        3: "Area 3",
+        7: "Area 7",
+        12: "12",
+    }
+    colours = {lab.key: (lab.red, lab.green, lab.blue, lab.alpha) for lab in gii.labeltable.labels}
+    assert colours[7] == pytest.approx((0.0, 128 / 255, 1.0, 1.0))
+    assert colours[3] == colours[12] == (1.0, 1.0, 1.0, 1.0)  # no colour given: white
+    assert colours[0][3] == 0.0  # unlabelled vertices are transparent
+    # Workbench names the structure of a data file in the file's metadata
+    assert dict(gii.meta) == {"AnatomicalStructurePrimary": "CortexRight"}
+
+
+def test_a_label_named_zero_keeps_its_name() -> None:
+    gii = round_trip(gifti_labels(np.array([0, 1]), {0: "background", 1: "region"}))
+    assert gii.labeltable.get_labels_as_dict() == {0: "background", 1: "region"}
+    assert not dict(gii.meta)
+
+
+def test_save_gifti_labels_writes_the_image_of_gifti_labels(tmp_path: Path) -> None:
+    labels = np.array([0, 1, 1, 2])
+    names, colours = {1: "a", 2: "b"}, {1: (10, 20, 30)}
+    target = save_gifti_labels(labels, tmp_path / "x.label.gii", names, colours, "left")
+    assert target.read_bytes() == gifti_labels(labels, names, colours, "left").to_bytes()
+
+
+@pytest.mark.parametrize(
+    "labels", [np.array([0.5, 1.0]), np.zeros((2, 3), int), np.array(["a", "b"])]
+)
+def test_gifti_labels_of_labels_that_are_not_one_integer_per_vertex(labels: np.ndarray) -> None:
+    with pytest.raises(ImageError, match="GIfTI labels must be one integer per vertex"):
+        gifti_labels(labels)
+
+
 def test_labels_round_trip_through_a_gifti_file(tmp_path: Path) -> None:
     labels = np.array([0, 3, 3, 7, 0, 12])
     target = save_gifti_labels(

@@ -21,6 +21,7 @@ import typer
 import neuratlas
 from neuratlas.cli.options import MapTypeOption, MaxprobThresholdOption
 from neuratlas.cli.output import check_output_path, err_console
+from neuratlas.core.label_table import surface_label_table
 from neuratlas.core.map_index import MapType
 from neuratlas.errors import ArgumentError
 from neuratlas.retrieval.cache import atomic_write
@@ -106,24 +107,12 @@ def write_surface(
     """Write a surface map (or a region's mask on it) as GIfTI label files.
 
     ``files`` comes from :func:`surface_files`. The label tables name the regions
-    (for a mask, label 1 is the region) and carry their colours.
+    (for a mask, label 1 is the region) and carry their colours, as in download
+    bundles (:func:`~neuratlas.core.label_table.surface_label_table`).
     """
     for path, (hemi, part) in files.items():
-        if region is not None:
-            names = {1: region.name}
-        else:
-            names = {
-                i.label: name
-                for name, entries in the_map.indices.items()
-                for i in entries
-                if i.label is not None and i.fragment in (None, hemi or None)
-            }
-        colours = {}
-        for label, name in names.items():
-            rgb = the_map.parcellation.get_region(name).rgb
-            if rgb is not None:
-                colours[label] = rgb
-        save_gifti_labels(part.labels, path, names, colours)
+        names, colours = surface_label_table(the_map, hemi, region)
+        save_gifti_labels(part.labels, path, names, colours, hemi)
 
 
 # --- commands --------------------------------------------------------------------------------

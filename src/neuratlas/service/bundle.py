@@ -14,13 +14,21 @@ zip holds
   ``.info.md`` (name, description, publications as citations);
 - with a ``feature_id``, ``feature.error.txt``: neuratlas has no features yet.
 
+A surface space (e.g. fsaverage5) has meshes instead of images, so its bundle holds
+GIfTI files, one per hemisphere (``left``, ``right``, as :meth:`Mesh.split` names
+them), as FreeSurfer and Connectome Workbench write them: the template as
+``{space key}_{hemisphere}.surf.gii``, the labelled map as
+``{parcellation key}_{hemisphere}.label.gii`` (its label table names the regions
+and gives their colours) and a region's 0/1 mask as
+``{region key}_{hemisphere}.label.gii``, with the same ``.info.md`` files.
+
 A part that cannot be made becomes ``{file name}.error.txt`` (the error's message
 and hint), so that a bundle is always a valid zip. Bundles live in the neuratlas
-cache under a key made of the resolved ``@id`` s and the neuratlas version, so
-identical requests (also through different aliases) reuse one file; the cache's
-LRU cap bounds their disk use. A bundle in which a part failed for a reason that
-may pass (data not fetched, a corrupt file) is written next to the reusable one
-and rebuilt by the next request.
+cache under a key made of the resolved ``@id`` s, the neuratlas version and
+:data:`BUNDLE_LAYOUT`, so identical requests (also through different aliases)
+reuse one file; the cache's LRU cap bounds their disk use. A bundle in which a
+part failed for a reason that may pass (data not fetched, a corrupt file) is
+written next to the reusable one and rebuilt by the next request.
 """
 
 from __future__ import annotations
@@ -32,9 +40,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import neuratlas
+from neuratlas.core.label_table import surface_label_table
 from neuratlas.errors import Error, NotFoundError
 from neuratlas.retrieval.cache import (
     atomic_write,
@@ -56,8 +65,14 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+_T = TypeVar("_T")
+
 #: The cache area that holds the bundles.
 BUNDLE_AREA = "bundles"
+#: What the bundles hold, in the key of each: raised when that changes, so that a
+#: bundle made before is not reused (2: GIfTI parts for surface spaces, which were
+#: error parts, and reusable ones, before).
+BUNDLE_LAYOUT = 2
 #: What ``feature.error.txt`` says: neuratlas has no features (yet) to export.
 FEATURES_UNAVAILABLE = (
     "features are not available in neuratlas: feature {feature_id!r} cannot be exported\n"
@@ -95,8 +110,8 @@ class BundleRequest:
 
     @property
     def key(self) -> str:
-        """The cache key of the bundle: the resolved request and the neuratlas version."""
-        return cache_key(self.ids, neuratlas.__version__)
+        """The cache key of the bundle: the resolved request, the neuratlas version, the layout."""
+        return cache_key(self.ids, neuratlas.__version__, BUNDLE_LAYOUT)
 
     def cached(self) -> Path | None:
         """The complete bundle made earlier for this request (a use, for the LRU cap), or None."""
@@ -220,21 +235,51 @@ class _Writer:
         # heavy: NumPy and nibabel, only when a bundle is actually built
         from neuratlas.volumes.nifti import to_nifti_bytes
 
+        data = self._make(name, lambda: to_nifti_bytes(fetch()))
+        if data is not None:
+            # already gzip: deflating it again costs time and saves nothing
+            self.archive.writestr(name, data, compress_type=zipfile.ZIP_STORED)
+
+    def gifti(
+        self, stem: str, suffix: str, fetch: Callable[[], dict[str, nib.gifti.GiftiImage]]
+    ) -> list[str]:
+        """Write a GIfTI part per hemisphere: ``{stem}_{hemisphere}{suffix}``.
+
+        ``fetch`` gives the image of each hemisphere; an image under ``""`` (a mesh
+        not split by hemisphere) is written as ``{stem}{suffix}``. On failure, one
+        ``{stem}{suffix}.error.txt`` stands for the part. Returns the names of the
+        files, or ``[stem + suffix]`` for a part that failed (for LICENCE.txt, which
+        names a failed NIfTI part the same way).
+        """
+        name = f"{stem}{suffix}"
+        files = self._make(
+            name,
+            lambda: {
+                (f"{stem}_{hemisphere}" if hemisphere else stem) + suffix: img.to_bytes()
+                for hemisphere, img in fetch().items()
+            },
+        )
+        if files is None:
+            return [name]
+        for file, data in files.items():
+            # base64 text around gzipped arrays: deflate still saves about a quarter
+            self.archive.writestr(file, data, compress_type=zipfile.ZIP_DEFLATED)
+        return list(files)
+
+    def _make(self, name: str, make: Callable[[], _T]) -> _T | None:
+        """``make()``, or None after writing ``{name}.error.txt`` if it fails."""
         try:
-            data = to_nifti_bytes(fetch())
+            return make()
         except Error as exc:
             # a lookup that fails now fails every time; anything else may pass
             self.reusable = self.reusable and isinstance(exc, NotFoundError)
             self.text(f"{name}.error.txt", _error_text(exc))
-            return
         except Exception as exc:
             # never a broken bundle: the user gets a zip that says what went wrong
             log.exception("bundle part %s failed", name)
             self.reusable = False
             self.text(f"{name}.error.txt", f"internal error: {type(exc).__name__}: {exc}\n")
-            return
-        # already gzip: deflating it again costs time and saves nothing
-        self.archive.writestr(name, data, compress_type=zipfile.ZIP_STORED)
+        return None
 
 
 def _write(request: BundleRequest, target: Path) -> _Writer:
@@ -249,11 +294,15 @@ def _write(request: BundleRequest, target: Path) -> _Writer:
             writer.text(
                 "feature.error.txt", FEATURES_UNAVAILABLE.format(feature_id=request.feature_id)
             )
-        _write_template(writer, request.space)
-        if request.region is None:
-            _write_parcellation_map(writer, request.parcellation, request.space)
+        if request.space.is_surface:
+            _write_surface_template(writer, request.space)
+            _write_surface_labels(writer, request.parcellation, request.space, request.region)
         else:
-            _write_region_map(writer, request.region, request.space)
+            _write_template(writer, request.space)
+            if request.region is None:
+                _write_parcellation_map(writer, request.parcellation, request.space)
+            else:
+                _write_region_map(writer, request.region, request.space)
         writer.text("LICENCE.txt", _licences(writer.licensed))
     return writer
 
@@ -262,7 +311,7 @@ def _write_template(writer: _Writer, space: Space) -> None:
     name = f"{space.key}.nii.gz"
     writer.licensed.append((f"the template of {space.name} ({name})", space))
     writer.text(f"{space.key}.info.md", _info(space.name, space))
-    writer.nifti(name, lambda: _volume(space.get_template().fetch(), space))
+    writer.nifti(name, lambda: space.get_template().fetch())
 
 
 def _write_parcellation_map(writer: _Writer, parcellation: Parcellation, space: Space) -> None:
@@ -274,7 +323,7 @@ def _write_parcellation_map(writer: _Writer, parcellation: Parcellation, space: 
         the_map = parcellation.get_map(space, "labelled")
         if the_map.source is not None:  # most maps share their parcellation's source
             writer.licensed.append((f"the map {the_map.name} ({name})", the_map))
-        return _volume(the_map.fetch(), space)
+        return the_map.fetch()
 
     writer.nifti(name, fetch)
 
@@ -290,7 +339,7 @@ def _write_region_map(writer: _Writer, region: Region, space: Space) -> None:
         the_map = _region_map(parcellation, space)
         if the_map.source is not None:  # most maps share their parcellation's source
             writer.licensed.append((f"the map {the_map.name} ({name})", the_map))
-        return _volume(the_map.fetch(region=region), space)
+        return the_map.fetch(region=region)
 
     writer.nifti(name, fetch)
 
@@ -303,18 +352,53 @@ def _region_map(parcellation: Parcellation, space: Space) -> Map:
         return parcellation.get_map(space, "labelled")
 
 
-def _volume(img: object, space: Space) -> nib.Nifti1Image:
-    """``img`` if it is a NIfTI image; surface spaces have meshes, which bundles leave out."""
-    # heavy: nibabel, only when a bundle is actually built
-    import nibabel as nib
+def _write_surface_template(writer: _Writer, space: Space) -> None:
+    """The template of a surface space: the mesh of each hemisphere."""
+    # heavy: NumPy and nibabel, only when a bundle is actually built
+    from neuratlas.volumes.surfaces import gifti_mesh
 
-    if not isinstance(img, nib.Nifti1Image):
-        raise NotFoundError(
-            f"{space.name!r} is a surface space: its template and maps are meshes, "
-            "which download bundles do not hold",
-            hint="choose a volumetric space, e.g. 'MNI152 NLin6 asym'",
-        )
-    return img
+    writer.text(f"{space.key}.info.md", _info(space.name, space))
+    files = writer.gifti(
+        space.key,
+        ".surf.gii",
+        lambda: {
+            hemisphere: gifti_mesh(part, hemisphere)
+            for hemisphere, part in space.get_template().fetch().split().items()
+        },
+    )
+    writer.licensed.append((f"the template of {space.name} ({', '.join(files)})", space))
+
+
+def _write_surface_labels(
+    writer: _Writer, parcellation: Parcellation, space: Space, region: Region | None
+) -> None:
+    """The labelled map of a surface space, or a region's mask on it, per hemisphere."""
+    # heavy: NumPy and nibabel, only when a bundle is actually built
+    from neuratlas.volumes.surfaces import gifti_labels
+
+    if region is None:
+        stem, title = parcellation.key, parcellation.name
+    else:
+        stem, title = region.key, f"{region.name}, a region of {parcellation.name}"
+    writer.text(f"{stem}.info.md", _info(title, parcellation))
+    used: list[Map] = []  # the map, once found, for LICENCE.txt
+
+    def fetch() -> dict[str, nib.gifti.GiftiImage]:
+        # surface maps hold labels only: a region's map is its mask on the labelled map
+        the_map = parcellation.get_map(space, "labelled")
+        used.append(the_map)
+        mesh = the_map.fetch() if region is None else the_map.fetch_mask(region)
+        images = {}
+        for hemisphere, half in mesh.split().items():
+            names, colours = surface_label_table(the_map, hemisphere, region)
+            images[hemisphere] = gifti_labels(half.labels, names, colours, hemisphere)
+        return images
+
+    listed = ", ".join(writer.gifti(stem, ".label.gii", fetch))
+    writer.licensed.append((f"the parcellation {parcellation.name} ({listed})", parcellation))
+    for the_map in used:
+        if the_map.source is not None:  # most maps share their parcellation's source
+            writer.licensed.append((f"the map {the_map.name} ({listed})", the_map))
 
 
 def _error_text(exc: Error) -> str:
@@ -340,16 +424,29 @@ def _readme(request: BundleRequest) -> str:
         lines.append(f"- region: {region.name} (`{region.id}`)")
     if request.feature_id is not None:
         lines.append(f"- feature: `{request.feature_id}`")
-    lines += [
-        "",
-        "## Contents",
-        "",
-        "- `LICENCE.txt`: the licences of the data in this bundle",
-        f"- `{space.key}.nii.gz`: the template of the space, `{space.key}.info.md` about it",
-    ]
+    lines += ["", "## Contents", "", "- `LICENCE.txt`: the licences of the data in this bundle"]
     part = region if region is not None else parcellation
-    kind = "the region's statistical map (or its mask)" if region else "the labelled map"
-    lines.append(f"- `{part.key}.nii.gz`: {kind}, `{part.key}.info.md` about it")
+    if space.is_surface:
+        kind = (
+            "the region's mask (label 1 in the region), one GIfTI label file per hemisphere"
+            if region
+            else "the labelled map, one GIfTI label file per hemisphere (its label table "
+            "names the regions and gives their colours)"
+        )
+        lines += [
+            f"- `{space.key}_<hemisphere>.surf.gii`: the template of the space, one GIfTI "
+            f"mesh per hemisphere (coordinates in mm), `{space.key}.info.md` about it",
+            f"- `{part.key}_<hemisphere>.label.gii`: {kind}, `{part.key}.info.md` about it",
+            "",
+            "`<hemisphere>` is `left` or `right`; a label file goes with the mesh of its "
+            "hemisphere.",
+        ]
+    else:
+        kind = "the region's statistical map (or its mask)" if region else "the labelled map"
+        lines += [
+            f"- `{space.key}.nii.gz`: the template of the space, `{space.key}.info.md` about it",
+            f"- `{part.key}.nii.gz`: {kind}, `{part.key}.info.md` about it",
+        ]
     lines += ["", "A part that could not be made is replaced by `<file name>.error.txt`.", ""]
     return "\n".join(lines)
 
