@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import re
 import socket
 import zipfile
 from urllib.parse import quote
@@ -363,6 +364,25 @@ def test_ready_is_503_while_warming_or_failed(monkeypatch) -> None:
         body = _error(fresh.get("/ready"), 503, "NotReady")
         assert "no specs" in body["message"]
         assert fresh.get("/health").status_code == 200
+
+
+def test_docs_page_loads_its_scripts_from_the_service_not_a_cdn(client) -> None:
+    page = client.get("/docs")
+    assert page.status_code == 200
+    sources = re.findall(r'(?:src|href)="([^"]+)"', page.text)
+    assert sources and all(url.startswith("/static/") for url in sources), sources
+    for url in sources:
+        served = client.get(url)
+        assert served.status_code == 200, url
+        assert served.content
+        assert "max-age" in served.headers["cache-control"]
+        again = client.get(url, headers={"If-None-Match": served.headers["etag"]})
+        assert again.status_code == 304
+
+
+def test_static_files_outside_the_folder_or_missing_are_404(client) -> None:
+    for path in ("/static/nothing.js", "/static/../app.py", "/static/%2E%2E/app.py"):
+        _error(client.get(path), 404, "NotFound")
 
 
 def test_openapi_lists_the_routes(client) -> None:

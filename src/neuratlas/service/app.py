@@ -38,6 +38,7 @@ from neuratlas.service.caching import (
     FILE_MAX_AGE,
     Encoded,
     Memo,
+    StaticFiles,
     encode,
     encode_bytes,
     file_response,
@@ -49,6 +50,10 @@ from neuratlas.service.paging import DEFAULT_SIZE, MAX_SIZE, paginate
 log = logging.getLogger("neuratlas.service")
 
 PREFIX = "/v3_0"
+#: Where the package's static files (vendored scripts of /docs) are served, and from.
+STATIC = "/static"
+STATIC_FOLDER = Path(__file__).parent / "static"
+SWAGGER_UI = f"{STATIC}/vendor/swagger-ui"
 NIFTI = "application/gzip"
 # /map/assign: enough for the 1,000-point benchmark and well beyond, bounded all the same
 MAX_POINTS = 100_000
@@ -91,6 +96,7 @@ def create_app() -> FastAPI:
     app.include_router(_map_routes())
     app.include_router(_download_routes())
     app.include_router(jobs_routes.router)
+    app.mount(STATIC, StaticFiles(directory=STATIC_FOLDER), name="static")
     return app
 
 
@@ -177,7 +183,15 @@ def _service_routes(registry: Registry) -> APIRouter:
 
     @router.get("/docs", include_in_schema=False)
     async def docs(request: Request) -> Response:
-        page = get_swagger_ui_html(openapi_url="/openapi.json", title="neuratlas: API")
+        # the page's scripts come from the package (static/vendor), not from a CDN:
+        # the docs work offline like the rest of the service
+        page = get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="neuratlas: API",
+            swagger_js_url=f"{SWAGGER_UI}/swagger-ui-bundle.js",
+            swagger_css_url=f"{SWAGGER_UI}/swagger-ui.css",
+            swagger_favicon_url=f"{SWAGGER_UI}/favicon-32x32.png",
+        )
         return json_response(request, encode_bytes(bytes(page.body)), media_type="text/html")
 
     return router
