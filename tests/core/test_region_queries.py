@@ -133,8 +133,10 @@ QUERIES: list[tuple[str, str, str | Ambiguous | Missing]] = [
     # --- names FSL's Juelich atlas does not use, and typos: a suggestion -----------------------
     ("juelich", "hipocampus", Missing("'Hippocampus'")),
     ("juelich", "amigdala", Missing("'Amygdala'")),
-    # siibra's name of V1 and the CA fields are not in FSL's version of the atlas
-    ("juelich", "hOc1", Missing("did you mean")),
+    # siibra's name of V1, an alias of FSL's area; the CA fields (CA1...) are not in
+    # FSL's version of the atlas, which has the cornu ammonis as one area ("CA")
+    ("juelich", "hOc1", "Visual cortex V1 BA17"),
+    ("juelich", "hOc9", Missing("did you mean")),
     ("juelich", "CA1", Missing("did you mean")),
     # --- Harvard-Oxford ----------------------------------------------------------------------
     ("ho subcortical", "thalamus right", "Thalamus - right hemisphere"),

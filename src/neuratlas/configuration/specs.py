@@ -62,6 +62,8 @@ class VersionSpec(_Spec):
 class RegionSpec(_Spec):
     name: str
     rgb: tuple[int, int, int] | None = None
+    # neuratlas: other names of the region (e.g. siibra's names of an FSL area)
+    aliases: list[str] = []
     children: list[RegionSpec] = []
 
     @field_validator("rgb", mode="before")

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 
 def _build(spec: RegionSpec) -> Region:
-    return Region(spec.name, spec.rgb, [_build(c) for c in spec.children])
+    return Region(spec.name, spec.rgb, [_build(c) for c in spec.children], spec.aliases)
 
 
 class Parcellation(Concept, Region):
@@ -30,7 +30,8 @@ class Parcellation(Concept, Region):
     def __init__(self, loaded: LoadedSpec, references: References) -> None:
         Concept.__init__(self, loaded, references)
         spec = loaded.spec
-        Region.__init__(self, spec.name, None, [_build(r) for r in spec.regions])
+        # the parcellation's aliases (set by Concept) are its names as a region too
+        Region.__init__(self, spec.name, None, [_build(r) for r in spec.regions], self.aliases)
         self._version = spec.version
 
     @property

@@ -43,6 +43,10 @@ class Region:
         The display colour.
     children : list of Region
         Sub-regions; their ``parent`` is set to this region.
+    aliases : list of str, optional
+        Other names the region is found by, e.g. the names siibra users know
+        (``"hOc1"`` for FSL's ``"Visual cortex V1 BA17"``). The hemispheres of a
+        region are found by its aliases too (``"hOc1 left"``).
     """
 
     def __init__(
@@ -50,8 +54,10 @@ class Region:
         name: str,
         rgb: tuple[int, int, int] | None = None,
         children: list[Region] | None = None,
+        aliases: list[str] | tuple[str, ...] = (),
     ) -> None:
         self.name = name
+        self.aliases = list(aliases)  # a list, as a Concept's aliases
         self.rgb = tuple(rgb) if rgb is not None else None
         self.children: tuple[Region, ...] = tuple(children or ())
         self.parent: Region | None = None
@@ -80,6 +86,17 @@ class Region:
     @cached_property
     def key(self) -> str:
         return make_key(self.name)
+
+    @cached_property
+    def names(self) -> tuple[str, ...]:
+        """The names the region is found by: its name, its aliases, and, for the
+        hemisphere of a region with aliases, each of those with the hemisphere
+        (``"hOc1 left"`` for ``"Visual cortex V1 BA17 - left hemisphere"``)."""
+        inherited: tuple[str, ...] = ()
+        side = matching.parse_name(self.name).hemisphere  # this node's own hemisphere word
+        if side in ("left", "right") and self.parent is not None:
+            inherited = tuple(f"{alias} {side}" for alias in self.parent.aliases)
+        return (self.name, *self.aliases, *inherited)
 
     def __repr__(self) -> str:
         kind = "leaf" if self.is_leaf else f"{len(self.leaves)} leaves"
@@ -249,9 +266,10 @@ class Region:
     def _scan(self, query: str) -> list[tuple[matching.Rank, Region]]:
         hits = []
         for region in self:
-            found = matching.rank(query, region.name)
-            if found is not None:
-                hits.append((found, region))
+            # the best of its names: an alias typed in full is as exact as the name
+            ranks = [r for r in (matching.rank(query, n) for n in region.names) if r is not None]
+            if ranks:
+                hits.append((max(ranks), region))
         hits.sort(key=lambda hit: (len(hit[1].ancestors), hit[1].name))
         hits.sort(key=lambda hit: hit[0], reverse=True)  # stable: keeps the order above
         return hits
@@ -333,12 +351,14 @@ class Region:
             )
         return NotFoundError(
             f"no region of {self.name!r} matches {spec!r}",
-            suggestions=matching.closest(spec, [r.name for r in self]),
+            suggestions=matching.closest(spec, [n for r in self for n in r.names]),
         )
 
     def _is_named(self, spec: str) -> bool:
         """True if ``spec`` is this region's name (case and separators ignored), key or id."""
-        return spec in (self.key, self.id) or matching.rank(spec, self.name) == matching.EXACT_RANK
+        return spec in (self.key, self.id) or any(
+            matching.rank(spec, name) == matching.EXACT_RANK for name in self.names
+        )
 
     def matches(self, spec: str | Region | re.Pattern[str]) -> bool:
         """True if ``spec`` fits this region, as siibra's ``Region.matches``.
@@ -362,7 +382,9 @@ class Region:
         if isinstance(spec, re.Pattern):
             return spec.search(self.name) is not None
         if isinstance(spec, str):
-            return self._is_named(spec) or matching.rank(spec, self.name) is not None
+            return self._is_named(spec) or any(
+                matching.rank(spec, name) is not None for name in self.names
+            )
         raise ArgumentTypeError(
             f"a region is matched by a string, a Region or a re.Pattern, not {type(spec).__name__}"
         )
