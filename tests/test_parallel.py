@@ -75,6 +75,13 @@ def test_local_cluster_runs_in_process() -> None:
     assert sum(w["nthreads"] for w in info["workers"].values()) == max(1, os.cpu_count() or 1)
 
 
+def test_the_local_cluster_opens_no_port_beyond_loopback() -> None:
+    scheduler = parallel.get_client().cluster.scheduler
+    # Dask's scheduler always runs an HTTP server (health, metrics): loopback only
+    assert scheduler.http_server.address == "127.0.0.1"
+    assert scheduler.address.startswith("inproc://")
+
+
 def test_close_makes_a_new_client_on_next_use() -> None:
     first = parallel.get_client()
     parallel.close()

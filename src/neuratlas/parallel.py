@@ -82,8 +82,11 @@ def local_cluster(
             processes=processes,
             n_workers=n_workers,
             threads_per_worker=threads,
-            # no dashboard: the service must not open ports nobody asked for
+            # no dashboard; and the HTTP server every Dask scheduler runs (health and
+            # metrics routes) on a free loopback port, not on 8787 of every interface:
+            # the service must not open ports nobody asked for
             dashboard_address=None,
+            scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
         )
 
 
