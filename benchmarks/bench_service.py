@@ -4,6 +4,13 @@ The server is started the way a user starts it (``neuratlas serve --port <free>`
 in a subprocess, with a private, empty ``NEURATLAS_CACHE``) and loaded with ``wrk``
 on 127.0.0.1 (a Python client cannot saturate it). Measurements:
 
+0. the server choice: each candidate of ``--servers`` (default: every installed
+   one; uvicorn with h11 + asyncio or with httptools + uvloop, granian with asyncio
+   or uvloop) started as ``neuratlas serve --server <server>``: cold start, then
+   ``/health``, ``/atlases``, ``/regions/{id}`` and the cached AAL3 map at each
+   concurrency, the candidates alternating row by row for ``--rounds`` rounds of
+   ``--choice-duration`` seconds, and the memory after the load; a "server choice"
+   table. Everything below is then measured on the command's default server;
 1. cold start: process start to the first 200 from ``/v3_0/atlases``, ``--cold``
    fresh processes, median;
 2. ``download_all`` for one region, cold: the first request on the fresh cache,
@@ -25,7 +32,9 @@ needs its configuration and Redis): its figures are quoted from the issue, which
 measured them on this machine, and marked so in the table.
 
 Run: ``.venv/bin/python benchmarks/bench_service.py`` (``--duration S``,
-``--workers N`` passed to ``neuratlas serve``, ``--keep`` to keep the logs).
+``--workers N`` passed to ``neuratlas serve``, ``--keep`` to keep the logs,
+``--servers granian,uvicorn`` or ``--servers none``, ``--rounds N``,
+``--choice-duration S``).
 """
 
 from __future__ import annotations
@@ -33,6 +42,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import http.client
+import importlib.metadata
+import importlib.util
 import io
 import json
 import os
@@ -50,6 +61,8 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote, urlencode
+
+from neuratlas.cli.serve import DEFAULT_SERVER
 
 ROOT = Path(__file__).resolve().parents[1]
 NEURATLAS = ROOT / ".venv" / "bin" / "neuratlas"
@@ -103,6 +116,68 @@ class Route:
     method: str = "GET"
     body: bytes | None = None
     headers: tuple[tuple[str, str], ...] = ()
+    compared: bool = False  # also measured for each server in the server choice
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One way to run the service for the server choice: ``neuratlas serve --server``.
+
+    ``hide`` names optional speed-ups made unimportable for this candidate, as in an
+    install without them: the server falls back to its pure-Python parts.
+    """
+
+    name: str
+    server: str
+    hide: tuple[str, ...] = ()
+
+    def env(self, work: Path) -> dict[str, str]:
+        """The environment that hides ``hide``: a folder of stand-ins first on the path."""
+        if not self.hide:
+            return {}
+        folder = work / f"hide_{self.name}"
+        folder.mkdir(parents=True, exist_ok=True)
+        for module in self.hide:
+            (folder / f"{module}.py").write_text(
+                f"raise ImportError('{module} is hidden by bench_service.py')\n"
+            )
+        path = os.pathsep.join(p for p in (str(folder), os.environ.get("PYTHONPATH")) if p)
+        return {"PYTHONPATH": path}
+
+    def describe(self) -> str:
+        """The server, its version, and the parser and event loop it will use."""
+
+        def there(module: str) -> bool:
+            return module not in self.hide and _installed(module)
+
+        if self.server == "uvicorn":
+            parser = "httptools" if there("httptools") else "h11"
+            loop = "uvloop" if there("uvloop") else "asyncio"
+            parts = f"{parser} + {loop}"
+        else:  # granian's own HTTP stack in Rust; the loop `neuratlas serve` names
+            parts = f"{'uvloop' if there('uvloop') else 'asyncio'} loop"
+        return f"{self.server} {_version(self.server)}, {parts}"
+
+
+# the candidates, in the order of the table; the first is the baseline of the ratios
+CANDIDATES = (
+    # what `neuratlas serve` ran until the choice: uvicorn, pure-Python parser and loop
+    Candidate("uvicorn-h11", "uvicorn", hide=("httptools", "uvloop")),
+    Candidate("uvicorn", "uvicorn"),
+    Candidate("granian-asyncio", "granian", hide=("uvloop",)),
+    Candidate("granian", "granian"),
+)
+
+
+def _installed(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
+def _version(module: str) -> str:
+    try:
+        return importlib.metadata.version(module)
+    except importlib.metadata.PackageNotFoundError:
+        return "?"
 
 
 # --------------------------------------------------------------------------- server
@@ -114,14 +189,26 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(cache: Path, logs: Path, workers: int | None) -> tuple[Server, float]:
-    """Start ``neuratlas serve``; return it and the time to the first 200 from /atlases."""
+def start_server(
+    cache: Path,
+    logs: Path,
+    workers: int | None,
+    candidate: Candidate | None = None,
+) -> tuple[Server, float]:
+    """Start ``neuratlas serve``; return it and the time to the first 200 from /atlases.
+
+    Without a ``candidate``, the command's default server; with one, ``--server`` and
+    the environment that candidate names.
+    """
     port = _free_port()
     env = dict(os.environ, NEURATLAS_CACHE=str(cache))
     env.pop("NEURATLAS_CONFIGURATION", None)  # the embedded catalogue
     args = [str(NEURATLAS), "serve", "--host", HOST, "--port", str(port)]
     if workers:
         args += ["--workers", str(workers)]
+    if candidate is not None:
+        args += ["--server", candidate.server]
+        env.update(candidate.env(logs))
     log = logs / f"serve_{port}.log"
     with log.open("wb") as out:
         start = time.perf_counter()
@@ -321,6 +408,45 @@ def region_path(server: Server) -> str:
     raise RuntimeError("no /regions/{id} path answers for Juelich hIP1 left")
 
 
+def service_routes(server: Server) -> list[Route]:
+    """The GET routes measured on the running service (without assign and bundles)."""
+    mparc, mspace = MAP
+    big_query = _q(parcellation_id=BIG_MAP[0], space_id=BIG_MAP[1])
+    return [
+        # the framework's own floor: no catalogue work, what any route pays at least
+        Route("/health (no catalogue work)", "/health", "", compared=True),
+        Route("/atlases", f"{API}/atlases", "catalogue", compared=True),
+        Route("/parcellations", f"{API}/parcellations", "catalogue"),
+        Route(
+            "/regions?find=hIP",
+            f"{API}/regions?{_q(parcellation_id='juelich', find='hIP')}",
+            "catalogue",
+        ),
+        Route(
+            "/regions/{id} (Juelich hIP1 left)", region_path(server), "catalogue", compared=True
+        ),
+        Route(
+            "/parcellations, Accept-Encoding: gzip",
+            f"{API}/parcellations",
+            "",
+            headers=(("Accept-Encoding", "gzip"),),
+        ),
+        Route(
+            f"labelled map {mparc}, cached",
+            f"{API}/map/labelled_map.nii.gz?{_q(parcellation_id=mparc, space_id=mspace)}",
+            "map",
+            compared=True,
+        ),
+        # no map of the embedded catalogue is the 1 MB file of the issue's target: the
+        # labelled maps compress to 40-360 kB; HCPex's is the largest
+        Route(
+            f"labelled map {BIG_MAP[0]}, cached",
+            f"{API}/map/labelled_map.nii.gz?{big_query}",
+            "map",
+        ),
+    ]
+
+
 def _points(n: int) -> list[tuple[int, int, int]]:
     """Whole-millimetre points inside the MNI brain's bounding box (fixed seed)."""
     rnd = random.Random(9)
@@ -409,6 +535,90 @@ def check(server: Server, route: Route) -> str:
     return f"{headers.get('content-type', '?')}, {len(body):,} bytes"
 
 
+# --------------------------------------------------------------------------- server choice
+
+
+@dataclass
+class Choice:
+    """The server comparison: per candidate, cold starts, wrk rows (one per round), RSS."""
+
+    candidates: list[Candidate]
+    routes: list[Route]
+    connections: list[int]
+    colds: dict[str, list[float]]
+    rows: dict[tuple[str, str, int], list[dict]]  # (candidate, route label, c) -> rounds
+    rss: dict[str, list[tuple[str, float]]]  # candidate -> memory() after the load
+
+
+def default_candidates() -> list[Candidate]:
+    """The installed candidates, one per distinct server, parser and loop."""
+    chosen: list[Candidate] = []
+    for candidate in CANDIDATES:
+        described = [c.describe() for c in chosen]
+        if _installed(candidate.server) and candidate.describe() not in described:
+            chosen.append(candidate)
+    return chosen
+
+
+def _rotated(items: list, shift: int) -> list:
+    shift %= len(items)
+    return [*items[shift:], *items[:shift]]
+
+
+def compare_servers(
+    args: argparse.Namespace, work: Path, candidates: list[Candidate], connections: list[int]
+) -> Choice:
+    """Cold starts, then every compared route at each concurrency for each candidate.
+
+    The candidates alternate: cold starts in rotating order; for the load, all of them
+    run side by side (idle but for the one under wrk; each on a cache of its own, so each
+    does the same work) and each row goes through all of them before the next row
+    starts, ``--rounds`` times, the order rotating, so that a busy spell of the shared
+    machine falls on every candidate alike.
+    """
+    colds: dict[str, list[float]] = {c.name: [] for c in candidates}
+    for i in range(args.cold):
+        for candidate in _rotated(candidates, i):
+            cache = work / f"cache_cold_{candidate.name}_{i}"
+            server, elapsed = start_server(cache, work, args.workers, candidate)
+            stop_server(server)
+            colds[candidate.name].append(elapsed)
+            print(f"{candidate.name}: cold start {_ms(elapsed)}", file=sys.stderr)
+
+    servers: dict[str, Server] = {}
+    try:
+        for candidate in candidates:  # a cache each: each builds the map, so RSS compares
+            cache = work / f"cache_choice_{candidate.name}"
+            servers[candidate.name], _ = start_server(cache, work, args.workers, candidate)
+        first = servers[candidates[0].name]
+        routes = [route for route in service_routes(first) if route.compared]
+        for server in servers.values():
+            for route in routes:
+                check(server, route)  # also warms the server's memo of answers
+            wait_idle(server)
+        rows: dict[tuple[str, str, int], list[dict]] = {}
+        turn = 0
+        for rnd in range(args.rounds):
+            for route in routes:
+                for c in connections:
+                    turn += 1
+                    for candidate in _rotated(candidates, turn):
+                        server = servers[candidate.name]
+                        r = run_wrk(server, route, c, args.choice_duration, work)
+                        r["drain"] = wait_idle(server)
+                        rows.setdefault((candidate.name, route.label, c), []).append(r)
+                        print(
+                            f"round {rnd + 1}/{args.rounds}, {candidate.name}, {route.label} "
+                            f"c={c}: {r['rps']:,.1f}/s p99 {_lat(r, 'p99')}",
+                            file=sys.stderr,
+                        )
+        rss = {name: memory(server) for name, server in servers.items()}
+    finally:
+        for server in servers.values():
+            stop_server(server)
+    return Choice(candidates, routes, connections, colds, rows, rss)
+
+
 # --------------------------------------------------------------------------- report
 
 
@@ -455,6 +665,73 @@ def _peer(route: Route, c: int) -> str:
     return f"{PEER[key]} (quoted)" if key and c == 64 and route.kind == "catalogue" else ""
 
 
+def _cell(runs: list[dict], route: Route, c: int) -> str:
+    """Median requests/s (range over the rounds), p50 and p99, and what went wrong."""
+    rps = [r["rps"] for r in runs]
+    med = {key: statistics.median(r[key] for r in runs) for key in ("p50", "p99")}
+    text = (
+        f"{statistics.median(rps):,.0f}/s ({min(rps):,.0f}-{max(rps):,.0f}), "
+        f"p50 {_ms(med['p50'])}, p99 {_ms(med['p99'])}"
+    )
+    bad = sum(r["non2xx"] + r["errors"] for r in runs)
+    if bad or not all(r["requests"] for r in runs):
+        text += f", {bad} non-2xx/errors" if bad else ", a round without answers"
+    median_row = {**runs[0], "rps": statistics.median(rps), **med, "non2xx": bad}
+    _, verdict = _target(route, c, median_row)
+    return f"{text} **{verdict}**" if verdict else text
+
+
+def _median_rps(choice: Choice, name: str, route: Route, c: int) -> float:
+    return statistics.median(r["rps"] for r in choice.rows[(name, route.label, c)])
+
+
+def _report_choice(args: argparse.Namespace, choice: Choice, default: str) -> None:
+    names = [c.name for c in choice.candidates]
+    base = names[0]
+    print(f"\n## Server choice: neuratlas serve --server ... ({time.strftime('%Y-%m-%d')})")
+    print(
+        f"\nEach candidate started as `neuratlas serve --server <server> --port <free>` "
+        f"(workers: {args.workers or 'default'}); cold start on an empty private cache, "
+        f"median of {args.cold} (alternating candidates); then all candidates side by side "
+        f"on one warm cache, each row run on each of them in turn, {args.rounds} rounds in "
+        f"rotating order, wrk {args.choice_duration} s per row on the same 2-core machine. "
+        "Cells: median requests/s (range over the rounds), median p50 and p99. "
+        "A hidden module is made unimportable for that server, as in an install without it."
+    )
+    print(
+        "\n| candidate | what runs | cold start (median; all) | RSS after the load: "
+        f"largest process (all processes) | requests/s vs {base} (geometric mean of rows) |"
+    )
+    print("|---|---|---|---|---:|")
+    for candidate in choice.candidates:
+        colds = choice.colds[candidate.name]
+        mem = [rss for _, rss in choice.rss[candidate.name]]
+        ratios = [
+            _median_rps(choice, candidate.name, route, c)
+            / max(_median_rps(choice, base, route, c), 1e-9)
+            for route in choice.routes
+            for c in choice.connections
+        ]
+        cold = statistics.median(colds)
+        hidden = f"; hidden: {', '.join(candidate.hide)}" if candidate.hide else ""
+        print(
+            f"| {candidate.name} | {candidate.describe()}{hidden} "
+            f"| {_ms(cold)} {_verdict(cold < COLD_START)} ({', '.join(_ms(t) for t in colds)}) "
+            f"| {max(mem):.0f} MB {_verdict(max(mem) < MEMORY_MB)} ({sum(mem):.0f} MB "
+            f"in {len(mem)}) | {statistics.geometric_mean(ratios):.2f}x |"
+        )
+    print(f"\n| route | concurrency | {' | '.join(names)} |")
+    print(f"|---|---:|{'---|' * len(names)}")
+    for route in choice.routes:
+        for c in choice.connections:
+            cells = [_cell(choice.rows[(name, route.label, c)], route, c) for name in names]
+            print(f"| {route.label} | {c} | {' | '.join(cells)} |")
+    print(
+        f"\n`neuratlas serve` runs `--server {default}` by default; the run below is of that "
+        "default."
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--duration", type=int, default=5, help="seconds of wrk per row")
@@ -462,7 +739,24 @@ def main() -> int:
     parser.add_argument("--cold", type=int, default=3, help="cold starts to time")
     parser.add_argument("--workers", type=int, help="passed to neuratlas serve --workers")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    parser.add_argument(
+        "--servers",
+        default=",".join(c.name for c in default_candidates()),
+        help="servers to compare first, from "
+        f"{', '.join(c.name for c in CANDIDATES)} ('none' to skip; default: the installed "
+        "ones, each distinct)",
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of the server choice")
+    parser.add_argument(
+        "--choice-duration", type=int, default=3, help="seconds of wrk per server choice row"
+    )
     args = parser.parse_args()
+    known = {c.name: c for c in CANDIDATES}
+    names = [n for n in args.servers.split(",") if n and n != "none"]
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        parser.error(f"unknown server {', '.join(unknown)}; choose from {', '.join(known)}")
+    args.candidates = [known[n] for n in names]
     if not NEURATLAS.exists() or not Path(WRK).exists():
         print(f"error: needs {NEURATLAS} and {WRK}", file=sys.stderr)
         return 1
@@ -482,6 +776,10 @@ def main() -> int:
 
 def _bench(args: argparse.Namespace, work: Path) -> int:
     connections = [int(c) for c in args.connections.split(",")]
+    if args.candidates:
+        choice = compare_servers(args, work, args.candidates, connections)
+        _report_choice(args, choice, DEFAULT_SERVER.value)
+        sys.stdout.flush()
     colds = []
     for i in range(args.cold):
         server, elapsed = start_server(work / f"cache_cold_{i}", work, args.workers)
@@ -496,38 +794,7 @@ def _bench(args: argparse.Namespace, work: Path) -> int:
         # the first bundle built in the empty cache, is there
         bundle_other, _ = cold_bundle(server, OTHER_REGION)
         print(f"cold download_all: {_ms(bundle_cold)}, then {_ms(bundle_other)}", file=sys.stderr)
-        mparc, mspace = MAP
-        big_query = _q(parcellation_id=BIG_MAP[0], space_id=BIG_MAP[1])
-        routes = [
-            # the framework's own floor: no catalogue work, what any route pays at least
-            Route("/health (no catalogue work)", "/health", ""),
-            Route("/atlases", f"{API}/atlases", "catalogue"),
-            Route("/parcellations", f"{API}/parcellations", "catalogue"),
-            Route(
-                "/regions?find=hIP",
-                f"{API}/regions?{_q(parcellation_id='juelich', find='hIP')}",
-                "catalogue",
-            ),
-            Route("/regions/{id} (Juelich hIP1 left)", region_path(server), "catalogue"),
-            Route(
-                "/parcellations, Accept-Encoding: gzip",
-                f"{API}/parcellations",
-                "",
-                headers=(("Accept-Encoding", "gzip"),),
-            ),
-            Route(
-                f"labelled map {mparc}, cached",
-                f"{API}/map/labelled_map.nii.gz?{_q(parcellation_id=mparc, space_id=mspace)}",
-                "map",
-            ),
-            # no map of the embedded catalogue is the 1 MB file of the issue's target: the
-            # labelled maps compress to 40-360 kB; HCPex's is the largest
-            Route(
-                f"labelled map {BIG_MAP[0]}, cached",
-                f"{API}/map/labelled_map.nii.gz?{big_query}",
-                "map",
-            ),
-        ]
+        routes = service_routes(server)
         assign, assign_form = assign_route(server)
         routes += [assign, Route("download_all hIP1 left, cached", bundle_path(), "bundle")]
         answers = {route.label: check(server, route) for route in routes}  # also warms caches
