@@ -33,7 +33,7 @@ from neuratlas.__about__ import __version__
 from neuratlas.core.map_index import MapType
 from neuratlas.errors import ArgumentError
 from neuratlas.retrieval.cache import cache_key
-from neuratlas.service import bundle, handlers, http_errors, jobs_routes
+from neuratlas.service import bundle, handlers, http_errors, jobs_routes, meshes
 from neuratlas.service.caching import (
     FILE_MAX_AGE,
     Encoded,
@@ -96,6 +96,7 @@ def create_app() -> FastAPI:
     app.include_router(_map_routes())
     app.include_router(_download_routes())
     app.include_router(jobs_routes.router)
+    app.include_router(meshes.router)
     app.mount(STATIC, StaticFiles(directory=STATIC_FOLDER), name="static")
     return app
 
