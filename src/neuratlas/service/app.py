@@ -33,7 +33,7 @@ from neuratlas.__about__ import __version__
 from neuratlas.core.map_index import MapType
 from neuratlas.errors import ArgumentError
 from neuratlas.retrieval.cache import cache_key
-from neuratlas.service import bundle, handlers, http_errors, jobs_routes, meshes
+from neuratlas.service import bundle, handlers, http_errors, jobs_routes, memory, meshes
 from neuratlas.service.caching import (
     FILE_MAX_AGE,
     Encoded,
@@ -76,6 +76,8 @@ def create_app() -> FastAPI:
         The app; its catalogue warms up in a thread at start-up, and ``/ready``
         answers 200 once that is done.
     """
+    # a service runs for days, its work in many threads: bound malloc's arenas
+    memory.limit_arenas()
     registry = Registry()
     app = FastAPI(
         title="neuratlas",
@@ -105,8 +107,10 @@ def create_app() -> FastAPI:
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     # warm in a thread: /health answers at once, /ready once the catalogue is built
     threading.Thread(target=_warm, args=(app,), name="neuratlas-warm", daemon=True).start()
+    trimmer = memory.Trimmer().start()
     yield
-    parallel.close()  # the Dask client of async downloads, if one was started
+    trimmer.stop()
+    parallel.close()  # the Dask client of the heavy work
 
 
 def _warm(app: FastAPI) -> None:
@@ -132,6 +136,12 @@ def _warm(app: FastAPI) -> None:
         app.state.warm_error = f"{step}: {type(exc).__name__}: {exc}"
     finally:
         app.state.ready.set()
+
+
+async def _on_workers(fn: Callable[..., Any], *args: Any, key: str | None = None) -> Any:
+    """``fn(*args)`` on the Dask workers (see :func:`neuratlas.parallel.run`), then
+    the worker's free memory handed back to the system (:func:`memory.trimmed`)."""
+    return await parallel.run(memory.trimmed, fn, *args, key=key)
 
 
 async def _answer(request: Request, key: Hashable, compute: Callable[[], Any]) -> Response:
@@ -360,7 +370,7 @@ def _map_routes() -> APIRouter:
         if len(coordinates) < DASK_MIN_POINTS:
             encoded = await run_in_threadpool(assign_points, *arguments)
         else:
-            encoded = await parallel.run(assign_points, *arguments)
+            encoded = await _on_workers(assign_points, *arguments)
         return json_response(request, encoded)
 
     return router
@@ -379,7 +389,7 @@ async def _map_file(
     cached = path is not None
     if path is None:
         key = f"map-file-{plan.__name__}-{cache_key(*ids)}"
-        path, cached = await parallel.run(make_map_file, plan, *ids, key=key)
+        path, cached = await _on_workers(make_map_file, plan, *ids, key=key)
     return file_response(
         request,
         path,
@@ -468,7 +478,7 @@ def _download_routes() -> APIRouter:
         if path is None:
             # one task per resolved request: aliases of the same objects share it
             request_key = await run_in_threadpool(lambda: bundle.resolve_request(*ids).key)
-            path = await parallel.run(handlers.download_all, *ids, key=f"bundle-{request_key}")
+            path = await _on_workers(handlers.download_all, *ids, key=f"bundle-{request_key}")
         return file_response(
             request, path, media_type="application/zip", filename=Path(path).name, max_age=3600
         )
