@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from neuratlas.cli import serve
 from neuratlas.cli.main import cli
+from tests.cli.conftest import run_console
 
 
 class FakeGranian:
@@ -159,3 +160,17 @@ def test_bad_options_are_usage_errors(runners, args: list[str]) -> None:
     result = CliRunner().invoke(cli, ["serve", *args])
     assert result.exit_code == 2
     assert runners == []
+
+
+def test_a_cache_it_cannot_use_is_one_line_of_error_before_any_server_starts(
+    toy_folder, tmp_path
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    done = run_console(toy_folder, tmp_path, str(blocker / "cache"), "serve", "--port", "0")
+    assert done.returncode == 1
+    lines = done.stderr.strip().splitlines()
+    assert lines[0].startswith("error: NEURATLAS_CACHE=") and "cannot be used" in lines[0]
+    assert lines[1].startswith("hint: ")
+    assert len(lines) == 2
+    assert "Listening" not in done.stdout

@@ -19,6 +19,9 @@ from typing import Annotated
 
 import typer
 
+from neuratlas.errors import Error
+from neuratlas.retrieval.cache import cache_root, check_writable
+
 APP = "neuratlas.service.app:create_app"
 
 
@@ -71,6 +74,15 @@ def serve(
         typer.echo(f"error: cannot listen on {host}:{port}: {problem}", err=True)
         typer.echo("hint: choose another --port, or stop the program that uses it", err=True)
         # a plain exit: the console script ignores the code of a typer.Exit
+        sys.exit(1)
+    try:
+        # the service keeps map files, bundles and indexes there: a cache it cannot
+        # use would fail every map request, so say so now, in one line
+        check_writable(cache_root(), folder=True)
+    except Error as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        if exc.hint:
+            typer.echo(f"hint: {exc.hint}", err=True)
         sys.exit(1)
     run = run_granian if server is ServerName.granian else run_uvicorn
     run(host=host, port=port, workers=workers, log_level=log_level.value, access_log=access_log)

@@ -31,9 +31,9 @@ import neuratlas
 from neuratlas import catalogue, parallel
 from neuratlas.__about__ import __version__
 from neuratlas.core.map_index import MapType
-from neuratlas.errors import ArgumentError
+from neuratlas.errors import ArgumentError, Error
 from neuratlas.retrieval.cache import cache_key
-from neuratlas.service import bundle, handlers, http_errors, jobs_routes, memory, meshes
+from neuratlas.service import bundle, explorer, handlers, http_errors, jobs_routes, memory, meshes
 from neuratlas.service.caching import (
     FILE_MAX_AGE,
     Encoded,
@@ -94,6 +94,7 @@ def create_app() -> FastAPI:
     http_errors.install(app)
     app.add_middleware(MetricsMiddleware, registry=registry)
     app.include_router(_service_routes(registry))
+    app.include_router(explorer.routes(_answer, _map_file))
     app.include_router(_catalogue_routes())
     app.include_router(_map_routes())
     app.include_router(_download_routes())
@@ -132,7 +133,10 @@ def _warm(app: FastAPI) -> None:
             if the_map.maptype is MapType.STATISTICAL and not the_map.is_surface:
                 the_map.sparse_index  # noqa: B018 - built and cached on first access
     except Exception as exc:  # reported by /ready, which is where an operator looks
-        log.exception(step)
+        if isinstance(exc, Error):  # says what to do already: one line, no traceback
+            log.error("%s: %s", step, exc)
+        else:
+            log.exception(step)
         app.state.warm_error = f"{step}: {type(exc).__name__}: {exc}"
     finally:
         app.state.ready.set()
