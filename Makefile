@@ -19,6 +19,8 @@ run: $(STAMP)
 	$(BIN)/neuratlas tour
 
 test: $(STAMP)
+	@# the browser tests' Chromium (Debian's); without it they skip, saying why
+	command -v chromium >/dev/null || (apt-get update -q && apt-get install -y -q chromium) || echo "chromium could not be installed: the browser tests will skip"
 	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest -q
 

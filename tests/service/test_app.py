@@ -23,6 +23,7 @@ from neuratlas.service.app import create_app, parse_points
 from neuratlas.service.caching import accepts_gzip, to_jsonable
 from neuratlas.service.metrics import Registry
 from neuratlas.service.paging import paginate
+from tests.service.error_body import error_body
 
 SPACE = "MNI152 NLin6"
 HIP1 = "hIP1 left"
@@ -32,16 +33,6 @@ HIP1 = "hIP1 left"
 def client():
     with TestClient(create_app()) as test_client:
         yield test_client
-
-
-def _error(response, status: int, error: str) -> dict:
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert body["status_code"] == status
-    assert body["error"] == error
-    assert body["message"]
-    assert response.headers["cache-control"] == "no-store"
-    return body
 
 
 # --- the catalogue ----------------------------------------------------------------------
@@ -229,23 +220,23 @@ def test_atlas_download_zip_decodes(client) -> None:
 # --- errors -------------------------------------------------------------------------------
 def test_unknown_region_is_404_with_suggestions(client) -> None:
     response = client.get("/v3_0/regions/hIP11", params={"parcellation_id": "juelich"})
-    body = _error(response, 404, "NotFoundError")
+    body = error_body(response, 404, "NotFoundError")
     assert body["suggestions"] and all(isinstance(s, str) for s in body["suggestions"])
 
 
 def test_a_404_without_suggestions_has_no_suggestions_key(client) -> None:
     response = client.get("/v3_0/atlases/qqqqqqqqqqqqqqqqqqqqqqqq")
-    body = _error(response, 404, "NotFoundError")
+    body = error_body(response, 404, "NotFoundError")
     assert "suggestions" not in body
 
 
 def test_unknown_atlas_is_404(client) -> None:
-    _error(client.get("/v3_0/atlases/no-such-atlas"), 404, "NotFoundError")
+    error_body(client.get("/v3_0/atlases/no-such-atlas"), 404, "NotFoundError")
 
 
 def test_ambiguous_parcellation_is_409_with_candidates(client) -> None:
     response = client.get("/v3_0/regions", params={"parcellation_id": "harvard"})
-    body = _error(response, 409, "AmbiguousError")
+    body = error_body(response, 409, "AmbiguousError")
     assert len(body["candidates"]) == 2
 
 
@@ -282,7 +273,7 @@ def test_data_unavailable_is_503_naming_what_is_missing(client, monkeypatch, tmp
     response = client.get(
         "/v3_0/map/labelled_map.nii.gz", params={"parcellation_id": "aal1", "space_id": SPACE}
     )
-    body = _error(response, 503, "DataUnavailableError")
+    body = error_body(response, 503, "DataUnavailableError")
     assert "pkg://nowhere/map.nii.gz" in body["message"]
     assert not (tmp_path / "never-made.nii.gz").exists()
 
@@ -296,14 +287,14 @@ def test_a_bug_is_500_with_the_same_body(monkeypatch) -> None:
         response = fresh.get(
             "/v3_0/map/resampled_template", params={"parcellation_id": "aal1", "space_id": SPACE}
         )
-    body = _error(response, 500, "InternalServerError")
+    body = error_body(response, 500, "InternalServerError")
     assert "oops" not in body["message"]  # no internals in the answer
 
 
 def test_framework_404_and_405_share_the_body(client) -> None:
-    _error(client.get("/v3_0/nothing-here"), 404, "NotFound")
+    error_body(client.get("/v3_0/nothing-here"), 404, "NotFound")
     response = client.post("/v3_0/atlases")
-    _error(response, 405, "MethodNotAllowed")
+    error_body(response, 405, "MethodNotAllowed")
     assert "GET" in response.headers["allow"]
 
 
@@ -361,7 +352,7 @@ def test_ready_is_503_while_warming_or_failed(monkeypatch) -> None:
     monkeypatch.setattr(handlers, "all_atlases", failing)
     with TestClient(create_app()) as fresh:
         fresh.app.state.ready.wait(30)
-        body = _error(fresh.get("/ready"), 503, "NotReady")
+        body = error_body(fresh.get("/ready"), 503, "NotReady")
         assert "no specs" in body["message"]
         assert fresh.get("/health").status_code == 200
 
@@ -380,9 +371,14 @@ def test_docs_page_loads_its_scripts_from_the_service_not_a_cdn(client) -> None:
         assert again.status_code == 304
 
 
+def test_vendored_static_files_are_kept_a_day(client) -> None:
+    vendored = client.get("/static/vendor/swagger-ui/swagger-ui.css")
+    assert vendored.headers["cache-control"] == "public, max-age=86400"
+
+
 def test_static_files_outside_the_folder_or_missing_are_404(client) -> None:
     for path in ("/static/nothing.js", "/static/../app.py", "/static/%2E%2E/app.py"):
-        _error(client.get(path), 404, "NotFound")
+        error_body(client.get(path), 404, "NotFound")
 
 
 def test_openapi_lists_the_routes(client) -> None:
@@ -535,7 +531,7 @@ def test_ready_names_an_unreachable_scheduler(monkeypatch) -> None:
     try:
         with TestClient(create_app()) as fresh:
             assert fresh.app.state.ready.wait(60)
-            body = _error(fresh.get("/ready"), 503, "NotReady")
+            body = error_body(fresh.get("/ready"), 503, "NotReady")
             assert address in body["message"]
             assert fresh.get("/v3_0/atlases").status_code == 200  # the catalogue still answers
     finally:

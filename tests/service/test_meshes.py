@@ -17,6 +17,7 @@ from neuratlas.core.label_table import surface_label_table
 from neuratlas.service import http_errors, meshes
 from neuratlas.service.meshes import encode_mesh, mesh_answer
 from neuratlas.volumes.surfaces import Mesh
+from tests.service.error_body import error_body
 
 SURFACE = "fsaverage5"
 DK = "Desikan-Killiany atlas"
@@ -57,15 +58,6 @@ def decode(body: bytes) -> tuple[dict[str, Any], np.ndarray, np.ndarray, np.ndar
 
 def _params(space: str = SURFACE, parcellation: str = DK) -> dict[str, str]:
     return {"space_id": space, "parcellation_id": parcellation}
-
-
-def _error(response, status: int, error: str) -> dict:
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert (body["status_code"], body["error"]) == (status, error)
-    assert body["message"]
-    assert response.headers["cache-control"] == "no-store"
-    return body
 
 
 # --- the answer ----------------------------------------------------------------------
@@ -142,31 +134,35 @@ def test_gzip_when_accepted(client) -> None:
 
 # --- errors ------------------------------------------------------------------------------
 def test_a_volume_space_is_422_naming_the_surface_spaces(client) -> None:
-    body = _error(client.get(ROUTE, params=_params(space="MNI152 NLin6")), 422, "ArgumentError")
+    body = error_body(
+        client.get(ROUTE, params=_params(space="MNI152 NLin6")), 422, "ArgumentError"
+    )
     assert "volume space" in body["message"]
     assert "fsaverage5" in body["hint"]
 
 
 def test_a_volume_space_for_a_parcellation_without_surface_map(client) -> None:
     params = _params(space="MNI152 NLin6", parcellation="julich")
-    body = _error(client.get(ROUTE, params=params), 422, "ArgumentError")
+    body = error_body(client.get(ROUTE, params=params), 422, "ArgumentError")
     assert "no surface map" in body["hint"]
     assert "fsaverage5" in body["hint"]
 
 
 def test_unknown_ids_are_404(client) -> None:
-    body = _error(client.get(ROUTE, params=_params(space="fsaverage9")), 404, "NotFoundError")
+    body = error_body(client.get(ROUTE, params=_params(space="fsaverage9")), 404, "NotFoundError")
     assert "fsaverage9" in body["message"]
-    body = _error(client.get(ROUTE, params=_params(parcellation="no such")), 404, "NotFoundError")
+    body = error_body(
+        client.get(ROUTE, params=_params(parcellation="no such")), 404, "NotFoundError"
+    )
     assert "no such" in body["message"]
 
 
 def test_no_map_of_the_parcellation_on_the_surface_is_404(client) -> None:
-    _error(client.get(ROUTE, params=_params(parcellation="julich")), 404, "NotFoundError")
+    error_body(client.get(ROUTE, params=_params(parcellation="julich")), 404, "NotFoundError")
 
 
 def test_a_missing_parameter_is_422(client) -> None:
-    body = _error(client.get(ROUTE, params={"space_id": SURFACE}), 422, "ValidationError")
+    body = error_body(client.get(ROUTE, params={"space_id": SURFACE}), 422, "ValidationError")
     assert "parcellation_id" in body["message"]
 
 

@@ -32,10 +32,17 @@ from neuratlas import catalogue, parallel
 from neuratlas.__about__ import __version__
 from neuratlas.core.map_index import MapType
 from neuratlas.errors import ArgumentError, Error
-from neuratlas.retrieval.cache import cache_key
-from neuratlas.service import bundle, explorer, handlers, http_errors, jobs_routes, memory, meshes
+from neuratlas.service import (
+    answers,
+    bundle,
+    explorer,
+    handlers,
+    http_errors,
+    jobs_routes,
+    memory,
+    meshes,
+)
 from neuratlas.service.caching import (
-    FILE_MAX_AGE,
     Encoded,
     Memo,
     StaticFiles,
@@ -54,7 +61,6 @@ PREFIX = "/v3_0"
 STATIC = "/static"
 STATIC_FOLDER = Path(__file__).parent / "static"
 SWAGGER_UI = f"{STATIC}/vendor/swagger-ui"
-NIFTI = "application/gzip"
 # /map/assign: enough for the 1,000-point benchmark and well beyond, bounded all the same
 MAX_POINTS = 100_000
 # fewer points are assigned in a thread of the pool: a Dask round trip costs about
@@ -94,7 +100,7 @@ def create_app() -> FastAPI:
     http_errors.install(app)
     app.add_middleware(MetricsMiddleware, registry=registry)
     app.include_router(_service_routes(registry))
-    app.include_router(explorer.routes(_answer, _map_file))
+    app.include_router(explorer.router)
     app.include_router(_catalogue_routes())
     app.include_router(_map_routes())
     app.include_router(_download_routes())
@@ -142,27 +148,12 @@ def _warm(app: FastAPI) -> None:
         app.state.ready.set()
 
 
-async def _on_workers(fn: Callable[..., Any], *args: Any, key: str | None = None) -> Any:
-    """``fn(*args)`` on the Dask workers (see :func:`neuratlas.parallel.run`), then
-    the worker's free memory handed back to the system (:func:`memory.trimmed`)."""
-    return await parallel.run(memory.trimmed, fn, *args, key=key)
-
-
-async def _answer(request: Request, key: Hashable, compute: Callable[[], Any]) -> Response:
-    """A catalogue answer from the memo; computed off the event loop on a miss."""
-    memo: Memo = request.app.state.memo
-    # the answer depends on the catalogue in use, so the catalogue itself is part of the key
-    full_key = (catalogue.active(), key)
-    encoded = memo.peek(full_key)
-    if encoded is None:
-        encoded = await run_in_threadpool(memo.get, full_key, compute)
-    return json_response(request, encoded)
-
-
 async def _page(
     request: Request, key: Hashable, compute: Callable[[], list[Any]], page: int, size: int
 ) -> Response:
-    return await _answer(request, (*key, page, size), lambda: paginate(compute(), page, size))
+    return await answers.catalogue_answer(
+        request, (*key, page, size), lambda: paginate(compute(), page, size)
+    )
 
 
 # --- /health, /ready, /metrics, /docs, /openapi.json ---------------------------------
@@ -194,7 +185,7 @@ def _service_routes(registry: Registry) -> APIRouter:
 
     @router.get("/openapi.json", include_in_schema=False)
     async def openapi(request: Request) -> Response:
-        return await _answer(request, ("openapi",), request.app.openapi)
+        return await answers.catalogue_answer(request, ("openapi",), request.app.openapi)
 
     @router.get("/docs", include_in_schema=False)
     async def docs(request: Request) -> Response:
@@ -224,7 +215,9 @@ def _catalogue_routes() -> APIRouter:
     @router.get("/atlases/{atlas_id:path}", tags=["atlases"])
     async def atlas(request: Request, atlas_id: str) -> Response:
         """One atlas, by any of its names or its ``@id`` (URL-encode a ``/``)."""
-        return await _answer(request, ("atlas", atlas_id), lambda: handlers.single_atlas(atlas_id))
+        return await answers.catalogue_answer(
+            request, ("atlas", atlas_id), lambda: handlers.single_atlas(atlas_id)
+        )
 
     @router.get("/spaces", tags=["spaces"])
     async def spaces(request: Request, page: Page = 1, size: Size = DEFAULT_SIZE) -> Response:
@@ -234,7 +227,9 @@ def _catalogue_routes() -> APIRouter:
     @router.get("/spaces/{space_id:path}", tags=["spaces"])
     async def space(request: Request, space_id: str) -> Response:
         """One reference space."""
-        return await _answer(request, ("space", space_id), lambda: handlers.single_space(space_id))
+        return await answers.catalogue_answer(
+            request, ("space", space_id), lambda: handlers.single_space(space_id)
+        )
 
     @router.get("/parcellations", tags=["parcellations"])
     async def parcellations(
@@ -246,7 +241,7 @@ def _catalogue_routes() -> APIRouter:
     @router.get("/parcellations/{parcellation_id:path}", tags=["parcellations"])
     async def parcellation(request: Request, parcellation_id: str) -> Response:
         """One parcellation."""
-        return await _answer(
+        return await answers.catalogue_answer(
             request,
             ("parcellation", parcellation_id),
             lambda: handlers.single_parcellation(parcellation_id),
@@ -292,7 +287,7 @@ def _catalogue_routes() -> APIRouter:
         request: Request, region_id: str, parcellation_id: str, space_id: str | None = None
     ) -> Response:
         """One region; with ``space_id``, also its spatial properties and best view point."""
-        return await _answer(
+        return await answers.catalogue_answer(
             request,
             ("region", parcellation_id, region_id, space_id),
             lambda: handlers.single_region(parcellation_id, region_id, space_id),
@@ -317,7 +312,7 @@ def _map_routes() -> APIRouter:
         request: Request, parcellation_id: str, space_id: str, map_type: str = "labelled"
     ) -> Response:
         """A map's description: its volumes and which label stands for which region."""
-        return await _answer(
+        return await answers.catalogue_answer(
             request,
             ("map", parcellation_id, space_id, map_type),
             lambda: handlers.get_map(parcellation_id, space_id, map_type),
@@ -328,7 +323,7 @@ def _map_routes() -> APIRouter:
         request: Request, parcellation_id: str, space_id: str, region_id: str | None = None
     ) -> Response:
         """The labelled map as NIfTI (gzipped), or one region's mask with ``region_id``."""
-        return await _map_file(
+        return await answers.map_file(
             request, handlers.labelled_map_file, parcellation_id, space_id, region_id
         )
 
@@ -337,7 +332,7 @@ def _map_routes() -> APIRouter:
         request: Request, parcellation_id: str, region_id: str, space_id: str
     ) -> Response:
         """A region's statistical (e.g. probability) map as NIfTI (gzipped)."""
-        return await _map_file(
+        return await answers.map_file(
             request, handlers.statistical_map_file, parcellation_id, region_id, space_id
         )
 
@@ -346,7 +341,7 @@ def _map_routes() -> APIRouter:
         request: Request, parcellation_id: str, region_id: str, space_id: str
     ) -> Response:
         """The minimum and maximum of a region's statistical map."""
-        return await _answer(
+        return await answers.catalogue_answer(
             request,
             ("statistical_info", parcellation_id, region_id, space_id),
             lambda: handlers.get_region_statistic_map_info(parcellation_id, region_id, space_id),
@@ -357,7 +352,9 @@ def _map_routes() -> APIRouter:
         request: Request, parcellation_id: str, space_id: str
     ) -> Response:
         """The labelled map resampled to the space's template grid, as NIfTI (gzipped)."""
-        return await _map_file(request, handlers.resampled_map_file, parcellation_id, space_id)
+        return await answers.map_file(
+            request, handlers.resampled_map_file, parcellation_id, space_id
+        )
 
     @router.get("/assign")
     async def assign(
@@ -374,39 +371,10 @@ def _map_routes() -> APIRouter:
         if len(coordinates) < DASK_MIN_POINTS:
             encoded = await run_in_threadpool(assign_points, *arguments)
         else:
-            encoded = await _on_workers(assign_points, *arguments)
+            encoded = await answers.on_workers(assign_points, *arguments)
         return json_response(request, encoded)
 
     return router
-
-
-async def _map_file(
-    request: Request, plan: Callable[..., handlers.MapFile], *ids: str | None
-) -> Response:
-    """A map file: from the cache at once, else made on the Dask workers.
-
-    Looking up the ids (and any 404) and finding a cached file take a thread of
-    the pool; making a missing file (reading, resampling, writing images) goes to
-    Dask, where identical requests share one task.
-    """
-    path = await run_in_threadpool(lambda: plan(*ids).cached())
-    cached = path is not None
-    if path is None:
-        key = f"map-file-{plan.__name__}-{cache_key(*ids)}"
-        path, cached = await _on_workers(make_map_file, plan, *ids, key=key)
-    return file_response(
-        request,
-        path,
-        media_type=NIFTI,
-        filename=Path(path).name,
-        max_age=FILE_MAX_AGE,
-        extra_headers={"X-Neuratlas-Cached": "true" if cached else "false"},
-    )
-
-
-def make_map_file(plan: Callable[..., handlers.MapFile], *ids: str | None) -> tuple[str, bool]:
-    """Make (or find) the map file that ``plan(*ids)`` describes: the task run on Dask."""
-    return plan(*ids).get()
 
 
 def parse_points(text: str) -> list[tuple[float, float, float]]:
@@ -482,7 +450,9 @@ def _download_routes() -> APIRouter:
         if path is None:
             # one task per resolved request: aliases of the same objects share it
             request_key = await run_in_threadpool(lambda: bundle.resolve_request(*ids).key)
-            path = await _on_workers(handlers.download_all, *ids, key=f"bundle-{request_key}")
+            path = await answers.on_workers(
+                handlers.download_all, *ids, key=f"bundle-{request_key}"
+            )
         return file_response(
             request, path, media_type="application/zip", filename=Path(path).name, max_age=3600
         )

@@ -216,9 +216,18 @@ def file_response(
 
 class StaticFiles(starlette.staticfiles.StaticFiles):
     """Starlette's static files (with their ETag and ``If-None-Match`` → 304), plus a
-    Cache-Control, which every GET of the service carries."""
+    Cache-Control, which every GET of the service carries.
 
-    def file_response(self, *args: Any, **kwargs: Any) -> Response:
-        response = super().file_response(*args, **kwargs)
-        response.headers.setdefault("Cache-Control", f"public, max-age={FILE_MAX_AGE}")
+    Vendored libraries (a ``vendor`` folder) change only with their version: a day's
+    max-age. The explorer's own modules are revalidated on every load (``no-cache``,
+    a 304 while unchanged), so that a new release never runs old scripts against a
+    new page and server: they are ES modules imported by relative paths, which no
+    build step versions.
+    """
+
+    def file_response(self, full_path: Any, *args: Any, **kwargs: Any) -> Response:
+        response = super().file_response(full_path, *args, **kwargs)
+        vendored = "vendor" in Path(full_path).parts
+        control = f"public, max-age={FILE_MAX_AGE}" if vendored else "no-cache"
+        response.headers.setdefault("Cache-Control", control)
         return response

@@ -75,6 +75,7 @@ __all__ = [
     "single_region",
     "single_space",
     "statistical_map_file",
+    "template_file",
 ]
 
 
@@ -405,6 +406,38 @@ def resampled_map_file(parcellation_id: str, space_id: str) -> MapFile:
         return resample_to_grid(the_map.fetch(), template.affine, template.shape, order=0)
 
     return _map_file(("resampled_map", the_map.id, the_map.space.id), make)
+
+
+def template_file(space_id: str) -> MapFile:
+    """The template of a volume space as a NIfTI file, made or not (the explorer's slices).
+
+    Parameters
+    ----------
+    space_id : str
+        Lookup id of the space (a volume space).
+
+    Returns
+    -------
+    MapFile
+        The file of ``Space.get_template().fetch()``: the grid that
+        :func:`resampled_map_file` puts a labelled map on.
+
+    Raises
+    ------
+    NotFoundError
+        Unknown space, or a space without a template.
+    ArgumentError
+        The space is a surface space; the hint names the volume spaces.
+    """
+    space = neuratlas.get_space(space_id)
+    if space.is_surface:
+        volume_spaces = [s.name for s in neuratlas.spaces if not s.is_surface]
+        raise ArgumentError(
+            f"{space.name!r} is a surface space: its template is a mesh, not a NIfTI image",
+            hint="use a volume space: " + (", ".join(volume_spaces) or "there is none"),
+        )
+    template = space.get_template()
+    return _map_file(("template", space.id, template.variant), template.fetch)
 
 
 def get_parcellation_labelled_map(
