@@ -314,6 +314,28 @@ def _matches(record: dict[str, Any], filters: list[tuple[str, str, str]]) -> boo
     return True
 
 
+def _envelope(success: bool, msg: Any, rows: int = 0) -> dict[str, Any]:
+    """The API's answer envelope around ``msg``."""
+    return {
+        "success": success,
+        "id": 0 if success else -1,
+        "start_row": 0,
+        "num_rows": rows,
+        "total_rows": rows,
+        "msg": msg,
+    }
+
+
+def _matrix(alignment: dict[str, Any], prefix: str) -> np.ndarray:
+    """A 2 x 3 affine from its API fields (the inverse of :func:`affine_fields`)."""
+    return np.array(
+        [
+            [alignment[f"{prefix}_{k:02d}"] for k in (0, 1, 4)],
+            [alignment[f"{prefix}_{k:02d}"] for k in (2, 3, 5)],
+        ]
+    )
+
+
 class FakeAllenAPI:
     """The fake API's data and its HTTP server on 127.0.0.1."""
 
@@ -421,6 +443,46 @@ class FakeAllenAPI:
             "msg": page,
         }
 
+    def _image(self, image_id: int) -> tuple[FakeDataset, dict[str, Any]] | None:
+        for dataset in self.datasets.values():
+            for image in dataset.images:
+                if image["id"] == image_id:
+                    return dataset, image
+        return None
+
+    def image_to_reference(self, image_id: int, params: dict[str, str]) -> dict[str, Any]:
+        """``image_to_reference/<id>.json?x=&y=``: the reference point of an image pixel."""
+        found = self._image(image_id)
+        if found is None:
+            return _envelope(False, f"Section image {image_id} not found")
+        dataset, image = found
+        tsv = _matrix(image["alignment2d"], "tsv")
+        xy = np.array([float(params["x"]), float(params["y"])])
+        z = image["section_number"] * dataset.thickness
+        volume = np.append(tsv[:, :2] @ xy + tsv[:, 2], z)
+        p, i, r = dataset.tvr[:, :3] @ volume + dataset.tvr[:, 3]
+        return _envelope(True, {"image_to_reference": {"x": p, "y": i, "z": r}}, rows=1)
+
+    def reference_to_image(self, space: int, params: dict[str, str]) -> dict[str, Any]:
+        """``reference_to_image/<space>.json``: the pixel of the closest image of a dataset."""
+        dataset = self.datasets.get(int(params.get("section_data_set_ids", -1)))
+        if dataset is None or space not in (9, 10):
+            return _envelope(False, "Data Access error: no such data set or reference space")
+        pir = np.array([float(params[k]) for k in ("x", "y", "z")])
+        volume = dataset.trv[:, :3] @ pir + dataset.trv[:, 3]
+        number = volume[2] / dataset.thickness
+        image = min(dataset.images, key=lambda img: abs(img["section_number"] - number))
+        tvs = _matrix(image["alignment2d"], "tvs")
+        x, y = tvs[:, :2] @ volume[:2] + tvs[:, 2]
+        sync = {
+            "section_data_set_id": str(dataset.id),
+            "section_image_id": image["id"],
+            "section_number": round(number),
+            "x": x,
+            "y": y,
+        }
+        return _envelope(True, [{"image_sync": sync}], rows=0)
+
     def image_pixels(self, image_id: int) -> int:
         """Full-resolution pixel count of an image (0 if unknown)."""
         for dataset in self.datasets.values():
@@ -488,6 +550,15 @@ class FakeAllenAPI:
                     if reply is not None and reply.envelope:
                         answer.update(reply.envelope)
                     return 200, json.dumps(answer).encode(), {"Content-Type": "application/json"}
+                json_type = {"Content-Type": "application/json"}
+                sync = re.fullmatch(r"/api/v2/image_to_reference/(\d+)\.json", path)
+                if sync:
+                    answer = api.image_to_reference(int(sync.group(1)), params)
+                    return 200, json.dumps(answer).encode(), json_type
+                sync = re.fullmatch(r"/api/v2/reference_to_image/(\d+)\.json", path)
+                if sync:
+                    answer = api.reference_to_image(int(sync.group(1)), params)
+                    return 200, json.dumps(answer).encode(), json_type
                 match = re.fullmatch(r"/api/v2/section_image_download/(\d+)", path)
                 if not match:
                     return 404, b"not found", {"Content-Type": "text/plain"}

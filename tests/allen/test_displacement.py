@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from neuratlas.allen.displacement import DisplacementField, _have_cv2
-from neuratlas.errors import ImageError, TransformError
+from neuratlas.allen.displacement import DisplacementField, _have_cv2, affine_simple
+from neuratlas.errors import ArgumentTypeError, ImageError, TransformError
 
 BACKENDS = ["numpy"] + (["cv2"] if _have_cv2() else [])
 
@@ -314,3 +314,127 @@ class TestPersistence:
             DisplacementField.load(tmp_path / "junk.npy")
         with pytest.raises(TransformError, match="not a readable displacement field"):
             DisplacementField.load(tmp_path / "missing.npz")
+
+
+class TestAtldldBadInput:
+    """atldld's tests/test_base.py bad-input cases, with neuratlas's errors."""
+
+    def test_unsupported_suffix(self, tmp_path: Path) -> None:
+        (tmp_path / "test_file.FAKE").touch()
+        with pytest.raises(TransformError, match=r"unsupported suffix '\.FAKE'"):
+            DisplacementField.load(tmp_path / "test_file.FAKE")
+
+    def test_npy_data_under_another_suffix(self, tmp_path: Path) -> None:
+        np.save(tmp_path / "field.npy", np.ones((1, 2, 2)))
+        (tmp_path / "field.npy").rename(tmp_path / "field.FAKE")
+        with pytest.raises(ValueError, match="unsupported suffix") as caught:
+            DisplacementField.from_file(tmp_path / "field.FAKE")
+        assert caught.value.hint is not None and ".npy" in caught.value.hint  # type: ignore[attr-defined]
+
+    @pytest.mark.parametrize("suffix", [".npy", ".npz"])
+    def test_empty_file(self, tmp_path: Path, suffix: str) -> None:
+        (tmp_path / f"empty{suffix}").touch()
+        with pytest.raises(TransformError, match=r"empty|not a readable"):
+            DisplacementField.load(tmp_path / f"empty{suffix}")
+
+    def test_wrong_input_type(self) -> None:
+        with pytest.raises(ArgumentTypeError, match="not a int"):
+            DisplacementField.from_file(123213)  # type: ignore[arg-type]
+
+    @pytest.mark.parametrize("as_str", [True, False])
+    @pytest.mark.parametrize(
+        "array",
+        [np.ones((1, 2, 2), "float32"), np.ones((1, 2), "float32"), np.ones((1, 2, 3), "float32")],
+        ids=["correct", "wrong_dim", "wrong_channels"],
+    )
+    def test_npy(self, tmp_path: Path, array: np.ndarray, as_str: bool) -> None:
+        path = tmp_path / "file_temp.npy"
+        np.save(path, array)
+        source = str(path) if as_str else path
+        if array.ndim == 3 and array.shape[2] == 2:
+            df = DisplacementField.from_file(source)
+            np.testing.assert_allclose(df.delta_x, array[..., 0])
+            np.testing.assert_allclose(df.delta_y, array[..., 1])
+        else:
+            with pytest.raises(ValueError, match=r"shape \(h, w, 2\)"):
+                DisplacementField.from_file(source)
+
+    def test_unknown_interpolation_lists_choices(self) -> None:
+        df = DisplacementField.identity((10, 11))
+        with pytest.raises(ValueError, match="fake_interpolation") as caught:
+            df.warp(np.zeros((10, 11)), interpolation="fake_interpolation")  # type: ignore[arg-type]
+        assert "nearest, linear, cubic" in str(caught.value)
+        with pytest.raises(ValueError, match="fake_border_mode") as caught:
+            df.warp(np.zeros((10, 11)), border_mode="fake_border_mode")  # type: ignore[arg-type]
+        assert "replicate" in str(caught.value)
+
+
+class TestAffineSimple:
+    """atldld's affine_simple, returning a DisplacementField that unpacks as (dx, dy)."""
+
+    @pytest.mark.parametrize("apply_centering", [True, False])
+    def test_defaults_are_identity(self, apply_centering: bool) -> None:
+        delta_x, delta_y = affine_simple((5, 7), apply_centering=apply_centering)
+        assert delta_x.shape == delta_y.shape == (5, 7)
+        assert (delta_x == 0).all() and (delta_y == 0).all()
+        assert affine_simple((5, 7)) == DisplacementField.identity((5, 7))
+
+    def test_translation(self) -> None:
+        df = affine_simple((4, 6), translation_x=2.0, translation_y=-1.0)
+        np.testing.assert_allclose(df.delta_x, 2.0)
+        np.testing.assert_allclose(df.delta_y, -1.0)
+
+    def test_centred_rotation_keeps_the_centre(self) -> None:
+        df = affine_simple((9, 11), rotation=0.7, scale_x=1.3, shear=0.2)
+        assert df.delta_x[4, 5] == pytest.approx(0.0, abs=1e-12)
+        assert df.delta_y[4, 5] == pytest.approx(0.0, abs=1e-12)
+        corner = affine_simple((9, 11), rotation=0.7, apply_centering=False)
+        assert (corner.delta_x[0, 0], corner.delta_y[0, 0]) == (0.0, 0.0)
+
+    def test_matches_atldld_definition(self) -> None:
+        transform = pytest.importorskip("skimage.transform")
+        shape, sx, sy, rot, tx, ty, sh = (9, 10), 1.2, 0.8, 0.3, 1.5, -2.0, 0.1
+        matrix = np.array(
+            [
+                [sx * np.cos(rot), -sy * np.sin(rot + sh), tx],
+                [sx * np.sin(rot), sy * np.cos(rot + sh), ty],
+                [0, 0, 1],
+            ]
+        )
+        centre = np.array([shape[1] / 2 - 0.5, shape[0] / 2 - 0.5])
+        # atldld composes skimage transforms: uncentre, then the matrix, then centre
+        tform = (
+            transform.SimilarityTransform(translation=-centre)
+            + transform.SimilarityTransform(matrix=matrix)
+            + transform.SimilarityTransform(translation=centre)
+        )
+        x, y = np.meshgrid(range(shape[1]), range(shape[0]))
+        coords = np.stack([x.ravel(), y.ravel()], axis=1).astype(float)
+        moved = transform.AffineTransform(tform.params)(coords) - coords
+        df = affine_simple(shape, sx, sy, rot, tx, ty, sh)
+        np.testing.assert_allclose(df.delta_x, moved[:, 0].reshape(shape), atol=1e-12)
+        np.testing.assert_allclose(df.delta_y, moved[:, 1].reshape(shape), atol=1e-12)
+
+    @pytest.mark.parametrize("random_state", range(5))
+    @pytest.mark.parametrize("dtype", ["int8", "int16", "int32", "int64", "uint8"])
+    def test_no_new_classes(self, random_state: int, dtype: str) -> None:
+        shape = (9, 10)
+        df = DisplacementField(*affine_simple(shape, rotation=np.pi / 10))
+        img = np.random.default_rng(random_state).integers(300, size=shape).astype(dtype)
+        warped = df.warp(img, interpolation="nearest", border_mode="replicate")
+        assert set(np.unique(warped)) <= set(np.unique(img))
+
+    @pytest.mark.parametrize("shift", [(-0.49, 0), (0.49, 0), (0, -0.49), (0, 0.49), (0.2, 0.2)])
+    def test_small_shift(self, shift: tuple[float, float]) -> None:
+        df = affine_simple((9, 10), translation_x=shift[0], translation_y=shift[1])
+        img = np.random.default_rng(1).integers(256, size=(9, 10)).astype(np.uint8)
+        np.testing.assert_array_equal(df.warp(img, interpolation="nearest"), img)
+
+    @pytest.mark.parametrize("shape", [(3,), (2.5, 3), (-1, 2), "ab"])
+    def test_bad_shape(self, shape: object) -> None:
+        with pytest.raises(TransformError, match="shape must be"):
+            affine_simple(shape)  # type: ignore[arg-type]
+
+    def test_bad_parameter(self) -> None:
+        with pytest.raises(TransformError, match="finite"):
+            affine_simple((2, 2), rotation=float("inf"))

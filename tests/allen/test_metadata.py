@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 import pytest
 
 from neuratlas.allen.metadata import (
+    PlaneOfSection,
+    ReferenceSpace,
     SectionDataSet,
     SectionImage,
     dataset_row,
     dataset_summary,
     extract_affine,
     image_row,
+    plane_axis,
 )
-from neuratlas.errors import DataUnavailableError, RMAError
+from neuratlas.errors import DataUnavailableError, RMAError, TransformError
 from tests.allen.fake_allen_api import affine_fields
 
 
@@ -67,7 +72,7 @@ def test_dataset_planes() -> None:
     assert (named.plane, named.axis) == ("horizontal", "transverse")
     unknown = SectionDataSet.from_api(_dataset_row(plane_of_section_id=42))
     assert unknown.plane == "plane 42"
-    with pytest.raises(DataUnavailableError, match="unsupported plane of section 'plane 42'"):
+    with pytest.raises(TransformError, match="unsupported plane of section 'plane 42'"):
         _ = unknown.axis
 
 
@@ -161,3 +166,61 @@ class TestSummaries:
             "aligned": False,
         }
         assert image_row(_image(1, 3))["aligned"] is True
+
+
+class TestPlaneOfSection:
+    """atldld's tests/test_dataset.py, against neuratlas's enum."""
+
+    VALUES: ClassVar[dict[str, tuple[int, str]]] = {
+        "CORONAL": (1, "coronal"),
+        "SAGITTAL": (2, "sagittal"),
+        "VARIABLE": (4, "variable"),
+        "NA": (5, "n/a"),
+        "TRANSVERSE": (6, "transverse"),
+        "LATERAL_TO_MEDIAL": (7, "Lateral to Medial"),
+        "MEDIAL_TO_LATERAL": (8, "Medial to Lateral"),
+        "VENTRAL_TO_DORSAL": (9, "Ventral to Dorsal"),
+        "DORSAL_TO_VENTRAL": (10, "Dorsal to Ventral"),
+        "CORONAL_CAUDAL_TO_ROSTRAL": (11, "Coronal (Caudal to Rostral)"),
+        "CORONAL_ROSTRAL_TO_CAUDAL": (531107579, "Coronal (Rostral to Caudal)"),
+        "TANGENTIAL": (1082279372, "Tangential"),
+    }
+
+    def test_members_values_and_names(self) -> None:
+        assert set(PlaneOfSection.__members__) == set(self.VALUES)
+        for name, (value, label) in self.VALUES.items():
+            assert PlaneOfSection[name].value == value
+            assert str(PlaneOfSection[name]) == label
+            assert PlaneOfSection(value) is PlaneOfSection[name]
+
+    def test_ids_name_datasets(self) -> None:
+        row = _dataset_row(plane_of_section_id=PlaneOfSection.TRANSVERSE.value)
+        dataset = SectionDataSet.from_api(row)
+        assert (dataset.plane, dataset.axis) == ("transverse", "transverse")
+        tangential = SectionDataSet.from_api(_dataset_row(plane_of_section_id=1082279372))
+        with pytest.raises(TransformError, match="unsupported plane of section 'tangential'"):
+            _ = tangential.axis
+
+
+class TestReferenceSpace:
+    def test_members_values_and_names(self) -> None:
+        assert set(ReferenceSpace.__members__) == {"P56", "P56_LR_FLIPPED"}
+        assert ReferenceSpace.P56.value == 9
+        assert ReferenceSpace.P56_LR_FLIPPED.value == 10
+        assert str(ReferenceSpace.P56) == "P56 Brain"
+        assert str(ReferenceSpace(10)) == "P56 Brain, L/R Flipped"
+
+
+@pytest.mark.parametrize(
+    ("plane", "axis"),
+    [("coronal", "coronal"), (1, "coronal"), (2, "sagittal"), ("horizontal", "transverse")],
+)
+def test_plane_axis(plane: str | int, axis: str) -> None:
+    assert plane_axis(plane) == axis
+
+
+@pytest.mark.parametrize("plane", [3, 7, "oblique"])
+def test_plane_axis_unknown(plane: str | int) -> None:
+    with pytest.raises(TransformError, match="dataset 8 has an unsupported plane") as caught:
+        plane_axis(plane, "dataset 8")
+    assert "coronal, sagittal and horizontal" in str(caught.value.hint)

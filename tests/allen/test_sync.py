@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+from unittest.mock import Mock
+
 import numpy as np
 import pytest
 
 from neuratlas.allen import sync
 from neuratlas.allen.client import AllenClient
 from neuratlas.allen.displacement import DisplacementField
+from neuratlas.allen.rma import RMAQuery
 from neuratlas.allen.sync import DatasetDownloader, DatasetNotFoundError
 from neuratlas.allen.transforms import get_oblique_transform, xy_to_pir
-from neuratlas.errors import DataUnavailableError, Error, NotFoundError, TransformError
+from neuratlas.errors import (
+    ArgumentTypeError,
+    DataUnavailableError,
+    Error,
+    ImageError,
+    NotFoundError,
+    TransformError,
+)
 from tests.allen.fake_allen_api import CORONAL_ID, SAGITTAL_ID, FakeAllenAPI, Reply, phantom
 
 
@@ -81,7 +93,7 @@ class TestMetadata:
         )
         downloader = DatasetDownloader(CORONAL_ID, client=client)
         downloader.fetch_metadata()
-        with pytest.raises(DataUnavailableError, match="unsupported plane of section 'oblique'"):
+        with pytest.raises(TransformError, match="unsupported plane of section 'oblique'"):
             next(downloader.run())
 
 
@@ -279,3 +291,95 @@ class TestRun:
         first = next(run)
         run.close()
         assert first[0] == downloader.metadata["images"][0]["id"]
+
+
+class TestInjected:
+    """atldld's tests/test_sync.py, which patch rma_all and get_image, with injection."""
+
+    @staticmethod
+    def recorded(fake_api: FakeAllenAPI, dataset_id: int) -> Callable[[RMAQuery], list[Any]]:
+        """Recorded answers, keyed by model, with atldld's ``[row, None]`` oddity kept."""
+        dataset = fake_api.datasets[dataset_id]
+        row = {k: v for k, v in dataset.row().items() if k not in ("plane_of_section", "genes")}
+        answers = {"SectionDataSet": [row, None], "SectionImage": dataset.images[:1]}
+        return Mock(side_effect=lambda query: answers[query.model])
+
+    def test_invalid_dataset(self) -> None:
+        rma_all = Mock(return_value=[])
+        downloader = DatasetDownloader(434324132413241, rma_all=rma_all)
+        with pytest.raises(
+            DatasetNotFoundError, match="no section dataset with id 434324132413241"
+        ):
+            downloader.fetch_metadata()
+
+    @pytest.mark.parametrize("include_expression", [True, False])
+    def test_patched(self, fake_api: FakeAllenAPI, include_expression: bool) -> None:
+        grid_shape = (13200 // 25, 8000 // 25)
+        rma_all = self.recorded(fake_api, SAGITTAL_ID)
+        get_image = Mock(return_value=np.zeros(grid_shape, dtype=np.uint8))
+        count = len(fake_api.requests)
+        downloader = DatasetDownloader(
+            SAGITTAL_ID,
+            include_expression=include_expression,
+            downsample_ref=25,
+            rma_all=rma_all,
+            get_image=get_image,
+        )
+        downloader.fetch_metadata()
+        assert {q.args[0].model for q in rma_all.call_args_list} == {
+            "SectionDataSet",
+            "SectionImage",
+        }
+        gen = downloader.run()
+        image_id, coordinate, img, img_expr, df = next(gen)
+        assert image_id == fake_api.datasets[SAGITTAL_ID].images[0]["id"]
+        assert np.isfinite(coordinate) and img.shape == grid_shape
+        if include_expression:
+            assert isinstance(img_expr, np.ndarray)
+        else:
+            assert img_expr is None
+        assert df.delta_x.shape == df.delta_y.shape == grid_shape
+        with pytest.raises(StopIteration):
+            next(gen)
+        get_image.assert_any_call(image_id, expression=False, downsample=0)
+        assert get_image.call_count == (2 if include_expression else 1)
+        assert len(fake_api.requests) == count  # nothing went to the API
+
+    def test_get_image_none_is_skipped(self, client: AllenClient, fake_api: FakeAllenAPI) -> None:
+        records = fake_api.datasets[CORONAL_ID].images
+        bad = records[-1]["id"]  # the highest section number: the first one run() tries
+
+        def get_image(image_id: int, *, expression: bool, downsample: int) -> np.ndarray | None:
+            return None if image_id == bad else np.full((8, 9, 3), 7, dtype=np.uint8)
+
+        downloader = DatasetDownloader(
+            CORONAL_ID, downsample_ref=100, client=client, get_image=get_image
+        )
+        downloader.fetch_metadata()  # through the client: the injected pieces are separate
+        results = list(downloader.run())
+        assert len(results) == len(records) - 1
+        assert bad not in [r[0] for r in results]
+        assert isinstance(downloader.failures[bad], ImageError)
+        assert not fake_api.paths("section_image_download")
+
+    def test_metadata_set_by_hand(self) -> None:
+        downloader = DatasetDownloader(123, include_expression=True, rma_all=Mock())
+        with pytest.raises(NotFoundError):
+            len(downloader)
+        with pytest.raises(NotFoundError):
+            next(downloader.run())
+        downloader.metadata = {"test": True}
+        downloader.fetch_metadata()  # metadata exist: nothing is fetched
+        assert downloader.metadata == {"test": True}
+        downloader.metadata = {"images": list(range(10)), "dataset": {"plane_of_section_id": 3}}
+        assert len(downloader) == 10
+        with pytest.raises(ValueError, match="unsupported plane of section 'plane 3'"):
+            next(downloader.run())
+        downloader.metadata["dataset"]["plane_of_section_id"] = 1
+        assert downloader.axis == "coronal"
+
+    def test_not_callables(self) -> None:
+        with pytest.raises(ArgumentTypeError, match="rma_all must be a callable"):
+            DatasetDownloader(1, rma_all=[])  # type: ignore[arg-type]
+        with pytest.raises(ArgumentTypeError, match="get_image must be a callable"):
+            DatasetDownloader(1, get_image="x")  # type: ignore[arg-type]

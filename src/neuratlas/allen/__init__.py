@@ -3,7 +3,10 @@
 - :mod:`~neuratlas.allen.api`: where the API is, and the shared HTTP connection;
 - :mod:`~neuratlas.allen.rma`: RMA queries (:class:`RMAQuery`, :func:`rma`, :func:`rma_all`);
 - :mod:`~neuratlas.allen.client`: the API client (metadata, images, cache);
-- :mod:`~neuratlas.allen.metadata`: :class:`SectionDataSet`, :class:`SectionImage`, summaries;
+- :mod:`~neuratlas.allen.metadata`: :class:`SectionDataSet`, :class:`SectionImage`,
+  the :class:`PlaneOfSection` and :class:`ReferenceSpace` enums, summaries;
+- :mod:`~neuratlas.allen.queries`: atldld's common queries (:func:`get_2d`, :func:`get_3d`,
+  :func:`get_experiment_list_from_gene`, :class:`CommonQueries`, ...);
 - :mod:`~neuratlas.allen.transforms`: image <-> reference coordinates;
 - :mod:`~neuratlas.allen.displacement`: :class:`DisplacementField` and warping;
 - :mod:`~neuratlas.allen.sync`: :class:`DatasetDownloader` (the atldld.sync interface);
@@ -13,10 +16,25 @@
 """
 
 from neuratlas.allen.client import AllenClient
-from neuratlas.allen.displacement import DisplacementField
+from neuratlas.allen.displacement import DisplacementField, affine_simple
 from neuratlas.allen.export import export_dataset, export_image
-from neuratlas.allen.metadata import SectionDataSet, SectionImage
+from neuratlas.allen.metadata import (
+    PlaneOfSection,
+    ReferenceSpace,
+    SectionDataSet,
+    SectionImage,
+)
 from neuratlas.allen.preview import contact_sheet
+from neuratlas.allen.queries import (
+    CommonQueries,
+    get_2d,
+    get_2d_bulk,
+    get_3d,
+    get_corners_in_ref_space,
+    get_experiment_list_from_gene,
+    pir_to_xy_API_single,
+    xy_to_pir_API_single,
+)
 from neuratlas.allen.rma import Filter, RMAQuery, rma, rma_all
 from neuratlas.allen.sync import DatasetDownloader
 from neuratlas.allen.transforms import (
@@ -32,28 +50,39 @@ from neuratlas.errors import DatasetNotFoundError, RMAError, RMAQueryError, Tran
 
 __all__ = [
     "AllenClient",
+    "CommonQueries",
     "DatasetDownloader",
     "DatasetNotFoundError",
     "DisplacementField",
     "Filter",
+    "PlaneOfSection",
     "RMAError",
     "RMAQuery",
     "RMAQueryError",
+    "ReferenceSpace",
     "SectionDataSet",
     "SectionImage",
     "SectionSampling",
     "TransformError",
+    "affine_simple",
     "assemble_volume",
     "ccf_affine",
     "contact_sheet",
     "export_dataset",
     "export_image",
+    "get_2d",
+    "get_2d_bulk",
+    "get_3d",
+    "get_corners_in_ref_space",
+    "get_experiment_list_from_gene",
     "get_oblique_transform",
     "get_parallel_transform",
     "pir_to_xy",
+    "pir_to_xy_API_single",
     "reference_grid_shape",
     "rma",
     "rma_all",
     "save_volume",
     "xy_to_pir",
+    "xy_to_pir_API_single",
 ]

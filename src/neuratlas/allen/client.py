@@ -18,6 +18,7 @@ import json
 import os
 import threading
 import warnings
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -37,7 +38,13 @@ from neuratlas.allen.api import (
 )
 from neuratlas.allen.metadata import SectionDataSet, SectionImage
 from neuratlas.allen.rma import RMAPage, RMAQuery, rma, rma_all
-from neuratlas.errors import DatasetNotFoundError, ImageError, RMAError
+from neuratlas.errors import (
+    ArgumentError,
+    ArgumentTypeError,
+    DatasetNotFoundError,
+    ImageError,
+    RMAError,
+)
 from neuratlas.retrieval.cache import atomic_write, cache_dir, cache_key, cache_root, clear, touch
 from neuratlas.retrieval.http import HttpClient
 
@@ -170,22 +177,7 @@ class AllenClient:
             cached = self._read_json(path)
             if isinstance(cached, dict) and {"dataset", "images"} <= cached.keys():
                 return cached
-        datasets = self.rma_all(
-            RMAQuery(
-                "SectionDataSet",
-                {"id": dataset_id},
-                include=["alignment3d", "plane_of_section", "genes"],
-            )
-        )
-        if not datasets:
-            raise DatasetNotFoundError(
-                f"there is no section dataset with id {dataset_id} at {self.base_url}",
-                hint="find dataset ids with `neuratlas allen search dataset --gene <acronym>`",
-            )
-        images = self.rma_all(
-            RMAQuery("SectionImage", {"data_set_id": dataset_id}, include=["alignment2d"])
-        )
-        records = {"dataset": datasets[0], "images": images}
+        records = query_dataset_records(self.rma_all, dataset_id, where=f"at {self.base_url}")
         self._write_json(path, records)
         return records
 
@@ -209,10 +201,7 @@ class AllenClient:
             If the API rejects the query or its records are malformed.
         """
         records = self.fetch_dataset_records(dataset_id, force_redownload=force_redownload)
-        dataset = SectionDataSet.from_api(records["dataset"])
-        images = [SectionImage.from_api(row) for row in records["images"]]
-        images.sort(key=lambda image: -image.section_number)
-        return dataset, images
+        return parse_dataset_records(records)
 
     def section_image(self, image_id: int) -> SectionImage:
         """The metadata of one section image.
@@ -265,6 +254,104 @@ class AllenClient:
             RMAQuery("SectionDataSet", criteria, include=["plane_of_section", "genes"])
         )
         return [SectionDataSet.from_api(row) for row in rows]
+
+    # -- the API's own coordinate sync ------------------------------------------------------
+    def _service_msg(self, path: str, params: dict[str, Any]) -> Any:
+        """The ``msg`` of a non-RMA service answer (same envelope), after checking success."""
+        answer = self.http.get_json(path, params=params)
+        if not isinstance(answer, Mapping) or "msg" not in answer:
+            raise RMAError(
+                f"the answer of {path} is not an Allen API envelope (no 'msg' field)",
+                url=path,
+                hint="check that the API base URL points at .../api/v2/",
+            )
+        if answer.get("success") is not True and str(answer.get("success")).lower() != "true":
+            raise RMAError(f"the Allen API refused {path}: {answer['msg']}", url=path)
+        return answer["msg"]
+
+    def image_to_reference(self, image_id: int, x: float, y: float) -> tuple[float, float, float]:
+        """The API's reference position ``(p, i, r)`` (µm) of pixel ``(x, y)`` of an image.
+
+        Answers are cached, one entry per image and point.
+
+        Parameters
+        ----------
+        image_id : int
+            The section image id.
+        x, y : float
+            Full-resolution column and row.
+
+        Raises
+        ------
+        DatasetNotFoundError
+            For an invalid image id.
+        RMAError
+            If the API refuses the request or answers without a position.
+        """
+        image_id = _check_id(image_id, "image")
+        params = {"x": _number(x, "x"), "y": _number(y, "y")}
+        path = self._cache_file("image_to_reference", image_id, params, suffix=".json")
+        cached = self._read_json(path)
+        if isinstance(cached, list) and len(cached) == 3:
+            return (float(cached[0]), float(cached[1]), float(cached[2]))
+        msg = self._service_msg(f"image_to_reference/{image_id}.json", params)
+        try:
+            found = msg["image_to_reference"]
+            pir = (float(found["x"]), float(found["y"]), float(found["z"]))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise RMAError(
+                f"the image_to_reference answer for image {image_id} has no position: {msg!r}"
+            ) from exc
+        self._write_json(path, list(pir))
+        return pir
+
+    def reference_to_image(
+        self, p: float, i: float, r: float, dataset_id: int, reference_space: int = 9
+    ) -> ImageSync:
+        """The API's image position of reference point ``(p, i, r)`` (µm) in a dataset.
+
+        Parameters
+        ----------
+        p, i, r : float
+            Reference coordinates in micrometres.
+        dataset_id : int
+            The section dataset.
+        reference_space : int
+            The reference space of ``(p, i, r)`` (9, the P56 brain, for the CCF).
+
+        Returns
+        -------
+        ImageSync
+            ``(x, y, section_number, section_image_id)``: the pixel in the closest image.
+
+        Raises
+        ------
+        DatasetNotFoundError
+            For an invalid id.
+        RMAError
+            If the API refuses the request or answers without a position.
+        """
+        dataset_id = _check_id(dataset_id, "dataset")
+        space = _check_id(reference_space, "reference space")
+        params = {
+            "x": _number(p, "p"),
+            "y": _number(i, "i"),
+            "z": _number(r, "r"),
+            "section_data_set_ids": dataset_id,
+        }
+        msg = self._service_msg(f"reference_to_image/{space}.json", params)
+        try:
+            found = msg[0]["image_sync"]
+            return ImageSync(
+                float(found["x"]),
+                float(found["y"]),
+                float(found["section_number"]),
+                int(found["section_image_id"]),
+            )
+        except (KeyError, IndexError, TypeError, ValueError) as exc:
+            raise RMAError(
+                f"the reference_to_image answer for dataset {dataset_id} has no position: {msg!r}"
+            ) from exc
 
     # -- images -----------------------------------------------------------------------------
     def image_path(
@@ -328,6 +415,96 @@ class AllenClient:
         """
         path = self.image_path(image_id, downsample=downsample, expression=expression)
         return read_image(path, f"section image {image_id}")
+
+
+#: Runs an RMA query to the end: :meth:`AllenClient.rma_all`, or recorded answers.
+RmaAll = Callable[[RMAQuery], Sequence[Mapping[str, Any] | None]]
+
+
+def query_dataset_records(rma_all: RmaAll, dataset_id: int, *, where: str = "") -> dict[str, Any]:
+    """The raw records of a dataset and its images, from any ``rma_all``.
+
+    Parameters
+    ----------
+    rma_all : callable
+        Takes an :class:`~neuratlas.allen.rma.RMAQuery` and returns its rows
+        (:meth:`AllenClient.rma_all`, or a function answering from recordings).
+    dataset_id : int
+        The ``SectionDataSet`` id.
+    where : str
+        Where the answers come from, for the error message (``"at <url>"``).
+
+    Returns
+    -------
+    dict
+        ``{"dataset": <SectionDataSet row>, "images": [<SectionImage rows>]}``.
+
+    Raises
+    ------
+    DatasetNotFoundError
+        If there is no dataset with this id.
+    """
+    datasets = list(
+        rma_all(
+            RMAQuery(
+                "SectionDataSet",
+                {"id": dataset_id},
+                include=["alignment3d", "plane_of_section", "genes"],
+            )
+        )
+    )
+    if not datasets or not isinstance(datasets[0], Mapping):
+        raise DatasetNotFoundError(
+            f"there is no section dataset with id {dataset_id}" + (f" {where}" if where else ""),
+            hint="find dataset ids with `neuratlas allen search dataset --gene <acronym>`",
+        )
+    images = rma_all(
+        RMAQuery("SectionImage", {"data_set_id": dataset_id}, include=["alignment2d"])
+    )
+    return {"dataset": dict(datasets[0]), "images": [dict(row) for row in images if row]}
+
+
+def parse_dataset_records(
+    records: Mapping[str, Any],
+) -> tuple[SectionDataSet, list[SectionImage]]:
+    """Parse :func:`query_dataset_records` output: the dataset, images highest section first.
+
+    Raises
+    ------
+    RMAError
+        If a record is malformed.
+    """
+    dataset = SectionDataSet.from_api(records["dataset"])
+    images = [SectionImage.from_api(row) for row in records["images"]]
+    images.sort(key=lambda image: -image.section_number)
+    return dataset, images
+
+
+class ImageSync(NamedTuple):
+    """Where the API puts a reference point in a dataset (:meth:`AllenClient.reference_to_image`).
+
+    Attributes
+    ----------
+    x, y : float
+        Full-resolution column and row in image ``section_image_id``.
+    section_number : float
+        The section number the 3D transform gives (no image need have it).
+    section_image_id : int
+        The dataset's image closest to that section.
+    """
+
+    x: float
+    y: float
+    section_number: float
+    section_image_id: int
+
+
+def _number(value: Any, name: str) -> float | int:
+    if isinstance(value, bool) or not isinstance(value, int | float | np.number):
+        raise ArgumentTypeError(f"{name} must be a number, got {value!r}")
+    if not np.isfinite(value):
+        raise ArgumentError(f"{name} must be finite, got {value!r}")
+    return value.item() if isinstance(value, np.number) else value
 
 
 class CacheUsage(NamedTuple):
@@ -430,10 +607,13 @@ __all__ = [
     "AllenClient",
     "CacheUsage",
     "DatasetNotFoundError",
+    "ImageSync",
     "RMAError",
     "cache_folder",
     "cache_usage",
     "clear_cache",
+    "parse_dataset_records",
+    "query_dataset_records",
     "read_image",
     "resolve_base_url",
 ]

@@ -16,13 +16,14 @@ from __future__ import annotations
 import importlib.util
 import io
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from neuratlas.errors import ImageError, TransformError
+from neuratlas.errors import ArgumentTypeError, ImageError, TransformError
 from neuratlas.retrieval.cache import atomic_write
 
 Interpolation = Literal["nearest", "linear", "cubic"]
@@ -110,6 +111,11 @@ class DisplacementField:
         )
 
     __hash__ = None  # type: ignore[assignment]
+
+    def __iter__(self) -> Iterator[NDArray[np.float64]]:
+        """Yield ``delta_x`` then ``delta_y``, so that ``dx, dy = df`` works as in atldld."""
+        yield self.delta_x
+        yield self.delta_y
 
     def __mul__(self, c: float) -> DisplacementField:
         if not isinstance(c, int | float | np.number) or isinstance(c, bool):
@@ -332,17 +338,42 @@ class DisplacementField:
     def load(cls, path: str | os.PathLike[str]) -> DisplacementField:
         """Read a field written by :meth:`save` (or atldld's ``.npy`` files).
 
+        Parameters
+        ----------
+        path : path-like
+            A ``.npy`` file holding an array of shape (h, w, 2), or a ``.npz``
+            file with ``delta_x`` and ``delta_y``.
+
         Raises
         ------
+        neuratlas.errors.ArgumentTypeError
+            If ``path`` is not a string or path.
         TransformError
-            If the file is not a displacement field.
+            If the suffix is neither ``.npy`` nor ``.npz`` (whatever the file
+            holds), or the file is empty, missing or not a displacement field.
         """
+        if not isinstance(path, str | os.PathLike):
+            raise ArgumentTypeError(
+                f"a displacement field is loaded from a path, not a {type(path).__name__}",
+                hint="pass a str or pathlib.Path of a .npy or .npz file",
+            )
         source = Path(path)
+        if source.suffix not in (".npy", ".npz"):
+            raise TransformError(
+                f"{source}: unsupported suffix {source.suffix or '(none)'!r} for a displacement"
+                " field",
+                hint="load a .npy file of shape (h, w, 2) or a .npz file written by save()",
+            )
         try:
             if source.suffix == ".npz":
                 with np.load(source) as data:
                     return cls(data["delta_x"], data["delta_y"])
             stacked = np.load(source, allow_pickle=False)
+        except EOFError as exc:  # what NumPy raises on an empty file
+            raise TransformError(
+                f"{source}: the file is empty, not a displacement field",
+                hint="write the field again with DisplacementField.save()",
+            ) from exc
         except (OSError, ValueError, KeyError) as exc:
             raise TransformError(f"{source}: not a readable displacement field ({exc})") from exc
         if stacked.ndim != 3 or stacked.shape[2] != 2:
@@ -352,6 +383,92 @@ class DisplacementField:
         return cls(stacked[..., 0], stacked[..., 1])
 
     from_file = load
+
+
+def affine_simple(
+    shape: tuple[int, int],
+    scale_x: float = 1,
+    scale_y: float = 1,
+    rotation: float = 0,
+    translation_x: float = 0,
+    translation_y: float = 0,
+    shear: float = 0,
+    apply_centering: bool = True,
+) -> DisplacementField:
+    """The field of an affine given by its scales, rotation, shear and translation.
+
+    The affine (a pull mapping, as in :meth:`DisplacementField.from_affine`) is::
+
+        [[scale_x * cos(rotation), -scale_y * sin(rotation + shear), translation_x],
+         [scale_x * sin(rotation),  scale_y * cos(rotation + shear), translation_y]]
+
+    The defaults give the identity. Like atldld's ``affine_simple``, but the
+    result is a :class:`DisplacementField`; it unpacks as ``delta_x, delta_y =
+    affine_simple(...)``, so atldld code that wrote
+    ``DisplacementField(*affine_simple(...))`` runs unchanged.
+
+    Parameters
+    ----------
+    shape : (int, int)
+        Output (height, width).
+    scale_x, scale_y : float
+        Scales along x (columns) and y (rows).
+    rotation : float
+        Rotation angle in radians (counter-clockwise in the mathematical sense).
+    translation_x, translation_y : float
+        Translation in pixels (positive: right, down).
+    shear : float
+        Shear angle in radians.
+    apply_centering : bool
+        Rotate, scale and shear about the image centre
+        ``(width / 2 - 0.5, height / 2 - 0.5)`` instead of pixel (0, 0).
+
+    Returns
+    -------
+    DisplacementField
+
+    Raises
+    ------
+    TransformError
+        If ``shape`` is not two non-negative integers or a parameter is not finite.
+
+    Examples
+    --------
+    >>> affine_simple((2, 3)) == DisplacementField.identity((2, 3))
+    True
+    """
+    shape = _shape(shape)
+    values = (scale_x, scale_y, rotation, translation_x, translation_y, shear)
+    if not all(np.isfinite(float(v)) for v in values):
+        raise TransformError(f"affine_simple needs finite parameters, got {values}")
+    matrix = np.array(
+        [
+            [scale_x * np.cos(rotation), -scale_y * np.sin(rotation + shear), translation_x],
+            [scale_x * np.sin(rotation), scale_y * np.cos(rotation + shear), translation_y],
+            [0.0, 0.0, 1.0],
+        ],
+        dtype=np.float64,
+    )
+    if apply_centering:
+        centre = np.eye(3)
+        centre[:2, 2] = (shape[1] / 2 - 0.5, shape[0] / 2 - 0.5)
+        uncentre = np.eye(3)
+        uncentre[:2, 2] = -centre[:2, 2]
+        matrix = centre @ matrix @ uncentre
+    return DisplacementField.from_affine(shape, matrix)
+
+
+def _shape(shape: object) -> tuple[int, int]:
+    try:
+        rows, cols = (int(n) for n in shape)  # type: ignore[attr-defined]
+        ok = all(int(n) == n and n >= 0 for n in shape)  # type: ignore[attr-defined]
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise TransformError(
+            f"shape must be (height, width) as two non-negative integers, got {shape!r}"
+        )
+    return rows, cols
 
 
 # -- warping back ends --------------------------------------------------------------

@@ -9,13 +9,14 @@ by :mod:`neuratlas.allen.transforms`.
 from __future__ import annotations
 
 import dataclasses
+import enum
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from neuratlas.errors import DataUnavailableError, RMAError
+from neuratlas.errors import DataUnavailableError, RMAError, TransformError
 
 #: Field names of each affine, laid out as the matrix they form.
 AFFINE_FIELDS: dict[str, list[list[str]]] = {
@@ -32,8 +33,70 @@ AFFINE_FIELDS: dict[str, list[list[str]]] = {
         ["trv_06", "trv_07", "trv_08", "trv_11"],
     ],
 }
+
+
+class PlaneOfSection(enum.Enum):
+    """The plane of section of a section dataset, valued by the Allen API's ids.
+
+    ``str()`` gives the API's name of the plane; the ids and names are those of
+    ``http://api.brain-map.org/api/v2/data/PlaneOfSection/query.json``.
+
+    Examples
+    --------
+    >>> PlaneOfSection(1), str(PlaneOfSection.SAGITTAL)
+    (<PlaneOfSection.CORONAL: 1>, 'sagittal')
+    """
+
+    CORONAL = 1
+    SAGITTAL = 2
+    VARIABLE = 4
+    NA = 5
+    TRANSVERSE = 6
+    LATERAL_TO_MEDIAL = 7
+    MEDIAL_TO_LATERAL = 8
+    VENTRAL_TO_DORSAL = 9
+    DORSAL_TO_VENTRAL = 10
+    CORONAL_CAUDAL_TO_ROSTRAL = 11
+    CORONAL_ROSTRAL_TO_CAUDAL = 531107579
+    TANGENTIAL = 1082279372
+
+    def __str__(self) -> str:
+        return _PLANE_NAMES[self.value]
+
+
+_PLANE_NAMES: dict[int, str] = {
+    1: "coronal",
+    2: "sagittal",
+    4: "variable",
+    5: "n/a",
+    6: "transverse",
+    7: "Lateral to Medial",
+    8: "Medial to Lateral",
+    9: "Ventral to Dorsal",
+    10: "Dorsal to Ventral",
+    11: "Coronal (Caudal to Rostral)",
+    531107579: "Coronal (Rostral to Caudal)",
+    1082279372: "Tangential",
+}
+
+
+class ReferenceSpace(enum.Enum):
+    """The reference space a dataset is aligned to, valued by the Allen API's ids.
+
+    Only the two spaces of the adult mouse atlas are listed: 9, the P56 brain
+    (the CCF), and 10, the same brain flipped left/right. ``str()`` gives the
+    API's name (``http://api.brain-map.org/api/v2/data/ReferenceSpace/query.json``).
+    """
+
+    P56 = 9
+    P56_LR_FLIPPED = 10
+
+    def __str__(self) -> str:
+        return {9: "P56 Brain", 10: "P56 Brain, L/R Flipped"}[self.value]
+
+
 #: ``plane_of_section_id`` values of the Allen API, when the name is not included.
-PLANE_IDS: dict[int, str] = {1: "coronal", 2: "sagittal"}
+PLANE_IDS: dict[int, str] = {plane.value: str(plane).lower() for plane in PlaneOfSection}
 #: Plane names of the API mapped to the reference axis held fixed in that plane.
 PLANE_AXES: dict[str, str] = {
     "coronal": "coronal",
@@ -41,6 +104,32 @@ PLANE_AXES: dict[str, str] = {
     "horizontal": "transverse",
     "transverse": "transverse",
 }
+
+
+def plane_axis(plane: str | int, where: str = "the dataset") -> str:
+    """The reference axis held fixed by a plane of section.
+
+    Parameters
+    ----------
+    plane : str or int
+        A plane name (``"coronal"``, ``"sagittal"``, ``"horizontal"``, ...) or a
+        ``plane_of_section_id`` of the API.
+    where : str
+        What the plane belongs to, for the error message.
+
+    Raises
+    ------
+    TransformError
+        For a plane other than coronal, sagittal or horizontal (no section of
+        it lies in a plane of the reference grid).
+    """
+    name = PLANE_IDS.get(plane, f"plane {plane}") if isinstance(plane, int) else plane
+    if name not in PLANE_AXES:
+        raise TransformError(
+            f"{where} has an unsupported plane of section {name!r}",
+            hint="only coronal, sagittal and horizontal (transverse) datasets can be synced",
+        )
+    return PLANE_AXES[name]
 
 
 def extract_affine(alignment: Mapping[str, Any] | None, name: str) -> NDArray[np.float64] | None:
@@ -161,15 +250,10 @@ class SectionDataSet:
 
         Raises
         ------
-        DataUnavailableError
+        TransformError
             For a plane that is not coronal, sagittal or horizontal.
         """
-        if self.plane not in PLANE_AXES:
-            raise DataUnavailableError(
-                f"dataset {self.id} has an unsupported plane of section {self.plane!r}",
-                hint="only coronal, sagittal and horizontal datasets can be synced",
-            )
-        return PLANE_AXES[self.plane]
+        return plane_axis(self.plane, f"dataset {self.id}")
 
     def require_alignment(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         """Return ``(tvr, trv)``, or raise if the dataset was never aligned."""

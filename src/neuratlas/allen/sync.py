@@ -9,7 +9,7 @@ and is re-exported here.
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection, Generator, Iterator
+from collections.abc import Callable, Collection, Generator, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -17,9 +17,15 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from neuratlas.allen.client import AllenClient, read_image
+from neuratlas.allen.client import (
+    AllenClient,
+    RmaAll,
+    parse_dataset_records,
+    query_dataset_records,
+    read_image,
+)
 from neuratlas.allen.displacement import DisplacementField
-from neuratlas.allen.metadata import SectionDataSet, SectionImage
+from neuratlas.allen.metadata import SectionDataSet, SectionImage, plane_axis
 from neuratlas.allen.transforms import (
     AXIS_INDEX,
     check_downsampling,
@@ -28,7 +34,14 @@ from neuratlas.allen.transforms import (
     pir_to_xy,
     xy_to_pir,
 )
-from neuratlas.errors import DatasetNotFoundError, DataUnavailableError, Error, NotFoundError
+from neuratlas.errors import (
+    ArgumentTypeError,
+    DatasetNotFoundError,
+    DataUnavailableError,
+    Error,
+    ImageError,
+    NotFoundError,
+)
 
 __all__ = [
     "DatasetDownloader",
@@ -41,6 +54,8 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
+#: Fetches one image instead of the client (atldld's ``get_image`` signature).
+GetImage = Callable[..., NDArray[np.uint8] | None]
 #: What :meth:`DatasetDownloader.run` yields for every image.
 SyncResult = tuple[int, float, NDArray[np.uint8], NDArray[np.uint8] | None, DisplacementField]
 
@@ -64,6 +79,16 @@ class DatasetDownloader:
         Images are downloaded shrunk by ``2 ** downsample_img``.
     client : AllenClient, optional
         The API client; the default one otherwise.
+    rma_all : callable, optional
+        Answers the metadata queries instead of the client: takes an
+        :class:`~neuratlas.allen.rma.RMAQuery` and returns its rows, e.g. from
+        recorded API answers (atldld's tests patch ``atldld.sync.rma_all`` the same way).
+    get_image : callable, optional
+        Fetches the images instead of the client, called as
+        ``get_image(image_id, expression=bool, downsample=int)`` (the signature of
+        atldld's ``get_image``); it returns a uint8 array, or ``None`` for an image
+        that cannot be had (skipped and kept in :attr:`failures`). Called one image
+        at a time.
 
     Attributes
     ----------
@@ -91,18 +116,35 @@ class DatasetDownloader:
         downsample_img: int = 0,
         *,
         client: AllenClient | None = None,
+        rma_all: RmaAll | None = None,
+        get_image: GetImage | None = None,
     ) -> None:
         check_downsampling(downsample_ref, downsample_img)
+        for name, value in (("rma_all", rma_all), ("get_image", get_image)):
+            if value is not None and not callable(value):
+                raise ArgumentTypeError(
+                    f"{name} must be a callable, not a {type(value).__name__}",
+                    hint=f"pass a function like atldld's {name}, or a client",
+                )
         self.dataset_id = dataset_id
         self.downsample_ref = downsample_ref
         self.detection_xy = detection_xy
         self.include_expression = include_expression
         self.downsample_img = downsample_img
-        self.client = client or AllenClient.default()
+        self._client = client
+        self._rma_all = rma_all
+        self._get_image = get_image
         self.metadata: dict[str, Any] = {}
         self.dataset: SectionDataSet | None = None
         self.images: list[SectionImage] = []
         self.failures: dict[int, BaseException] = {}
+
+    @property
+    def client(self) -> AllenClient:
+        """The API client: the one given, else the default one (made when first needed)."""
+        if self._client is None:
+            self._client = AllenClient.default()
+        return self._client
 
     def __repr__(self) -> str:
         size = f", {len(self.images)} images" if self.metadata else ""
@@ -138,9 +180,15 @@ class DatasetDownloader:
         """
         if self.metadata and not force_redownload:
             return
-        dataset, images = self.client.fetch_metadata(
-            self.dataset_id, force_redownload=force_redownload
-        )
+        if self._rma_all is not None:
+            records = query_dataset_records(
+                self._rma_all, self.dataset_id, where="in the answers of the given rma_all"
+            )
+            dataset, images = parse_dataset_records(records)
+        else:
+            dataset, images = self.client.fetch_metadata(
+                self.dataset_id, force_redownload=force_redownload
+            )
         tvr, trv = dataset.require_alignment()
         aligned = [image for image in images if image.aligned]
         if len(aligned) < len(images):
@@ -179,8 +227,9 @@ class DatasetDownloader:
     def axis(self) -> str:
         """The reference axis fixed by the dataset's plane of section."""
         self._require_metadata()
-        assert self.dataset is not None
-        return self.dataset.axis
+        record = self.metadata["dataset"]
+        plane = record.get("plane") or record.get("plane_of_section_id")
+        return plane_axis(plane, f"dataset {self.dataset_id}")
 
     def section_z(self, image: dict[str, Any]) -> float:
         """``section_number * section_thickness`` of one image record."""
@@ -312,6 +361,26 @@ class DatasetDownloader:
         self._require_metadata()
         axis = self.axis
         trv = self.metadata["dataset"]["affine_trv"]
+        for record, img, img_expr in self._iter_images(image_ids):
+            image_id = record["id"]
+            coordinate = self.slice_coordinate(record)
+            df = get_parallel_transform(
+                coordinate,
+                record["affine_tvs"],
+                trv,
+                axis=axis,  # type: ignore[arg-type]
+                downsample_ref=self.downsample_ref,
+                downsample_img=self.downsample_img,
+            )
+            yield image_id, coordinate, img, img_expr, df
+
+    def _iter_images(
+        self, image_ids: Collection[int] | None
+    ) -> Iterator[tuple[dict[str, Any], NDArray[np.uint8], NDArray[np.uint8] | None]]:
+        """Yield ``(record, img, img_expr)`` of the usable images, in section order."""
+        if self._get_image is not None:
+            yield from self._iter_injected_images(image_ids)
+            return
         for record, paths in self.iter_downloads(image_ids):
             if paths is None:
                 continue
@@ -327,13 +396,39 @@ class DatasetDownloader:
                 logger.warning("image %s is unusable: %s", image_id, exc)
                 self.failures[image_id] = exc
                 continue
-            coordinate = self.slice_coordinate(record)
-            df = get_parallel_transform(
-                coordinate,
-                record["affine_tvs"],
-                trv,
-                axis=axis,  # type: ignore[arg-type]
-                downsample_ref=self.downsample_ref,
-                downsample_img=self.downsample_img,
-            )
-            yield image_id, coordinate, img, img_expr, df
+            yield record, img, img_expr
+
+    def _iter_injected_images(
+        self, image_ids: Collection[int] | None
+    ) -> Iterator[tuple[dict[str, Any], NDArray[np.uint8], NDArray[np.uint8] | None]]:
+        # Called in order, one image at a time: a user's callable need not be thread-safe.
+        assert self._get_image is not None
+        self.failures = {}
+        wanted = None if image_ids is None else set(image_ids)
+        for record in self.metadata["images"]:
+            image_id = record["id"]
+            if wanted is not None and image_id not in wanted:
+                continue
+            try:
+                img = self._injected_image(image_id, expression=False)
+                img_expr = (
+                    self._injected_image(image_id, expression=True)
+                    if self.include_expression
+                    else None
+                )
+            except Error as exc:
+                logger.warning("image %s is unusable: %s", image_id, exc)
+                self.failures[image_id] = exc
+                continue
+            yield record, img, img_expr
+
+    def _injected_image(self, image_id: int, *, expression: bool) -> NDArray[np.uint8]:
+        assert self._get_image is not None
+        what = f"{'expression' if expression else 'section'} image {image_id}"
+        img = self._get_image(image_id, expression=expression, downsample=self.downsample_img)
+        if img is None:
+            raise ImageError(f"get_image gave no {what}", hint="the image may be corrupt")
+        array = np.asarray(img)
+        if array.ndim not in (2, 3) or array.size == 0:
+            raise ImageError(f"get_image gave {what} of shape {array.shape}, not an image")
+        return array
