@@ -1482,17 +1482,172 @@ def hcpex() -> Parc:
     return Parc(spec, [m])
 
 
+# --------------------------------------------------------------------------- mouse
+
+MOUSE = "Mus musculus"
+S_CCF = "neuratlas/space/allen-mouse-ccfv3"
+P_CCF2017 = "neuratlas/parcellation/allen-mouse-ccfv3-2017"
+ALLEN_STRUCTURES = "pkg://iblatlas/allen_structure_tree.csv"
+ALLEN_CCF = "http://download.alleninstitute.org/informatics-archive/current-release/mouse_ccf/"
+CCF_RESOLUTIONS_UM = (25, 10, 50, 100)  # the first is the default volume
+# the Allen volumes' headers do not encode their PIR axes: neuratlas.volumes.nrrd
+CCF_FORMAT = "nrrd/ccf"
+CCF_ORIENTATION = (
+    "Voxel axes PIR (anterior to posterior, superior to inferior, left to right), origin at "
+    "the corner of the volume; world coordinates are RAS millimetres: x = CCF z / 1000, "
+    "y = -CCF x / 1000, z = -CCF y / 1000 (CCF coordinates in micrometres)."
+)
+ALLEN_LICENCE = (
+    "Allen Institute Terms of Use (free use for non-commercial purposes, with attribution "
+    "and citation), https://alleninstitute.org/terms-of-use/"
+)
+WANG_2020 = pub(
+    "Wang Q, Ding SL, Li Y, Royall J, Feng D, Lesnar P, et al. (2020). The Allen Mouse Brain "
+    "Common Coordinate Framework: A 3D Reference Atlas. Cell 181(4):936-953.e20.",
+    "10.1016/j.cell.2020.04.007",
+)
+ALLEN_CITATION_POLICY = pub(
+    "Allen Mouse Brain Atlas and Allen Reference Atlas, Mouse Brain. Allen Institute for "
+    "Brain Science; citation policy at https://alleninstitute.org/citation-policy/",
+    url="https://atlas.brain-map.org/",
+)
+
+
+def mouse_space() -> dict:
+    volumes = [
+        vol(
+            {CCF_FORMAT: f"{ALLEN_CCF}average_template/average_template_{r}.nrrd"},
+            f"average template {r} um",
+            None if i == 0 else f"average template {r} um",
+        )
+        for i, r in enumerate(CCF_RESOLUTIONS_UM)
+    ]
+    volumes += [
+        vol(
+            {CCF_FORMAT: f"{ALLEN_CCF}ara_nissl/ara_nissl_{r}.nrrd"},
+            f"Nissl {r} um",
+            f"nissl {r} um",
+        )
+        for r in CCF_RESOLUTIONS_UM
+    ]
+    return {
+        "@id": S_CCF,
+        "@type": SPACE_T,
+        "name": "Allen Mouse CCF v3",
+        "shortName": "Allen CCFv3",
+        "aliases": ["ccfv3", "allen mouse ccf", "mouse ccf", "allen ccf v3", "CCF v3"],
+        "species": MOUSE,
+        "modality": "serial two-photon tomography",
+        "description": "The Allen Mouse Brain Common Coordinate Framework, version 3: a shape "
+        "and intensity average of 1,675 young adult C57BL/6J mouse brains imaged by serial "
+        "two-photon tomography, at 10, 25, 50 and 100 um (25 um by default), with the Allen "
+        "Reference Atlas Nissl volume registered to it. Volumes are fetched from the Allen "
+        "download server on first use and cached. " + CCF_ORIENTATION,
+        "publications": [WANG_2020],
+        "neuratlas:orientation": "PIR",
+        "neuratlas:source": {
+            "package": None,
+            "licence": ALLEN_LICENCE,
+            "url": ALLEN_CCF,
+            "note": "No PyPI package ships the CCFv3 volumes; they are downloaded (nrrd).",
+        },
+        "volumes": volumes,
+    }
+
+
+def allen_structures() -> list[dict]:
+    """The Allen structure ontology (structure graph 1) as a region tree, acronyms as aliases."""
+    rows = [r for r in csv.DictReader(pkg_path(ALLEN_STRUCTURES).open(encoding="utf-8"))]
+    rows = [r for r in rows if r["id"] != "0"]  # IBL's "void" (outside the brain)
+    if {r["graph_id"] for r in rows} != {"1"}:
+        raise BuildError(f"{ALLEN_STRUCTURES}: not all rows are of structure graph 1")
+    nodes = {
+        int(r["id"]): {
+            "name": r["name"].strip(),
+            "rgb": [int(r["color_hex_triplet"][i : i + 2], 16) for i in (0, 2, 4)],
+            "aliases": [r["acronym"].strip()],
+            "children": [],
+        }
+        for r in rows
+    }
+    roots = []
+    for r in sorted(rows, key=lambda r: int(r["graph_order"])):
+        node = nodes[int(r["id"])]
+        parent = r["parent_structure_id"]
+        if not parent:
+            roots.append(node)
+        elif int(parent) in nodes:
+            nodes[int(parent)]["children"].append(node)
+        else:
+            raise BuildError(f"{ALLEN_STRUCTURES}: {r['name']!r} has an unknown parent {parent}")
+    if [n["name"] for n in roots] != ["root"] or len(nodes) < 1300:
+        raise BuildError(f"{ALLEN_STRUCTURES}: expected one root and ~1,300 structures")
+    check_names(P_CCF2017, roots)
+    for n in walk(roots):
+        if n["aliases"][0].casefold() == n["name"].casefold():
+            n["aliases"] = []  # "root": an alias equal to the name adds nothing
+    labels = {nodes[int(r["id"])]["name"]: int(r["id"]) for r in rows}
+    return roots, labels
+
+
+def allen_mouse() -> Parc:
+    regions, labels = allen_structures()
+    spec = {
+        "@id": P_CCF2017,
+        "@type": PARC_T,
+        "name": "Allen Mouse Brain Atlas (CCFv3 2017 annotation)",
+        "shortName": "Allen CCFv3 2017",
+        "aliases": ["allen mouse", "allen mouse brain atlas", "ccfv3 2017", "allen ccf 2017"],
+        "modality": "cyto- and chemoarchitecture, connectivity",
+        "species": MOUSE,
+        "description": "The 2017 annotation of the Allen Mouse Brain Common Coordinate "
+        "Framework v3, whose region tree is the Allen mouse structure ontology (structure "
+        "graph 1): each region carries the Allen name, colour and acronym (as an alias). A "
+        "region's mask is its own label (the Allen structure id) and those of its "
+        "descendants. The labelled map is the 25 um annotation volume, fetched from the "
+        "Allen download server on first use.",
+        "publications": [WANG_2020, ALLEN_CITATION_POLICY],
+        "@version": {
+            "name": "2017",
+            "@prev": None,
+            "@next": None,
+            "collectionName": "Allen Mouse Brain Atlas (CCFv3)",
+        },
+        "neuratlas:source": {
+            "package": "iblatlas",
+            "licence": ALLEN_LICENCE + "; the iblatlas package that ships the ontology "
+            "file (allen_structure_tree.csv) is MIT-licensed",
+            "url": "http://api.brain-map.org/api/v2/structure_graph_download/1.json",
+            "space": S_CCF,
+            "colours": "the Allen ontology's colour_hex_triplet",
+            "note": f"Region tree from {ALLEN_STRUCTURES} (the Allen structure graph 1 as "
+            "shipped by the International Brain Laboratory); annotation volume from "
+            f"{ALLEN_CCF}annotation/ccf_2017/.",
+        },
+        "regions": regions,
+    }
+    url = f"{ALLEN_CCF}annotation/ccf_2017/annotation_{CCF_RESOLUTIONS_UM[0]}.nrrd"
+    indices = {name: [{"volume": 0, "label": label}] for name, label in labels.items()}
+    labelled = map_spec(P_CCF2017, S_CCF, "labelled", {CCF_FORMAT: url}, indices)
+    labelled["neuratlas:orientation"] = "PIR"
+    return Parc(spec, [labelled])
+
+
 # --------------------------------------------------------------------------- output
 
 
-def atlas(space_specs: list[dict], parcs: list[Parc]) -> dict:
+def atlas(
+    space_specs: list[dict], parcs: list[Parc], key: str = "human", species: str = HUMAN
+) -> dict:
+    """The atlas of one species: its spaces and parcellations."""
+    name = f"Multilevel {key.capitalize()} Atlas"
     return {
-        "@id": "neuratlas/atlas/human",
+        "@id": f"neuratlas/atlas/{key}",
         "@type": ATLAS_T,
-        "name": "Multilevel Human Atlas",
-        "shortName": "human",
-        "aliases": ["human", "human atlas", "multilevel human atlas"],
-        "species": HUMAN,
+        "name": name,
+        "shortName": key,
+        "aliases": [key, f"{key} atlas", name.lower()],
+        "species": species,
         "spaces": [{"@id": s["@id"]} for s in space_specs],
         "parcellations": [{"@id": p.spec["@id"]} for p in parcs],
     }
@@ -1521,6 +1676,9 @@ def build() -> dict[str, list[dict]]:
     space_specs = spaces()
     parcs = [juelich(), *harvard_oxford(), *aal(), aicha(), desikan_killiany(), destrieux()]
     parcs += [marsatlas(), neuromorphometrics(), *talairach(), hcpex()]
+    mouse_spaces, mouse_parcs = [mouse_space()], [allen_mouse()]
+    human = atlas(space_specs, parcs)
+    space_specs, parcs = space_specs + mouse_spaces, parcs + mouse_parcs
     names = {s["@id"]: s["name"] for s in [*space_specs, *(p.spec for p in parcs)]}
     for p in parcs:
         for m in p.maps:
@@ -1530,7 +1688,7 @@ def build() -> dict[str, list[dict]]:
                 what = f"maximum probability map thresholded at {round(threshold * 100)} %"
             m["name"] = f"{names[m['parcellation']['@id']]} in {names[m['space']['@id']]} ({what})"
     return {
-        "atlases": [atlas(space_specs, parcs)],
+        "atlases": [human, atlas(mouse_spaces, mouse_parcs, "mouse", MOUSE)],
         "spaces": space_specs,
         "parcellations": [p.spec for p in parcs],
         "maps": [m for p in parcs for m in p.maps],

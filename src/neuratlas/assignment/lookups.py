@@ -94,6 +94,10 @@ class MapLookup(abc.ABC):
         """``(row of ijk, entry, value)`` for voxels known to lie on the grid."""
 
 
+# labels below this are counted with one dense bincount (8 bytes a label value)
+DENSE_LABELS = 1 << 22
+
+
 class LabelledLookup(MapLookup):
     """A labelled map: each entry is a label, its map the binary mask of that label."""
 
@@ -107,22 +111,41 @@ class LabelledLookup(MapLookup):
         self.affine, self.shape = img.affine, labels.shape
         lut_items = sorted(the_map.label_lut.items())
         self.entries = [(name, _fragment(the_map, name, label)) for label, name in lut_items]
-        size = max(int(labels.max()), max((k for k, _ in lut_items), default=0)) + 1
-        self._lut = np.full(size, -1, dtype=np.int64)
-        for entry, (label, _) in enumerate(lut_items):
-            self._lut[label] = entry
+        # the labels in ascending order; entry k is the k-th label
+        self._keys = np.array([label for label, _ in lut_items], dtype=np.int64)
         self._labels = labels
-        counts = np.bincount(labels.ravel(), minlength=size)
-        n = np.array([counts[label] for label, _ in lut_items], dtype=float)
+        n = self._voxel_counts(labels).astype(float)
         # binary masks: Σ M = Σ M² = |supp M| (a threshold >= 1 leaves nothing)
         n = n if self.threshold < 1 else np.zeros_like(n)
         self.s_m, self.s_m2, self.n_m = n, n, n
 
+    def _entries(self, labels: np.ndarray) -> np.ndarray:
+        """The entry of each label value, -1 where the map names no region."""
+        flat = np.asarray(labels, dtype=np.int64).ravel()
+        if not self._keys.size:
+            return np.full(flat.shape, -1, dtype=np.int64)
+        # a binary search, not a table indexed by label: label values may be large
+        # (the Allen mouse annotation's reach 614,454,277)
+        entry = np.minimum(np.searchsorted(self._keys, flat), len(self._keys) - 1)
+        return np.where(self._keys[entry] == flat, entry, -1)
+
+    def _voxel_counts(self, labels: np.ndarray) -> np.ndarray:
+        """How many voxels each entry's label has."""
+        top = int(labels.max(initial=0))
+        if top < DENSE_LABELS and (not self._keys.size or self._keys[-1] < DENSE_LABELS):
+            # small labels: one bincount over the voxels, read at the entries' labels
+            counts = np.bincount(
+                labels.ravel().astype(np.int64, copy=False).clip(0), minlength=top + 1
+            )
+            inside = self._keys[self._keys <= top]
+            return np.concatenate(
+                [counts[inside], np.zeros(len(self._keys) - len(inside), np.int64)]
+            )
+        entries = self._entries(labels)
+        return np.bincount(entries[entries >= 0], minlength=len(self._keys))
+
     def _values_inside(self, ijk: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        labels = self._labels[ijk[:, 0], ijk[:, 1], ijk[:, 2]].astype(np.int64)
-        valid = (labels >= 0) & (labels < len(self._lut))
-        entry = np.full(len(ijk), -1, dtype=np.int64)
-        entry[valid] = self._lut[labels[valid]]
+        entry = self._entries(self._labels[ijk[:, 0], ijk[:, 1], ijk[:, 2]])
         point = np.flatnonzero(entry >= 0)
         return point, entry[point], np.ones(len(point), dtype=np.float64)
 

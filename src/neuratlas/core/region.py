@@ -336,6 +336,11 @@ class Region:
         topmost = [r for r in tied if not any(id(a) in inside for a in r.ancestors)]
         if len(topmost) == 1:
             return topmost[0]
+        # names that differ only in case (the Allen mouse ontology's "CM" and "cm"):
+        # the one written exactly as asked wins
+        verbatim = [r for r in topmost if spec.strip() in r.names]
+        if len(verbatim) == 1:
+            return verbatim[0]
         shown = f" (the first {_MAX_CANDIDATES} listed)" if len(topmost) > _MAX_CANDIDATES else ""
         raise AmbiguousError(
             f"{spec!r} matches {len(topmost)} regions of {self.name!r} equally well{shown}",

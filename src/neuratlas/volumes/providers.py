@@ -1,4 +1,4 @@
-"""Read image data named by a provider URL: NIfTI volumes, GIfTI meshes and labels.
+"""Read image data named by a provider URL: NIfTI and NRRD volumes, GIfTI meshes and labels.
 
 Decoded arrays are kept in a small in-memory LRU keyed by the resolved file, so the
 second fetch of anything from one file costs no I/O. A file that cannot be decoded
@@ -18,6 +18,7 @@ from neuratlas.errors import ImageError
 from neuratlas.retrieval import packages
 from neuratlas.volumes import gz
 from neuratlas.volumes.nifti import open_image
+from neuratlas.volumes.nrrd import NRRD_FORMATS, read_nrrd
 from neuratlas.volumes.surfaces import Mesh
 
 # what nibabel raises for a file that is not an image, or a corrupt or truncated one
@@ -73,6 +74,24 @@ def load_nifti(path: str | Path) -> nib.Nifti1Image:
 def load_array(path: str | Path) -> np.ndarray:
     """The decoded, read-only data array of a NIfTI file (cached)."""
     return np.asanyarray(load_nifti(path).dataobj)
+
+
+@lru_cache(maxsize=4)
+def _load_nrrd_stamped(stamp: tuple[str, int, int], fmt: str) -> nib.Nifti1Image:
+    img = read_nrrd(stamp[0], fmt)
+    np.asanyarray(img.dataobj).setflags(write=False)
+    return img
+
+
+def load_volume(path: str | Path, fmt: str = "nii") -> nib.Nifti1Image:
+    """Load a volume of provider format ``fmt`` as a NIfTI image (cached; read-only data).
+
+    ``nii`` and ``zip/nii`` are NIfTI files; ``nrrd`` and ``nrrd/ccf`` NRRD files
+    (:mod:`neuratlas.volumes.nrrd` says how each is placed in space).
+    """
+    if fmt in NRRD_FORMATS:
+        return _load_nrrd_stamped(_stamp(path), fmt)
+    return load_nifti(path)
 
 
 @lru_cache(maxsize=32)

@@ -12,7 +12,7 @@ from neuratlas.volumes import providers
 from neuratlas.volumes.resampling import resample_to_resolution
 from neuratlas.volumes.surfaces import Mesh
 
-VOLUME_FORMATS = ("nii", "zip/nii")
+VOLUME_FORMATS = ("nii", "zip/nii", "nrrd", "nrrd/ccf")
 SURFACE_FORMATS = ("gii-mesh", "gii-label")
 
 
@@ -111,7 +111,7 @@ class Volume:
                 f"{self!r} has no provider neuratlas can read ({', '.join(self.formats)})",
                 hint="supported formats: " + ", ".join(VOLUME_FORMATS + SURFACE_FORMATS),
             )
-        img = providers.load_nifti(self.path(fmt))
+        img = providers.load_volume(self.path(fmt), fmt)
         if z is not None:
             img = select_volume(img, z)
         if resolution_mm is not None:

@@ -1,0 +1,129 @@
+"""Read NRRD volumes (the Allen Institute's format) as NIfTI images.
+
+Two readings of a file, named by the provider format of a volume spec:
+
+``nrrd``
+    The geometry the header states: ``space directions`` and ``space origin`` in
+    the header's ``space`` (``left-posterior-superior``, ``right-anterior-superior``...),
+    in millimetres unless ``space units`` says otherwise.
+``nrrd/ccf``
+    A volume of the Allen Mouse Common Coordinate Framework (CCFv3). Its array axes
+    are PIR (anterior to posterior, superior to inferior, left to right) with the
+    voxel size in micrometres and the origin at the corner of the volume; the
+    headers of the released files do not say so (they name a space that does not
+    match the data), so only the voxel size is read from them. The affine maps a
+    voxel to RAS millimetres: ``x = +CCF z``, ``y = -CCF x``, ``z = -CCF y``
+    (CCF coordinates in µm divided by 1000); ``nibabel.aff2axcodes`` gives
+    ``('P', 'I', 'R')``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import nibabel as nib
+import nrrd
+import numpy as np
+
+from neuratlas.errors import ImageError
+
+NRRD_FORMATS = ("nrrd", "nrrd/ccf")
+
+# RAS <- each nrrd space's axes: the sign of each axis of the named space in RAS
+_SPACES = {
+    "right-anterior-superior": (1, 1, 1),
+    "ras": (1, 1, 1),
+    "left-anterior-superior": (-1, 1, 1),
+    "las": (-1, 1, 1),
+    "left-posterior-superior": (-1, -1, 1),
+    "lps": (-1, -1, 1),
+}
+_UNITS_TO_MM = {"mm": 1.0, "millimeter": 1.0, "um": 1e-3, "µm": 1e-3, "micron": 1e-3, "m": 1e3}
+_HINT = "the file is corrupt or truncated; delete it so that it is fetched again"
+
+#: Voxel -> RAS mm for a CCF volume with isotropic voxels of 1 µm (scale by the size).
+CCF_PIR_TO_RAS = np.array(
+    [[0.0, 0.0, 1.0, 0.0], [-1.0, 0.0, 0.0, 0.0], [0.0, -1.0, 0.0, 0.0], [0.0, 0.0, 0.0, 1.0]]
+)
+
+
+def ccf_affine(voxel_um: float | tuple[float, float, float]) -> np.ndarray:
+    """The voxel -> RAS mm affine of a CCF volume with voxels of ``voxel_um`` µm (PIR axes)."""
+    sizes = np.broadcast_to(np.asarray(voxel_um, dtype=np.float64), (3,)) / 1000.0
+    affine = CCF_PIR_TO_RAS.copy()
+    affine[:3, :3] *= sizes  # column k scales array axis k
+    return affine
+
+
+def read_nrrd(path: str | Path, fmt: str = "nrrd") -> nib.Nifti1Image:
+    """Read a 3D NRRD file as a NIfTI image.
+
+    Parameters
+    ----------
+    path : path-like
+        A ``.nrrd`` file (any encoding pynrrd reads: raw, gzip, bzip2, ascii).
+    fmt : {"nrrd", "nrrd/ccf"}
+        How to place the voxels in space (see the module's documentation).
+
+    Returns
+    -------
+    nibabel.Nifti1Image
+        The data as stored (no scaling), with the affine to RAS millimetres.
+
+    Raises
+    ------
+    ImageError
+        The file is not a readable NRRD, is not 3D, or its geometry is unknown.
+    """
+    if fmt not in NRRD_FORMATS:
+        raise ImageError(
+            f"unknown NRRD reading {fmt!r}", hint="use one of: " + ", ".join(NRRD_FORMATS)
+        )
+    try:
+        data, header = nrrd.read(str(path), index_order="F")
+    except (OSError, EOFError, ValueError, nrrd.NRRDError) as exc:
+        raise ImageError(f"cannot read the NRRD file {str(path)!r}: {exc}", hint=_HINT) from None
+    except Exception as exc:  # zlib/bz2 raise their own types for truncated streams
+        raise ImageError(f"cannot decode the NRRD file {str(path)!r}: {exc}", hint=_HINT) from None
+    if data.ndim != 3:
+        raise ImageError(f"{str(path)!r} is {data.ndim}D; neuratlas reads 3D NRRD volumes")
+    directions = _directions(header, path)
+    if fmt == "nrrd/ccf":
+        affine = ccf_affine(tuple(np.linalg.norm(directions, axis=1)))
+    else:
+        affine = _header_affine(header, directions, path)
+    return nib.Nifti1Image(np.asarray(data), affine)
+
+
+def _directions(header: dict[str, Any], path: str | Path) -> np.ndarray:
+    """One row per array axis: the step of that axis in the header's space."""
+    if "space directions" in header:
+        directions = np.asarray(header["space directions"], dtype=np.float64)
+        if directions.shape == (3, 3) and np.isfinite(directions).all():
+            return directions
+    if "spacings" in header:
+        return np.diag(np.asarray(header["spacings"], dtype=np.float64))
+    raise ImageError(
+        f"{str(path)!r} gives no voxel geometry (neither 'space directions' nor 'spacings')"
+    )
+
+
+def _header_affine(header: dict[str, Any], directions: np.ndarray, path: str | Path) -> np.ndarray:
+    space = str(header.get("space", "right-anterior-superior")).lower()
+    if space not in _SPACES:
+        raise ImageError(
+            f"{str(path)!r} is in the space {space!r}, which neuratlas cannot place",
+            hint="supported: " + ", ".join(sorted(k for k in _SPACES if "-" in k)),
+        )
+    units = header.get("space units") or ["mm"] * 3
+    try:
+        scale = np.array([_UNITS_TO_MM[str(u).lower()] for u in units])
+    except KeyError as exc:
+        raise ImageError(f"{str(path)!r}: unknown space unit {exc.args[0]!r}") from None
+    flip = np.asarray(_SPACES[space], dtype=np.float64)
+    origin = np.asarray(header.get("space origin", np.zeros(3)), dtype=np.float64)
+    affine = np.eye(4)
+    affine[:3, :3] = (directions * scale * flip).T  # columns: array axes in RAS mm
+    affine[:3, 3] = np.nan_to_num(origin) * scale * flip
+    return affine

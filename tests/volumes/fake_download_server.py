@@ -1,0 +1,85 @@
+"""A local stand-in for the Allen download server (download.alleninstitute.org), for tests.
+
+It serves files from memory at their paths on the real server
+(``/informatics-archive/current-release/mouse_ccf/...``) and counts requests, so
+that a test can check a volume is fetched once and then read from the cache.
+:func:`ccf_nrrd` writes small volumes in the released files' format: gzip-encoded
+NRRD with the header the Allen files carry (``left-posterior-superior``, although
+the data axes are PIR).
+"""
+
+from __future__ import annotations
+
+import tempfile
+import threading
+from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import nrrd
+import numpy as np
+
+CCF_PATH = "/informatics-archive/current-release/mouse_ccf/"
+REAL_BASE = "http://download.alleninstitute.org"
+
+
+def ccf_nrrd(data: np.ndarray, voxel_um: float) -> bytes:
+    """``data`` (PIR axes) as the bytes of a CCF-style NRRD file."""
+    header = {
+        "space": "left-posterior-superior",  # what the released files say
+        "space directions": np.diag([float(voxel_um)] * 3),
+        "space origin": np.zeros(3),
+        "kinds": ["domain"] * 3,
+        "encoding": "gzip",
+    }
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "volume.nrrd"
+        nrrd.write(str(path), data, header, index_order="F")
+        return path.read_bytes()
+
+
+class FakeDownloadServer:
+    """Serve ``files`` (path -> bytes) on 127.0.0.1; 404 for anything else."""
+
+    def __init__(self, files: dict[str, bytes]) -> None:
+        self.files = dict(files)
+        self.requests: Counter[str] = Counter()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> FakeDownloadServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                server.requests[self.path] += 1
+                body = server.files.get(self.path)
+                if body is None:
+                    self.send_response(404)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                self.send_response(200)
+                self.send_header("Content-Type", "application/octet-stream")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        return Handler
