@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 import neuratlas
 from neuratlas.cli.catalogue import for_people, spatial_info
 from neuratlas.cli.main import cli
-from neuratlas.errors import AmbiguousError, NotFoundError
+from neuratlas.errors import AmbiguousError, DataUnavailableError, NotFoundError
 from tests.toy_atlas import AFFINE, LEAVES, PARC_ID, SPACE_ID, label_volume
 
 
@@ -92,6 +92,28 @@ def test_region_human_output(run) -> None:
     volume = (label_volume() == 5).sum() * 8.0
     assert f"volume: {volume:,.0f} mm³" in lines
     assert "volume_mm3" not in result.stdout
+
+
+def test_a_region_whose_map_cannot_be_fetched_still_shows_its_place(run, monkeypatch) -> None:
+    from neuratlas.core.region import Region
+
+    def offline(self, space):
+        raise DataUnavailableError(
+            "could not fetch http://example.org/annotation.nrrd: offline",
+            hint="check the network connection",
+        )
+
+    monkeypatch.setattr(Region, "spatial_props", offline)
+    result = run("region", "toy", "Nucleus C", "--json")
+    assert result.exit_code == 0, result.output
+    info = json.loads(result.stdout)
+    assert info["name"] == "Nucleus C" and info["spaces"] == ["Toy space"]
+    assert "annotation.nrrd" in info["spatial properties"]
+    assert "warning: no spatial properties" in result.stderr
+    assert "hint: check the network connection" in result.stderr
+    # a space asked for by name: its spatial properties are the answer, so it fails
+    asked = run("region", "toy", "Nucleus C", "--space", "Toy space")
+    assert isinstance(asked.exception, DataUnavailableError)
 
 
 def test_errors_propagate_in_process(run) -> None:

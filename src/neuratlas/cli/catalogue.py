@@ -8,7 +8,8 @@ import typer
 
 import neuratlas
 from neuratlas.catalogue import describe_maps
-from neuratlas.cli.output import console, emit_object, emit_rows
+from neuratlas.cli.output import console, emit_object, emit_rows, err_console
+from neuratlas.errors import DataUnavailableError
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
@@ -126,7 +127,19 @@ def region(
     target = neuratlas.get_space(space) if space else (supported[0] if supported else None)
     if target is not None:
         info["space"] = target.name
-        info.update(spatial_info(found.spatial_props(target)))
+        try:
+            info.update(spatial_info(found.spatial_props(target)))
+        except DataUnavailableError as exc:
+            if space:  # asked for: the answer is the error
+                raise
+            # not asked for: the hierarchy above is still the answer, with a word on why
+            # the spatial properties are missing (e.g. a map not downloaded, offline)
+            info["spatial properties"] = f"not available: {exc.message}"
+            err_console.print(
+                f"warning: no spatial properties: {exc.message}", markup=False, soft_wrap=True
+            )
+            if exc.hint:
+                err_console.print(f"hint: {exc.hint}", markup=False, soft_wrap=True)
     emit_object(info if as_json else for_people(info), as_json=as_json)
 
 
