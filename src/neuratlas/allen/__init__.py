@@ -18,6 +18,7 @@
 from neuratlas.allen.client import AllenClient
 from neuratlas.allen.displacement import DisplacementField, affine_simple
 from neuratlas.allen.export import export_dataset, export_image
+from neuratlas.allen.expression import RegionExpression, gene_expression
 from neuratlas.allen.metadata import (
     PlaneOfSection,
     ReferenceSpace,
@@ -60,6 +61,7 @@ __all__ = [
     "RMAQuery",
     "RMAQueryError",
     "ReferenceSpace",
+    "RegionExpression",
     "SectionDataSet",
     "SectionImage",
     "SectionSampling",
@@ -70,6 +72,7 @@ __all__ = [
     "contact_sheet",
     "export_dataset",
     "export_image",
+    "gene_expression",
     "get_2d",
     "get_2d_bulk",
     "get_3d",

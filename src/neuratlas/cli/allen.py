@@ -20,6 +20,13 @@ from rich.table import Table
 
 from neuratlas.allen.client import AllenClient, cache_folder, cache_usage, clear_cache
 from neuratlas.allen.export import MANIFEST, export_dataset, export_image
+from neuratlas.allen.expression import (
+    DEFAULT_PARCELLATION,
+    PLANES,
+    gene_expression,
+    write_picture,
+    write_table,
+)
 from neuratlas.allen.metadata import dataset_row, dataset_summary, image_row
 from neuratlas.allen.preview import contact_sheet, pick_evenly
 from neuratlas.allen.sync import DatasetDownloader
@@ -268,6 +275,51 @@ def download_image(
             image_id, out, downsample=downsample, expression=expression, client=client
         )
     typer.echo(f"wrote {target}", err=True)
+
+
+# -- expression --------------------------------------------------------------------------
+@app.command("expression")
+def expression(
+    gene: Annotated[str, typer.Argument(help="Gene acronym, e.g. Gad1.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="CSV table to write.")],
+    plane: str = typer.Option("coronal", "--plane", help="coronal or sagittal."),
+    parcellation: str = typer.Option(
+        DEFAULT_PARCELLATION, "--parcellation", help="Parcellation giving the regions."
+    ),
+    resolution_um: int = typer.Option(
+        25, "--resolution-um", min=1, max=COARSEST_GRID_UM, help="CCF grid step in micrometres."
+    ),
+    png: Annotated[
+        Path | None, typer.Option("--png", help="Also draw the top regions (PNG).")
+    ] = None,
+    top: int = typer.Option(20, "--top", min=1, help="Regions in the picture."),
+) -> None:
+    """Expression energy of a gene per region of the Allen mouse annotation.
+
+    Finds the gene's ISH datasets in the plane, places each dataset's expression
+    sections on the CCF grid (one section in memory at a time) and writes one row per
+    region and dataset: mean and max expression energy (0-255) over the region's
+    voxels that a section sampled, the coverage (fraction of its voxels sampled) and
+    its voxel count, highest mean first.
+    """
+    if plane not in PLANES:
+        raise typer.BadParameter("use coronal or sagittal", param_hint="--plane")
+    output = check_output_path(output, (".csv",))
+    if png is not None:
+        png = check_output_path(png, (".png",), option="--png")
+    with _client() as client, _failures_summarised():
+        rows = gene_expression(
+            gene,
+            plane=plane,
+            parcellation=parcellation,
+            resolution_um=resolution_um,
+            client=client,
+        )
+    write_table(rows, output)
+    typer.echo(f"wrote {output} ({len(rows)} rows)", err=True)
+    if png is not None:
+        write_picture(rows, png, top=top, title=f"{gene}: top regions by mean expression")
+        typer.echo(f"wrote {png}", err=True)
 
 
 # -- cache ------------------------------------------------------------------------------------
