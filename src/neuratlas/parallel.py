@@ -147,8 +147,11 @@ def get_client() -> Client:
             address = os.environ.get(SCHEDULER_ENV) or None
             # a scheduler that just failed to answer fails again at once, rather than
             # making every request wait CONNECT_TIMEOUT for the same answer
-            recent = _failure is not None and time.monotonic() - _failure[1] < RECONNECT_AFTER
-            if recent and _failure is not None and _failure[0] == address:
+            if (
+                _failure is not None
+                and _failure[0] == address
+                and time.monotonic() - _failure[1] < RECONNECT_AFTER
+            ):
                 # a copy: raising one object again and again would pile up its traceback
                 raise copy.copy(_failure[2]).with_traceback(None)
             try:

@@ -8,6 +8,7 @@ and is re-exported here.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Collection, Generator, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -53,6 +54,9 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+# a section image and its expression view (None unless asked for)
+_ImagePair = tuple[NDArray[np.uint8], NDArray[np.uint8] | None]
 
 #: Fetches one image instead of the client (atldld's ``get_image`` signature).
 GetImage = Callable[..., NDArray[np.uint8] | None]
@@ -377,50 +381,39 @@ class DatasetDownloader:
     def _iter_images(
         self, image_ids: Collection[int] | None
     ) -> Iterator[tuple[dict[str, Any], NDArray[np.uint8], NDArray[np.uint8] | None]]:
-        """Yield ``(record, img, img_expr)`` of the usable images, in section order."""
-        if self._get_image is not None:
-            yield from self._iter_injected_images(image_ids)
-            return
-        for record, paths in self.iter_downloads(image_ids):
-            if paths is None:
-                continue
-            image_id = record["id"]
+        """Yield ``(record, img, img_expr)`` of the usable images, in section order.
+
+        An image that cannot be had is logged and kept in :attr:`failures`.
+        """
+        for record, load in self._image_sources(image_ids):
             try:
-                img = read_image(paths[0], f"section image {image_id}")
-                img_expr = (
-                    read_image(paths[1], f"expression image {image_id}")
-                    if paths[1] is not None
-                    else None
-                )
+                img, img_expr = load()
             except Error as exc:
-                logger.warning("image %s is unusable: %s", image_id, exc)
-                self.failures[image_id] = exc
+                logger.warning("image %s is unusable: %s", record["id"], exc)
+                self.failures[record["id"]] = exc
                 continue
             yield record, img, img_expr
 
-    def _iter_injected_images(
+    def _image_sources(
         self, image_ids: Collection[int] | None
-    ) -> Iterator[tuple[dict[str, Any], NDArray[np.uint8], NDArray[np.uint8] | None]]:
-        # Called in order, one image at a time: a user's callable need not be thread-safe.
-        assert self._get_image is not None
-        self.failures = {}
-        wanted = None if image_ids is None else set(image_ids)
-        for record in self.metadata["images"]:
-            image_id = record["id"]
-            if wanted is not None and image_id not in wanted:
-                continue
-            try:
-                img = self._injected_image(image_id, expression=False)
-                img_expr = (
-                    self._injected_image(image_id, expression=True)
-                    if self.include_expression
-                    else None
-                )
-            except Error as exc:
-                logger.warning("image %s is unusable: %s", image_id, exc)
-                self.failures[image_id] = exc
-                continue
-            yield record, img, img_expr
+    ) -> Iterator[tuple[dict[str, Any], Callable[[], _ImagePair]]]:
+        """Each wanted image's record, and how to get its images: injected or downloaded."""
+        if self._get_image is not None:
+            # called in order, one image at a time: a user's callable need not be thread-safe
+            self.failures = {}
+            wanted = None if image_ids is None else set(image_ids)
+            for record in self.metadata["images"]:
+                if wanted is None or record["id"] in wanted:
+                    yield record, functools.partial(self._injected_images, record["id"])
+            return
+        for record, paths in self.iter_downloads(image_ids):
+            if paths is not None:
+                yield record, functools.partial(_read_images, record["id"], paths)
+
+    def _injected_images(self, image_id: int) -> _ImagePair:
+        img = self._injected_image(image_id, expression=False)
+        expr = self._injected_image(image_id, expression=True) if self.include_expression else None
+        return img, expr
 
     def _injected_image(self, image_id: int, *, expression: bool) -> NDArray[np.uint8]:
         assert self._get_image is not None
@@ -432,3 +425,10 @@ class DatasetDownloader:
         if array.ndim not in (2, 3) or array.size == 0:
             raise ImageError(f"get_image gave {what} of shape {array.shape}, not an image")
         return array
+
+
+def _read_images(image_id: int, paths: tuple[Path, Path | None]) -> _ImagePair:
+    """The downloaded section image of ``image_id`` and its expression view, if any."""
+    img = read_image(paths[0], f"section image {image_id}")
+    expr = read_image(paths[1], f"expression image {image_id}") if paths[1] is not None else None
+    return img, expr
