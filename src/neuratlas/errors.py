@@ -139,3 +139,24 @@ class DatasetNotFoundError(NotFoundError):
 
 class TransformError(Error, ValueError):
     """Coordinates, affines or displacement fields of the wrong shape or content."""
+
+
+# --- lesion analysis (neuratlas.lesion) ---------------------------------------------
+class LesionError(Error, ValueError):
+    """A lesion mask that cannot be analysed: not 3D, not binary, empty, bad affine."""
+
+
+class BidsError(Error):
+    """A BIDS dataset or derivative folder that cannot be read or written as asked."""
+
+
+class DownloadError(DataUnavailableError):
+    """A connectome download that failed: server, network, checksum or size."""
+
+
+class AuthenticationError(DownloadError):
+    """A download refused for want of a valid API key (Dataverse)."""
+
+
+class ProcessingError(Error):
+    """Downloaded connectome files that cannot be converted into neuratlas's layout."""
