@@ -1,0 +1,8 @@
+"""Lesion analyses: regional damage, parcel aggregation, functional and structural mapping."""
+
+from __future__ import annotations
+
+from neuratlas.lesion.analysis.base import Analysis
+from neuratlas.lesion.analysis.regional import AGGREGATIONS, ParcelAggregation, RegionalDamage
+
+__all__ = ["AGGREGATIONS", "Analysis", "ParcelAggregation", "RegionalDamage"]
