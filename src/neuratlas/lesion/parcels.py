@@ -33,6 +33,7 @@ from neuratlas.core.map_index import MapType
 from neuratlas.errors import ArgumentError, ImageError, NotFoundError, SpaceMismatchError
 from neuratlas.lesion.results import bids_label
 from neuratlas.lesion.spaces import bids_space_label, resolve_space
+from neuratlas.volumes import gz
 from neuratlas.volumes.nifti import open_image
 from neuratlas.volumes.resampling import resample_to_grid
 
@@ -279,7 +280,7 @@ def parcels_on_grid(
         try:
             with open_image(image_path) as img:
                 loaded = nib.Nifti1Image(np.asanyarray(img.dataobj), img.affine)
-        except (OSError, EOFError, ValueError, nib.filebasedimages.ImageFileError) as exc:
+        except (OSError, ValueError, nib.filebasedimages.ImageFileError, *gz.ERRORS) as exc:
             raise ImageError(f"{image_path}: not a readable NIfTI image ({exc})") from None
         if loaded.ndim != 3:
             raise ImageError(

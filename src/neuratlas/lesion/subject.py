@@ -33,6 +33,7 @@ from neuratlas.lesion.spaces import (
     resolve_space,
     same_space,
 )
+from neuratlas.volumes import gz
 from neuratlas.volumes.grid import voxel_volume_mm3
 from neuratlas.volumes.nifti import open_image
 
@@ -132,6 +133,10 @@ class SubjectData:
         where = str(meta.get("source") or meta.get("subject_id") or "lesion mask")
         if not isinstance(mask_img, nib.spatialimages.SpatialImage):
             raise ImageError(f"{where}: expected a nibabel image, got {type(mask_img).__name__}")
+        if mask_img.affine is None:
+            raise LesionError(
+                f"{where}: the image has no affine", hint="give the image its affine"
+            )
         affine = np.asarray(mask_img.affine, dtype=np.float64)
         _check_affine(affine, where)
         self._mask = _mask_array(mask_img, where)
@@ -242,7 +247,7 @@ class SubjectData:
         try:
             with open_image(path) as img:
                 loaded = nib.Nifti1Image(np.asanyarray(img.dataobj), img.affine, img.header)
-        except (OSError, EOFError, ValueError, nib.filebasedimages.ImageFileError) as exc:
+        except (OSError, ValueError, nib.filebasedimages.ImageFileError, *gz.ERRORS) as exc:
             raise ImageError(
                 f"{path}: not a readable NIfTI image ({exc})", hint="check the file is complete"
             ) from None
