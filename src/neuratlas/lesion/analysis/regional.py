@@ -116,6 +116,10 @@ class ParcelAggregation(Analysis):
         self.parcellations = _parcellation_list(parcellation)
         self._grids: OrderedDict[tuple, list[Parcels]] = OrderedDict()
 
+    def __getstate__(self) -> dict[str, Any]:
+        # parcellations on grids are rebuilt where the analysis runs, not shipped there
+        return {**self.__dict__, "_grids": OrderedDict()}
+
     def parameters(self) -> dict[str, Any]:
         source = self.source if isinstance(self.source, str) else f"VoxelMap:{self.source.name}"
         return {
