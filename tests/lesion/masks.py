@@ -36,10 +36,13 @@ def box_mask(
 ) -> nib.Nifti1Image:
     """A box-shaped lesion around ``centre_mm`` (world coordinates) on a standard grid."""
     shape, affine = GRIDS[grid]
-    ijk = np.indices(shape).reshape(3, -1).T
-    xyz = ijk @ affine[:3, :3].T + affine[:3, 3]
-    inside = np.all(np.abs(xyz - np.asarray(centre_mm)) <= np.asarray(half_size_mm), axis=1)
-    return nib.Nifti1Image(inside.reshape(shape).astype(dtype), affine)
+    # the grids are axis-aligned: a voxel is inside when each of its coordinates is
+    axes = [
+        np.abs(affine[i, i] * np.arange(shape[i]) + affine[i, 3] - centre_mm[i]) <= half_size_mm[i]
+        for i in range(3)
+    ]
+    inside = axes[0][:, None, None] & axes[1][None, :, None] & axes[2][None, None, :]
+    return nib.Nifti1Image(inside.astype(dtype), affine)
 
 
 def random_masks(n: int, grid: str = "nlin6_2mm", seed: int = 0) -> list[nib.Nifti1Image]:
