@@ -23,6 +23,13 @@ The rules are written down in CONTRIBUTING.md ("Errors").
       RMAError(Error)                        the Allen API refused or mangled an answer
         RMAQueryError(RMAError, ValueError)  an Allen query that cannot be written
       TransformError(Error, ValueError)      coordinates or fields of the wrong shape
+      OutputExistsError(Error, FileExistsError)  output files there already, no overwrite
+      LesionError(Error, ValueError)         a lesion mask that cannot be analysed
+      BidsError(Error)                       a BIDS dataset or derivatives that cannot be used
+        BidsPathNotFoundError(.., FileNotFoundError)  no such dataset folder
+      DownloadError(DataUnavailableError)    a connectome download that failed
+        AuthenticationError                  refused for want of a valid API key
+      ProcessingError(Error)                 downloaded files that cannot be converted
 """
 
 from __future__ import annotations
@@ -148,6 +155,14 @@ class LesionError(Error, ValueError):
 
 class BidsError(Error):
     """A BIDS dataset or derivative folder that cannot be read or written as asked."""
+
+
+class BidsPathNotFoundError(BidsError, FileNotFoundError):
+    """The BIDS dataset or derivatives folder asked for does not exist."""
+
+
+class OutputExistsError(Error, FileExistsError):
+    """Output files exist already and overwriting was not asked for; nothing was written."""
 
 
 class DownloadError(DataUnavailableError):
