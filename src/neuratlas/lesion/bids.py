@@ -136,8 +136,21 @@ def _sidecar_resolution(value: Any) -> float | None:
     return None
 
 
-def _load_one(path: Path, root: Path, space: str | None, resolution: float | None) -> SubjectData:
-    """One mask, its declarations from arguments, sidecar and file name reconciled."""
+def load_mask(
+    path: Path, root: Path, space: str | None = None, resolution: float | None = None
+) -> SubjectData:
+    """One mask of a dataset, its declarations from arguments, sidecar and file name reconciled.
+
+    Parameters
+    ----------
+    path : Path
+        The mask file.
+    root : Path
+        The dataset's root: a mask named without ``sub-``/``ses-`` takes them from
+        its folders below it.
+    space, resolution : optional
+        For masks whose names and sidecars do not say.
+    """
     entities = parse_entities(path.name)
     sidecar = _read_sidecar(path)
     side_space = sidecar.get("Space") or sidecar.get("space")
@@ -247,6 +260,50 @@ def load_bids_dataset(
         resolution contradicting the header or the file name, unreadable.
     """
     root = Path(bids_root).expanduser()
+    matching_files = find_masks(root, pattern, suffix, recursive, subjects)
+    dataset: dict[str, SubjectData] = {}
+    sources: dict[str, Path] = {}
+    problems: list[str] = []
+    for path in matching_files:
+        key = _stem(path.name)
+        sources[key] = path
+        try:
+            dataset[key] = load_mask(path, root, space, resolution)
+        except _UNUSABLE as exc:
+            problems.append(f"{path.relative_to(root)}: {exc}")
+            warnings.warn(f"skipped {path}: {exc}", BidsWarning, stacklevel=2)
+    if not dataset:
+        more = f"; and {len(problems) - 5} more" if len(problems) > 5 else ""
+        shown = "; ".join(problems[:5]) + more
+        raise BidsError(
+            f"none of the {len(matching_files)} mask(s) in {root} could be loaded: {shown}",
+            hint="fix the masks, or pass space=/resolution= where the names do not say",
+        )
+    return dataset
+
+
+def find_masks(
+    bids_root: str | os.PathLike[str],
+    pattern: str = "*",
+    suffix: str = "_mask.nii.gz",
+    recursive: bool = True,
+    subjects: Iterable[str] | None = None,
+) -> list[Path]:
+    """The mask files of a dataset that :func:`load_bids_dataset` would load, sorted.
+
+    Finds without reading: a batch sends the paths to its workers, which load them.
+
+    Raises
+    ------
+    BidsPathNotFoundError
+        ``bids_root`` does not exist.
+    BidsError
+        ``bids_root`` is a file; no file fits; a subject asked for has no mask; two
+        masks have the same name.
+    ArgumentError
+        An empty ``suffix``.
+    """
+    root = Path(bids_root).expanduser()
     if not root.exists():
         raise BidsPathNotFoundError(
             f"{root}: no such folder",
@@ -280,30 +337,16 @@ def load_bids_dataset(
             hint="check bids_root, and pattern= / suffix= (suffix='.nii.gz' takes any NIfTI file)",
         )
 
-    dataset: dict[str, SubjectData] = {}
-    sources: dict[str, Path] = {}
-    problems: list[str] = []
+    seen: dict[str, Path] = {}
     for path in matching_files:
         key = _stem(path.name)
-        if key in sources:
+        if key in seen:
             raise BidsError(
-                f"two masks are called {key}: {sources[key]} and {path}",
+                f"two masks are called {key}: {seen[key]} and {path}",
                 hint="load one folder of them (a narrower bids_root), or pick one by pattern",
             )
-        sources[key] = path
-        try:
-            dataset[key] = _load_one(path, root, space, resolution)
-        except _UNUSABLE as exc:
-            problems.append(f"{path.relative_to(root)}: {exc}")
-            warnings.warn(f"skipped {path}: {exc}", BidsWarning, stacklevel=2)
-    if not dataset:
-        more = f"; and {len(problems) - 5} more" if len(problems) > 5 else ""
-        shown = "; ".join(problems[:5]) + more
-        raise BidsError(
-            f"none of the {len(matching_files)} mask(s) in {root} could be loaded: {shown}",
-            hint="fix the masks, or pass space=/resolution= where the names do not say",
-        )
-    return dataset
+        seen[key] = path
+    return matching_files
 
 
 def _subjects_hint(missing: Sequence[str], present: set[str]) -> str:
