@@ -25,6 +25,9 @@ run: $(STAMP)
 test: $(STAMP)
 	@# the browser tests' Chromium (Debian's); without it they skip, saying why
 	command -v chromium >/dev/null || (apt-get update -q && apt-get install -y -q chromium) || echo "chromium could not be installed: the browser tests will skip"
+	@# MRtrix3 (Debian's): the reference the structural network mapping is checked against;
+	@# without it those tests skip, saying why
+	command -v tckmap >/dev/null || (apt-get update -q && apt-get install -y -q --no-install-recommends mrtrix3) || echo "mrtrix3 could not be installed: the MRtrix agreement tests will skip"
 	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest -q
 
@@ -35,6 +38,9 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m pip install -q -e ".[dev,bench]"
+	command -v tckmap >/dev/null || (apt-get update -q && apt-get install -y -q --no-install-recommends mrtrix3)  # bench_lesion_snm's peer
+	@# lacuna, the lesion peer (bench_lesion_*); its folder has no git metadata for its version
+	SETUPTOOLS_SCM_PRETEND_VERSION_FOR_LACUNA=0.0.0 $(BIN)/python -m pip install -q ../shared/peers/lacuna
 	command -v wrk >/dev/null || (apt-get update -q && apt-get install -y -q wrk)  # bench_service's load generator
 	for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 

@@ -29,6 +29,7 @@ The rules are written down in CONTRIBUTING.md ("Errors").
         BidsPathNotFoundError(.., FileNotFoundError)  no such dataset folder
       DownloadError(DataUnavailableError)    a connectome download that failed
         AuthenticationError                  refused for want of a valid API key
+        DownloadChecksumError(.., ChecksumError)  size or checksum not as announced
       ProcessingError(Error)                 downloaded files that cannot be converted
 """
 
@@ -167,6 +168,10 @@ class OutputExistsError(Error, FileExistsError):
 
 class DownloadError(DataUnavailableError):
     """A connectome download that failed: server, network, checksum or size."""
+
+
+class DownloadChecksumError(DownloadError, ChecksumError):
+    """A downloaded connectome file whose size or checksum is not what the server announced."""
 
 
 class AuthenticationError(DownloadError):

@@ -1,0 +1,1 @@
+"""Tests of neuratlas.lesion.connectomes: fetch, convert, register, read."""
