@@ -4,5 +4,12 @@ from __future__ import annotations
 
 from neuratlas.lesion.analysis.base import Analysis
 from neuratlas.lesion.analysis.regional import AGGREGATIONS, ParcelAggregation, RegionalDamage
+from neuratlas.lesion.analysis.structural import StructuralNetworkMapping
 
-__all__ = ["AGGREGATIONS", "Analysis", "ParcelAggregation", "RegionalDamage"]
+__all__ = [
+    "AGGREGATIONS",
+    "Analysis",
+    "ParcelAggregation",
+    "RegionalDamage",
+    "StructuralNetworkMapping",
+]
