@@ -12,7 +12,7 @@ import sys
 import typer
 
 from neuratlas.cli import allen as allen_cli
-from neuratlas.cli import assign, catalogue, maps, serve, tour
+from neuratlas.cli import assign, catalogue, lesion, maps, serve, tour
 from neuratlas.errors import (
     AmbiguousError,
     ArgumentError,
@@ -46,6 +46,7 @@ maps.register(cli)
 tour.register(cli)
 serve.register(cli)
 cli.add_typer(allen_cli.app, name="allen")
+lesion.register(cli)
 
 # what the user asked for was wrong (usage) or names nothing (lookup): exit 2
 USAGE_OR_LOOKUP = (ArgumentError, ArgumentTypeError, NotFoundError, AmbiguousError)

@@ -27,11 +27,13 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from scipy import sparse
 
+from neuratlas.catalogue import active
 from neuratlas.errors import ArgumentError, LesionError, NotFoundError
 from neuratlas.lesion.analysis.base import Analysis
 from neuratlas.lesion.parcels import Parcels, parcels_on_grid
@@ -59,6 +61,20 @@ def _parcellation_list(parcellation: Any) -> list[Any]:
     if isinstance(parcellation, str | tuple) or not isinstance(parcellation, Sequence):
         return [parcellation]
     return list(parcellation)
+
+
+def _check_parcellation(parcellation: Any) -> None:
+    """Fail at once, before any subject is read, on a name or file that cannot be used."""
+    if isinstance(parcellation, str):
+        active().parcellations.get(parcellation)  # NotFoundError with suggestions
+    elif isinstance(parcellation, tuple):
+        if len(parcellation) != 2:
+            raise ArgumentError(
+                f"a user atlas is an (image, labels file) pair, got {len(parcellation)} items"
+            )
+        for path in parcellation:
+            if not Path(path).is_file():
+                raise ArgumentError(f"{path}: no such file", hint="check the atlas's paths")
 
 
 def _weighted_median(parcels: Parcels, x: np.ndarray) -> np.ndarray:
@@ -114,6 +130,8 @@ class ParcelAggregation(Analysis):
         self.source = source
         self.aggregation = aggregation
         self.parcellations = _parcellation_list(parcellation)
+        for p in self.parcellations:
+            _check_parcellation(p)
         self._grids: OrderedDict[tuple, list[Parcels]] = OrderedDict()
 
     def __getstate__(self) -> dict[str, Any]:
