@@ -1,16 +1,18 @@
 """Benchmark: regional damage of 200 lesions on Schaefer 2018 400/7, neuratlas against lacuna.
 
 Data: the Schaefer 2018 400-parcel 7-network atlas at 1 mm in MNI152NLin6Asym (the
-file lacuna ships; neuratlas reads the same file as a user atlas, image + labels,
-so that both name the regions alike) and 200 synthetic box lesions of different
-sizes on the same 1 mm grid (fixed seed). Both tools get the same in-memory images.
+file lacuna ships, which neuratlas embeds in its catalogue) and 200 synthetic box
+lesions of different sizes on the same 1 mm grid (fixed seed). Both tools get the
+same in-memory images; regions are compared by label.
 
 Measured, each in a fresh process (peak memory = that process's ru_maxrss):
 - lacuna: ``RegionalDamage(parcel_names=["Schaefer2018_400Parcels7Networks"]).run``
   on each lesion (lacuna has no batch path for it); one pass over the lesions (it
   takes ~3 s a lesion, so it is not repeated; ``--lacuna-lesions`` to use fewer);
-- neuratlas: ``RegionalDamage(parcellation=(image, labels)).run_batch`` on all
-  lesions, and ``.run`` on each in a loop; ``--repeats`` passes, median.
+- neuratlas: ``RegionalDamage(parcellation="Schaefer 2018 ... (400 parcels, 7 networks)")``
+  from the catalogue, ``.run_batch`` on all lesions, and ``.run`` on each in a loop;
+  ``--repeats`` passes (each with a new analysis object, so the atlas is read
+  again), median.
 The numbers of both must be identical (checked on every lesion and region, 1e-9).
 
 Run: ``python benchmarks/bench_lesion_rd.py [--lesions 200] [--repeats 5]``.
@@ -30,16 +32,8 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-ATLAS = "tpl-MNI152NLin6Asym_res-01_atlas-Schaefer2018_desc-400Parcels7Networks_dseg"
+PARCELLATION = "Schaefer 2018 cortical parcellation (400 parcels, 7 networks)"
 TARGET_SPEEDUP = 20.0
-
-
-def lacuna_atlas() -> tuple[Path, Path]:
-    # the very file lacuna analyses, from its own installed package
-    import lacuna  # heavy: only the lacuna worker process imports it
-
-    folder = Path(lacuna.__file__).parent / "data" / "atlases"
-    return folder / f"{ATLAS}.nii.gz", folder / f"{ATLAS}.txt"
 
 
 def lesions(n: int) -> list:
@@ -69,7 +63,8 @@ def worker_lacuna(n: int, out: Path) -> dict:
         (parcel,) = analysis.run(s).results["RegionalDamage"].values()
         values.append(parcel.data)
     seconds = time.perf_counter() - start
-    out.write_text(json.dumps(values))
+    # lacuna's regions come in label order
+    out.write_text(json.dumps([list(v.values()) for v in values]))
     return {"seconds": seconds, "lesions": n, "peak_mb": peak_mb()}
 
 
@@ -77,11 +72,10 @@ def worker_neuratlas(n: int, repeats: int, out: Path) -> dict:
     from neuratlas.lesion import SubjectData
     from neuratlas.lesion.analysis import RegionalDamage
 
-    image, labels = lacuna_atlas()
     subjects = [SubjectData(img) for img in lesions(n)]
     batch, single, first = [], [], None
     for _ in range(repeats):
-        analysis = RegionalDamage(parcellation=(str(image), str(labels)))
+        analysis = RegionalDamage(parcellation=PARCELLATION)
         start = time.perf_counter()
         done = analysis.run_batch(subjects)
         batch.append(time.perf_counter() - start)
@@ -90,7 +84,11 @@ def worker_neuratlas(n: int, repeats: int, out: Path) -> dict:
         for s in subjects:
             analysis.run(s)
         single.append(time.perf_counter() - start)
-    values = [next(iter(s.RegionalDamage.values())).data for s in first]
+    values = []
+    for s in first:
+        parcel = next(iter(s.RegionalDamage.values()))
+        by_label = sorted(zip(parcel.region_labels, parcel.data.values(), strict=True))
+        values.append([v for _, v in by_label])
     out.write_text(json.dumps(values))
     return {
         "batch_s": statistics.median(batch),
@@ -139,10 +137,8 @@ def main() -> None:
     )
     a = json.loads((tmp / "ours.json").read_text())[:n_lacuna]
     b = json.loads((tmp / "lacuna.json").read_text())
-    worst = max(
-        abs(x[k] - y[k]) for x, y in zip(a, b, strict=True) for k in y if not np.isnan(x[k])
-    )
-    missing = sum(k not in x for x, y in zip(a, b, strict=True) for k in y)
+    worst = max(float(np.nanmax(np.abs(np.subtract(x, y)))) for x, y in zip(a, b, strict=True))
+    missing = sum(len(x) != len(y) for x, y in zip(a, b, strict=True))
     same = worst < 1e-9 and missing == 0
 
     per_lacuna = theirs["seconds"] / theirs["lesions"]
