@@ -28,30 +28,13 @@ from neuratlas.lesion.results import (
     result_key,
 )
 from neuratlas.lesion.subject import SubjectData
-from tests.lesion.masks import GRIDS
+from tests.lesion.masks import GRIDS, box_mask
 
 SPACE = "MNI152NLin6Asym"
 
 
-def box(
-    grid: str = "nlin6_2mm",
-    centre_mm: Sequence[float] = (-40.0, -10.0, 20.0),
-    half_size_mm: Sequence[float] = (8.0, 10.0, 8.0),
-    dtype: type = np.uint8,
-) -> nib.Nifti1Image:
-    """:func:`tests.lesion.masks.box_mask`, the same voxels, made axis by axis.
-
-    The standard grids have diagonal affines, so a voxel is inside the box when
-    its coordinate along each axis is: three 1D tests instead of a test of
-    every voxel's coordinates (a 1 mm mask in milliseconds rather than seconds).
-    """
-    shape, affine = GRIDS[grid]
-    inside = [
-        np.abs(affine[i, i] * np.arange(shape[i]) + affine[i, 3] - centre_mm[i]) <= half_size_mm[i]
-        for i in range(3)
-    ]
-    mask = inside[0][:, None, None] & inside[1][None, :, None] & inside[2][None, None, :]
-    return nib.Nifti1Image(mask.astype(dtype), affine)
+#: A box-shaped lesion on a standard grid (one maker of masks for every lesion test).
+box = box_mask
 
 
 @dataclass(frozen=True)

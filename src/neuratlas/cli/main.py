@@ -60,7 +60,8 @@ def exit_status(error: Error) -> int:
 def app() -> None:
     """Entry point of the ``neuratlas`` console script."""
     try:
-        cli(standalone_mode=False)
+        # without standalone mode, click returns the code of a typer.Exit rather than exiting
+        code = cli(standalone_mode=False)
     except Error as exc:
         if _state["debug"] or "--debug" in sys.argv:
             raise
@@ -79,4 +80,6 @@ def app() -> None:
         show = getattr(exc, "show", None)
         if callable(show):
             show()
+        sys.exit(code)
+    if isinstance(code, int) and code:
         sys.exit(code)

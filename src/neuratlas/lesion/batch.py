@@ -228,7 +228,9 @@ def run_subjects(
     out.mkdir(parents=True, exist_ok=True)
     root = Path(bids_root).expanduser()
     paths = find_masks(root, pattern, suffix, subjects=subjects)
-    shared = client.scatter(analysis, broadcast=True)
+    # hash=False: a key of its own for each batch, or a second batch of an equal
+    # analysis would share the first one's data while the scheduler deletes it
+    shared = client.scatter(analysis, broadcast=True, hash=False)
     futures = {
         client.submit(run_group, shared, group, root, out, space, resolution, pure=False): group
         for group in _groups(paths, max(1, subjects_per_task))
