@@ -318,7 +318,18 @@ class SubjectData:
 
     def digest(self) -> str:
         """The sha256 of the mask and its affine: what provenance records call the input."""
-        return array_digest(self._mask, self._affine)
+        # the mask never changes: hashed once (copies made by the operations share it)
+        if self.__dict__.get("_digest") is None:
+            self._digest = array_digest(self._mask, self._affine)
+        return self._digest
+
+    def voxel_indices(self) -> np.ndarray:
+        """The flat (C order) indices of the lesion's voxels, computed once."""
+        if self.__dict__.get("_voxels") is None:
+            voxels = np.flatnonzero(self._mask)
+            voxels.flags.writeable = False
+            self._voxels = voxels
+        return self._voxels
 
     # --- new objects ------------------------------------------------------------
     def add_result(self, namespace: str, results: Mapping[str, Result]) -> SubjectData:

@@ -280,12 +280,14 @@ class RegionalDamage(ParcelAggregation):
         for members in groups.values():
             first = subjects[members[0]]
             parcels = self._parcels(first.space, first.shape, first.affine)
-            lesions = sparse.hstack(
-                [
-                    sparse.csc_matrix(subjects[i].mask.reshape(-1, 1), dtype=np.float64)
-                    for i in members
-                ],
-                format="csc",
+            voxels = [subjects[i].voxel_indices() for i in members]
+            lesions = sparse.csc_matrix(
+                (
+                    np.ones(sum(v.size for v in voxels)),
+                    np.concatenate(voxels),
+                    np.concatenate([[0], np.cumsum([v.size for v in voxels])]),
+                ),
+                shape=(first.mask.size, len(members)),
             )
             per_parcels = []
             for p in parcels:
