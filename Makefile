@@ -42,7 +42,10 @@ bench: $(STAMP)
 	@# lacuna, the lesion peer (bench_lesion_*); its folder has no git metadata for its version
 	SETUPTOOLS_SCM_PRETEND_VERSION_FOR_LACUNA=0.0.0 $(BIN)/python -m pip install -q ../shared/peers/lacuna
 	command -v wrk >/dev/null || (apt-get update -q && apt-get install -y -q wrk)  # bench_service's load generator
-	for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+	@# atldld, the Allen peer, in a venv of its own (see pyproject's bench extra)
+	test -x .venv-bench/bin/python || $(PY) -m venv .venv-bench
+	.venv-bench/bin/python -m pip install -q "atldld==0.3.4" pynrrd psutil
+	for b in benchmarks/bench_*.py; do echo "== $$b"; NEURATLAS_ATLDLD_PYTHON=$(CURDIR)/.venv-bench/bin/python $(BIN)/python $$b || exit 1; done
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache

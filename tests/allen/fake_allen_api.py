@@ -3,7 +3,10 @@
 It answers ``data/query.json`` RMA queries in the real API's JSON envelope
 (``success``, ``id``, ``start_row``, ``num_rows``, ``total_rows``, ``msg``) and
 serves JPEG section images from ``section_image_download/<id>`` (with
-``downsample``, ``view=expression`` and byte ranges).
+``downsample``, ``view=expression`` and byte ranges) and the structure ontology
+from ``structure_graph_download/<graph id>.json``: by default the Allen structure
+graph 1 as the iblatlas package ships it (a source independent of neuratlas's
+embedded spec), in the real answer's nested format.
 
 The datasets are generated: realistic 3D/2D affines (a few degrees of
 obliqueness, ~1 µm pixels, sections every 200 µm), full-resolution sizes of
@@ -17,6 +20,7 @@ the request and returns a :class:`Reply` to send instead (once), or ``None``.
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import re
@@ -31,11 +35,48 @@ from urllib.parse import parse_qs, urlsplit
 import numpy as np
 from PIL import Image
 
+from neuratlas.retrieval.packages import resolve
+
 REFERENCE_UM = (13200.0, 8000.0, 11400.0)
 #: Ids of the two datasets served by the ``fake_api`` fixture.
 CORONAL_ID = 74881161
 SAGITTAL_ID = 75457579
 PAGE_CAP = 2000  # the fake's own row cap, to exercise paging
+#: Mouse genes the fake's ``Gene`` model knows besides the datasets' own.
+MOUSE_GENES = (
+    "Gad1",
+    "Gad2",
+    "Gabra1",
+    "Gabbr1",
+    "Gal",
+    "Gap43",
+    "Gata3",
+    "Slc17a7",
+    "Pvalb",
+    "Sst",
+    "Vip",
+    "Calb1",
+    "Drd1",
+    "Penk",
+    "Tac1",
+    "Th",
+    "Chat",
+)
+#: The Allen structure graph 1 as the International Brain Laboratory ships it.
+STRUCTURE_CSV = "pkg://iblatlas/allen_structure_tree.csv"
+# the fields of a node of ``structure_graph_download/<id>.json``, in the real answer's order
+STRUCTURE_FIELDS = (
+    "id",
+    "atlas_id",
+    "ontology_id",
+    "acronym",
+    "name",
+    "color_hex_triplet",
+    "graph_order",
+    "st_level",
+    "hemisphere_id",
+    "parent_structure_id",
+)
 
 
 @dataclass
@@ -114,6 +155,11 @@ class FakeDataset:
     images: list[dict[str, Any]]
     failed: bool = False
 
+    @property
+    def reference_space(self) -> int:
+        """The Allen API registers coronal datasets to space 9 and sagittal ones to space 10."""
+        return 9 if self.plane == "coronal" else 10
+
     def row(self) -> dict[str, Any]:
         plane_id = {"coronal": 1, "sagittal": 2}[self.plane]
         return {
@@ -128,7 +174,7 @@ class FakeDataset:
             "plane_of_section_id": plane_id,
             "qc_date": "2007-08-22T02:48:41Z",
             "red_channel": None,
-            "reference_space_id": 9 if self.plane == "coronal" else 10,
+            "reference_space_id": self.reference_space,
             "rnaseq_design_id": None,
             "section_thickness": self.thickness,
             "specimen_id": self.id - 3517,
@@ -154,8 +200,14 @@ def make_dataset(
     gene: str = "Gad1",
     seed: int = 0,
     oblique_deg: float = 2.0,
+    one_hemisphere: bool = False,
 ) -> FakeDataset:
-    """Generate a dataset whose sections cover the brain along its cutting axis."""
+    """Generate a dataset whose sections cover the brain along its cutting axis.
+
+    With ``one_hemisphere`` (sagittal datasets, as the Allen atlas cuts them) the
+    sections are centred on the far half of the cutting axis: in the dataset's own
+    reference space 10 (PIL) that is the left hemisphere, r < 5700 µm in the CCF.
+    """
     rng = np.random.default_rng(seed)
     thickness = 25.0
     step_sections = 8  # every 8th 25 µm section: 200 µm apart
@@ -177,6 +229,8 @@ def make_dataset(
     # Centre the sections on the brain along the cutting axis.
     mid = np.array([span[0] / 2 + 400, span[1] / 2 - 300, (z_first + z_last) / 2])
     target = np.array(REFERENCE_UM) / 2
+    if one_hemisphere:
+        target[2] = 0.75 * REFERENCE_UM[2]
     translation = target - linear @ mid
     tvr = np.hstack([linear, translation[:, None]])
     trv = _invert(tvr)
@@ -263,6 +317,57 @@ def render_image(
     return np.clip(np.rint(rgb), 0, 255).astype(np.uint8)
 
 
+def _optional_int(text: str) -> int | None:
+    return int(text) if text.strip() else None
+
+
+def structure_rows(path: str = STRUCTURE_CSV) -> list[dict[str, Any]]:
+    """The structures of Allen graph 1 (flat, in graph order) from the iblatlas CSV.
+
+    Each row has the fields of :data:`STRUCTURE_FIELDS`; IBL's own "void" row
+    (id 0, outside the brain) is left out, as the Allen graph has no such node.
+    """
+    rows = []
+    with resolve(path).open(encoding="utf-8", newline="") as handle:
+        for raw in csv.DictReader(handle):
+            if raw["id"] == "0":
+                continue
+            rows.append(
+                {
+                    "id": int(raw["id"]),
+                    "atlas_id": _optional_int(raw["atlas_id"]),
+                    "ontology_id": int(raw["ontology_id"]),
+                    "acronym": raw["acronym"],
+                    "name": raw["name"],
+                    "color_hex_triplet": raw["color_hex_triplet"].zfill(
+                        6
+                    ),  # the CSV drops leading zeros
+                    "graph_order": int(raw["graph_order"]),
+                    "st_level": _optional_int(raw["st_level"]),
+                    "hemisphere_id": int(raw["hemisphere_id"]),
+                    "parent_structure_id": _optional_int(raw["parent_structure_id"]),
+                }
+            )
+    rows.sort(key=lambda row: row["graph_order"])
+    return rows
+
+
+def structure_graph(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Nest flat structure rows as ``structure_graph_download`` answers them.
+
+    Returns the ``msg``: a list with the root node, each node holding its fields and
+    ``children`` (in graph order).
+    """
+    nodes = {
+        row["id"]: {**{k: row.get(k) for k in STRUCTURE_FIELDS}, "children": []} for row in rows
+    }
+    roots = []
+    for row in sorted(rows, key=lambda row: row["graph_order"]):
+        parent = row["parent_structure_id"]
+        (nodes[parent]["children"] if parent is not None else roots).append(nodes[row["id"]])
+    return roots
+
+
 def _split_top(text: str) -> list[str]:
     """Split at commas that are outside brackets, parentheses and quotes."""
     parts, depth, quoted, start = [], 0, False, 0
@@ -301,6 +406,8 @@ def _matches(record: dict[str, Any], filters: list[tuple[str, str, str]]) -> boo
         have = record.get(name)
         if op == "eq":
             want = _value(raw)
+            if isinstance(have, bool) and isinstance(want, str):
+                have = "true" if have else "false"  # the API reads 'false' as the boolean
             if isinstance(want, str) and isinstance(have, str):
                 if have.lower() != want.lower():
                     return False
@@ -308,6 +415,10 @@ def _matches(record: dict[str, Any], filters: list[tuple[str, str, str]]) -> boo
                 return False
         elif op == "in":
             if have not in [_value(v) for v in _split_top(raw)]:
+                return False
+        elif op == "il":  # case-insensitive like, '*' a wildcard
+            pattern = re.escape(str(_value(raw))).replace(r"\*", ".*")
+            if not isinstance(have, str) or not re.fullmatch(pattern, have, re.IGNORECASE):
                 return False
         else:
             raise ValueError(f"the fake API does not support ${op}")
@@ -336,16 +447,31 @@ def _matrix(alignment: dict[str, Any], prefix: str) -> np.ndarray:
     )
 
 
+# the fakes started and not yet stopped, by base URL
+_RUNNING: dict[str, FakeAllenAPI] = {}
+
+
 class FakeAllenAPI:
     """The fake API's data and its HTTP server on 127.0.0.1."""
 
-    def __init__(self, datasets: list[FakeDataset]) -> None:
+    def __init__(
+        self,
+        datasets: list[FakeDataset],
+        structures: list[dict[str, Any]] | None = None,
+    ) -> None:
         self.datasets = {d.id: d for d in datasets}
+        #: Graph 1's structures (flat rows, see :func:`structure_rows`); read when first asked.
+        self.structures = structures
         self.faults: list[Callable[[Request], Reply | None]] = []
         self.requests: list[Request] = []
         self.in_flight = 0
         self.max_in_flight = 0
         self.image_delay = 0.0
+        #: Seconds every answer waits (a remote API's round trip); 0 by default.
+        self.latency = 0.0
+        #: Keep rendered images (benchmarks: the fake's own rendering is not what is measured).
+        self.keep_rendered = False
+        self._rendered: dict[tuple[int, int, bool], bytes] = {}
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
@@ -360,12 +486,19 @@ class FakeAllenAPI:
 
     def start(self) -> FakeAllenAPI:
         self._thread.start()
+        _RUNNING[self.base_url] = self
         return self
 
     def stop(self) -> None:
+        _RUNNING.pop(self.base_url, None)
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)
+
+    @staticmethod
+    def serving(base_url: str) -> FakeAllenAPI:
+        """The running fake at ``base_url`` (for tests given only its address)."""
+        return _RUNNING[base_url]
 
     def add_fault(self, fault: Callable[[Request], Reply | None]) -> None:
         """Register a one-shot fault: the first request it answers consumes it."""
@@ -409,6 +542,9 @@ class FakeAllenAPI:
         elif model == "SectionImage":
             records = [img for d in self.datasets.values() for img in d.images]
             associated = {"alignment2d"}
+        elif model == "Gene":
+            records = self.gene_rows()
+            associated = {"organism"}
         else:
             return {
                 "success": False,
@@ -443,6 +579,25 @@ class FakeAllenAPI:
             "msg": page,
         }
 
+    def gene_rows(self) -> list[dict[str, Any]]:
+        """``Gene`` records: the datasets' genes and :data:`MOUSE_GENES`, plus a human one."""
+        acronyms = dict.fromkeys([*(d.gene for d in self.datasets.values()), *MOUSE_GENES])
+        rows = [
+            {
+                "id": 14000 + k,
+                "acronym": acronym,
+                "name": f"{acronym} (mouse gene)",
+                "organism_id": 2,
+                "organism": {"id": 2, "name": "Mus musculus"},
+            }
+            for k, acronym in enumerate(acronyms)
+        ]
+        human = {"id": 1, "name": "Homo sapiens"}
+        rows.append(
+            {"id": 1010, "acronym": "GAD1", "name": "GAD1", "organism_id": 1, "organism": human}
+        )
+        return rows
+
     def _image(self, image_id: int) -> tuple[FakeDataset, dict[str, Any]] | None:
         for dataset in self.datasets.values():
             for image in dataset.images:
@@ -469,6 +624,8 @@ class FakeAllenAPI:
         if dataset is None or space not in (9, 10):
             return _envelope(False, "Data Access error: no such data set or reference space")
         pir = np.array([float(params[k]) for k in ("x", "y", "z")])
+        if space != dataset.reference_space:  # space 10 is space 9 mirrored across the midline
+            pir[2] = REFERENCE_UM[2] - pir[2]
         volume = dataset.trv[:, :3] @ pir + dataset.trv[:, 3]
         number = volume[2] / dataset.thickness
         image = min(dataset.images, key=lambda img: abs(img["section_number"] - number))
@@ -492,14 +649,37 @@ class FakeAllenAPI:
         return 0
 
     def image_bytes(self, image_id: int, downsample: int, expression: bool) -> bytes | None:
+        key = (image_id, downsample, expression)
+        if key in self._rendered:
+            return self._rendered[key]
+        found = self._image(image_id)
+        if found is None:
+            return None
+        pixels = render_image(*found, downsample, expression)
+        buffer = io.BytesIO()
+        Image.fromarray(pixels).save(buffer, format="JPEG", quality=95)
+        if self.keep_rendered:
+            self._rendered[key] = buffer.getvalue()
+        return buffer.getvalue()
+
+    def render_all(self, downsample: int, expression: bool | None = None) -> int:
+        """Render every image now and keep it (``expression=None``: both views); total bytes."""
+        self.keep_rendered = True
+        views = (False, True) if expression is None else (expression,)
+        total = 0
         for dataset in self.datasets.values():
             for image in dataset.images:
-                if image["id"] == image_id:
-                    pixels = render_image(dataset, image, downsample, expression)
-                    buffer = io.BytesIO()
-                    Image.fromarray(pixels).save(buffer, format="JPEG", quality=95)
-                    return buffer.getvalue()
-        return None
+                for view in views:
+                    total += len(self.image_bytes(image["id"], downsample, view) or b"")
+        return total
+
+    def structure_graph(self, graph_id: int) -> dict[str, Any]:
+        """``structure_graph_download/<id>.json``: graph 1 nested from the root."""
+        if graph_id != 1:
+            return _envelope(False, f"Data Access error: no structure graph {graph_id}")
+        if self.structures is None:
+            self.structures = structure_rows()
+        return _envelope(True, structure_graph(self.structures), rows=1)
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         api = self
@@ -533,6 +713,8 @@ class FakeAllenAPI:
                         api.in_flight -= 1
 
             def _answer(self, path: str, params: dict[str, str], reply: Reply | None) -> None:
+                if api.latency:
+                    time.sleep(api.latency)
                 if reply is not None and reply.delay:
                     time.sleep(reply.delay)
                 if reply is not None and (reply.body or reply.status != 200):
@@ -551,6 +733,10 @@ class FakeAllenAPI:
                         answer.update(reply.envelope)
                     return 200, json.dumps(answer).encode(), {"Content-Type": "application/json"}
                 json_type = {"Content-Type": "application/json"}
+                graph = re.fullmatch(r"/api/v2/structure_graph_download/(\d+)\.json", path)
+                if graph:
+                    answer = api.structure_graph(int(graph.group(1)))
+                    return 200, json.dumps(answer).encode(), json_type
                 sync = re.fullmatch(r"/api/v2/image_to_reference/(\d+)\.json", path)
                 if sync:
                     answer = api.image_to_reference(int(sync.group(1)), params)

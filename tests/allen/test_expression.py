@@ -14,7 +14,9 @@ import pytest
 from neuratlas.allen.client import AllenClient
 from neuratlas.allen.expression import (
     COLUMNS,
+    GridLabels,
     RegionExpression,
+    default_downsample_img,
     find_datasets,
     gene_expression,
     labels_on_grid,
@@ -24,8 +26,14 @@ from neuratlas.allen.expression import (
 from neuratlas.allen.sync import DatasetDownloader
 from neuratlas.allen.volume import ccf_affine
 from neuratlas.errors import ArgumentError, NotFoundError, TransformError
-from tests.allen.expression_phantom import LEVEL_GREY, served_mouse_atlas
-from tests.allen.fake_allen_api import CORONAL_ID
+from tests.allen.expression_phantom import (
+    CP_LEFT_R,
+    LEVEL_GREY,
+    mirrored,
+    served_mouse_atlas,
+    served_sagittal_atlas,
+)
+from tests.allen.fake_allen_api import CORONAL_ID, SAGITTAL_ID, FakeAllenAPI
 
 RESOLUTION = 100  # µm: the whole CCF grid is 132 x 80 x 114 voxels
 STEP = RESOLUTION // 25  # annotation voxels per grid voxel
@@ -35,7 +43,7 @@ STEP = RESOLUTION // 25  # annotation voxels per grid voxel
 def phantom_client(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[AllenClient]:
     with (
         served_mouse_atlas(tmp_path, monkeypatch) as url,
-        AllenClient(url, timeout=5.0, retries=2, backoff=0.0) as client,
+        AllenClient(url, timeout=30.0, retries=2, backoff=0.0) as client,
     ):
         yield client
 
@@ -43,12 +51,18 @@ def phantom_client(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
 @pytest.fixture
 def rows(phantom_client: AllenClient) -> list[RegionExpression]:
     return gene_expression(
-        "Gad1", plane="coronal", resolution_um=RESOLUTION, downsample_img=3, client=phantom_client
+        "Gad1", plane="coronal", resolution_um=RESOLUTION, downsample_img=4, client=phantom_client
     )
 
 
-def _sampled_slabs(client: AllenClient) -> set[int]:
-    downloader = DatasetDownloader(CORONAL_ID, downsample_ref=RESOLUTION, client=client)
+def _fake(client: AllenClient) -> FakeAllenAPI:
+    return FakeAllenAPI.serving(client.base_url)
+
+
+def _sampled_slabs(client: AllenClient, dataset_id: int = CORONAL_ID) -> set[int]:
+    downloader = DatasetDownloader(
+        dataset_id, downsample_ref=RESOLUTION, client=client, to_ccf=True
+    )
     downloader.fetch_metadata()
     return {
         round(downloader.slice_coordinate(record) / RESOLUTION)
@@ -105,11 +119,83 @@ def test_table_and_picture(rows, tmp_path: Path):
 
 
 def test_unknown_gene_is_not_found_with_a_hint(phantom_client):
-    with pytest.raises(NotFoundError, match="Nogene") as caught:
+    with pytest.raises(NotFoundError, match="unknown gene 'Nogene'") as caught:
         find_datasets("Nogene", "coronal", client=phantom_client)
-    assert "sagittal" in (caught.value.hint or "")
-    with pytest.raises(NotFoundError):
+    assert caught.value.suggestions == []
+    assert caught.value.hint == "check the gene acronym (e.g. 'Gad1')"
+
+
+def test_a_misspelt_gene_gets_suggestions(phantom_client):
+    with pytest.raises(NotFoundError, match="unknown gene 'Gda1'") as caught:
+        find_datasets("Gda1", "coronal", client=phantom_client)
+    assert caught.value.suggestions[0] == "Gad1"
+    assert "did you mean 'Gad1'" in (caught.value.hint or "")
+
+
+def test_a_gene_with_datasets_in_the_other_plane_says_which(phantom_client):
+    with pytest.raises(NotFoundError, match="no sagittal ISH dataset of gene 'Gad1'") as caught:
         gene_expression("Gad1", plane="sagittal", resolution_um=RESOLUTION, client=phantom_client)
+    assert "it has 1 coronal" in caught.value.message
+    assert caught.value.hint == "use --plane coronal"
+
+
+def test_a_known_gene_without_datasets(phantom_client):
+    with pytest.raises(NotFoundError, match="'gad2' has no ISH dataset") as caught:
+        find_datasets("gad2", "coronal", client=phantom_client)  # any case: the API ignores it
+    assert caught.value.suggestions == []
+
+
+def test_only_expression_views_are_fetched(rows, phantom_client):
+    api_requests = [
+        request
+        for request in _fake(phantom_client).requests
+        if "section_image_download" in request.path
+    ]
+    assert api_requests and all(r.params.get("view") == "expression" for r in api_requests)
+
+
+def test_progress_callbacks(phantom_client):
+    seen: dict[str, list] = {"datasets": [], "dataset": [], "section": []}
+    gene_expression(
+        "Gad1",
+        resolution_um=RESOLUTION,
+        downsample_img=4,
+        client=phantom_client,
+        on_datasets=lambda ids: seen["datasets"].append(ids),
+        on_dataset=lambda dataset_id, dl: seen["dataset"].append((dataset_id, len(dl))),
+        on_section=lambda image_id, coordinate: seen["section"].append(image_id),
+    )
+    assert seen["datasets"] == [[CORONAL_ID]]
+    assert seen["dataset"] == [(CORONAL_ID, 6)]
+    assert len(seen["section"]) == 6
+
+
+def test_voxel_counts_are_counted_once_per_annotation(phantom_client, tmp_path):
+    def run() -> list[RegionExpression]:
+        return gene_expression(
+            "Gad1", resolution_um=RESOLUTION, downsample_img=4, client=phantom_client
+        )
+
+    first = run()
+    stored = list((tmp_path / "cache" / "allen").glob("*.counts.npz"))
+    assert len(stored) == 1
+
+    def no_counting(self):
+        raise AssertionError("counted again")
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(GridLabels, "counts", no_counting)
+        assert run() == first
+    # a damaged entry is counted again, and replaced
+    stored[0].write_bytes(b"not an npz file")
+    assert run() == first
+    assert stored[0].read_bytes().startswith(b"PK")
+
+
+def test_default_downsampling():
+    assert default_downsample_img(25) == 3  # 8 µm pixels for 25 µm voxels
+    assert default_downsample_img(100) == 5
+    assert default_downsample_img(1) == 0
 
 
 def test_unknown_plane_is_an_argument_error():
@@ -133,3 +219,40 @@ def test_labels_on_a_rotated_grid_are_refused():
     img = nib.Nifti1Image(np.zeros((4, 4, 4), dtype=np.uint32), np.eye(4))
     with pytest.raises(TransformError):
         labels_on_grid(img, (4, 4, 4), ccf_affine(25))
+
+
+# --------------------------------------------------------------------------- sagittal
+
+
+@pytest.fixture
+def sagittal_client(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[AllenClient]:
+    with (
+        served_sagittal_atlas(tmp_path, monkeypatch) as url,
+        AllenClient(url, timeout=30.0, retries=2, backoff=0.0) as client,
+    ):
+        yield client
+
+
+def test_sagittal_dataset_covers_one_hemisphere(sagittal_client):
+    rows = gene_expression(
+        "Gad1",
+        plane="sagittal",
+        resolution_um=RESOLUTION,
+        downsample_img=4,
+        client=sagittal_client,
+    )
+    by = _by_acronym(rows)
+    slabs = _sampled_slabs(sagittal_client, SAGITTAL_ID)  # along r, in the CCF
+    assert max(slabs) < 57  # the left hemisphere (r < 5700 µm) only
+    left = slabs & set(CP_LEFT_R)
+    assert left and not slabs & set(mirrored(CP_LEFT_R))
+    # CP lies on both sides: at most half of it can be covered
+    cp = by["CP"]
+    assert cp.coverage == pytest.approx(len(left) / (2 * len(CP_LEFT_R)))
+    assert 0 < cp.coverage <= 0.5
+    assert cp.mean == pytest.approx(LEVEL_GREY, abs=2.0)
+    # CA1 is on the left: sampled; CA2, its mirror on the right: not at all
+    assert by["CA1"].coverage == pytest.approx(len(left) / len(CP_LEFT_R))
+    assert by["CA2"].coverage == 0 and math.isnan(by["CA2"].mean) and math.isnan(by["CA2"].max)
+    assert all(row.dataset_id == SAGITTAL_ID for row in rows)
+    assert rows[-1].coverage == 0  # unsampled regions last

@@ -210,6 +210,27 @@ class TestReferenceSpace:
         assert str(ReferenceSpace.P56) == "P56 Brain"
         assert str(ReferenceSpace(10)) == "P56 Brain, L/R Flipped"
 
+    def test_space_9_is_the_ccf(self) -> None:
+        assert np.array_equal(ReferenceSpace.P56.affine_to_ccf, np.eye(4))
+        points = np.array([[100.0, 6600.0], [200.0, 4000.0], [300.0, 5700.0]])
+        assert np.array_equal(ReferenceSpace.P56.to_ccf(points), points)
+
+    def test_space_10_mirrors_r_across_the_midline(self) -> None:
+        flipped = ReferenceSpace.P56_LR_FLIPPED
+        points = np.array(
+            [[6600.0, 6600.0, 0.0], [4000.0, 4000.0, 8000.0], [1000.0, 5700.0, 11400.0]]
+        )
+        ccf = flipped.to_ccf(points)
+        np.testing.assert_array_equal(ccf[:2], points[:2])  # p and i unchanged
+        np.testing.assert_array_equal(ccf[2], [10400.0, 5700.0, 0.0])  # the midline stays
+        # mirroring twice is the identity
+        np.testing.assert_array_equal(flipped.to_ccf(ccf), points)
+        assert np.linalg.det(flipped.affine_to_ccf[:3, :3]) == -1.0
+
+    def test_points_of_a_wrong_shape(self) -> None:
+        with pytest.raises(TransformError, match=r"shape \(3, N\)"):
+            ReferenceSpace.P56_LR_FLIPPED.to_ccf(np.zeros((2, 4)))
+
 
 @pytest.mark.parametrize(
     ("plane", "axis"),

@@ -154,10 +154,14 @@ class TestApiSync:
         dataset_id: int,
         pir: tuple[float, float, float],
     ) -> None:
-        x, y, section_number, image_id = pir_to_xy_API_single(*pir, dataset_id, client=client)
+        dataset = fake_api.datasets[dataset_id]
+        # the point is in the dataset's own reference space (10, L/R flipped, for sagittal data)
+        space = dataset.reference_space
+        x, y, section_number, image_id = pir_to_xy_API_single(
+            *pir, dataset_id, reference_space=space, client=client
+        )
         assert isinstance(image_id, int)
         assert np.isfinite([x, y, section_number]).all()
-        dataset = fake_api.datasets[dataset_id]
         record = next(r for r in dataset.images if r["id"] == image_id)
         tvs = get_2d(image_id, ref2inp=True, client=client)
         local = pir_to_xy(np.array(pir)[:, None], tvs, dataset.trv)
@@ -167,7 +171,7 @@ class TestApiSync:
         nearest = min(numbers, key=lambda n: abs(n - local[2, 0] / dataset.thickness))
         assert record["section_number"] == nearest
         request = fake_api.paths("reference_to_image")[-1]
-        assert request.path.endswith("/reference_to_image/9.json")
+        assert request.path.endswith(f"/reference_to_image/{space}.json")
         assert request.params["section_data_set_ids"] == str(dataset_id)
 
     @pytest.mark.parametrize("xy", [(624, 780), (62.5, 502.0)])

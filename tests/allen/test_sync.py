@@ -293,6 +293,95 @@ class TestRun:
         assert first[0] == downloader.metadata["images"][0]["id"]
 
 
+class TestReferenceSpace10:
+    """Sagittal datasets are registered to space 10 (L/R flipped): to_ccf mirrors them."""
+
+    def _pir(self, downloader: DatasetDownloader, x: float, y: float) -> np.ndarray:
+        record = downloader.metadata["images"][0]
+        point = np.array([[x], [y], [downloader.section_z(record)]])
+        return xy_to_pir(point, record["affine_tsv"], downloader.metadata["dataset"]["affine_tvr"])
+
+    def test_a_point_maps_to_the_mirrored_ccf_position(
+        self, client: AllenClient, fake_api: FakeAllenAPI
+    ) -> None:
+        native = DatasetDownloader(SAGITTAL_ID, client=client)
+        ccf = DatasetDownloader(SAGITTAL_ID, client=client, to_ccf=True)
+        native.fetch_metadata()
+        ccf.fetch_metadata()
+        assert native.metadata["dataset"]["reference_space_id"] == 10
+        assert native.metadata["dataset"]["affine_reference_space_id"] == 10
+        assert ccf.metadata["dataset"]["affine_reference_space_id"] == 9
+        p, i, r = self._pir(native, 3000.0, 2000.0)[:, 0]
+        mirrored = self._pir(ccf, 3000.0, 2000.0)[:, 0]
+        np.testing.assert_allclose(mirrored, [p, i, 11400.0 - r], atol=1e-6)
+        # the API agrees: asked in space 9 for the mirrored point, it names the same pixel
+        record = ccf.metadata["images"][0]
+        found = client.reference_to_image(*mirrored, SAGITTAL_ID, reference_space=9)
+        assert found.section_image_id == record["id"]
+        assert (found.x, found.y) == pytest.approx((3000.0, 2000.0), abs=1e-3)
+        # the slice coordinate (r, for sagittal data) is mirrored too
+        assert ccf.slice_coordinate(record) == pytest.approx(
+            11400.0 - native.slice_coordinate(record)
+        )
+
+    def test_trv_still_inverts_tvr(self, client: AllenClient) -> None:
+        ccf = DatasetDownloader(SAGITTAL_ID, client=client, to_ccf=True)
+        ccf.fetch_metadata()
+        meta = ccf.metadata["dataset"]
+        last = np.array([[0.0, 0.0, 0.0, 1.0]])
+        product = np.vstack([meta["affine_trv"], last]) @ np.vstack([meta["affine_tvr"], last])
+        np.testing.assert_allclose(product, np.eye(4), atol=1e-9)
+
+    def test_coronal_data_are_already_in_the_ccf(self, client: AllenClient) -> None:
+        native = DatasetDownloader(CORONAL_ID, client=client)
+        ccf = DatasetDownloader(CORONAL_ID, client=client, to_ccf=True)
+        native.fetch_metadata()
+        ccf.fetch_metadata()
+        for key in ("affine_tvr", "affine_trv"):
+            assert np.array_equal(native.metadata["dataset"][key], ccf.metadata["dataset"][key])
+
+    def test_an_unknown_reference_space_is_refused(self, fake_api: FakeAllenAPI) -> None:
+        dataset = fake_api.datasets[SAGITTAL_ID]
+        row = {**dataset.row(), "reference_space_id": 11}
+        answers = {"SectionDataSet": [row], "SectionImage": dataset.images}
+        downloader = DatasetDownloader(
+            SAGITTAL_ID, rma_all=lambda query: answers[query.model], to_ccf=True
+        )
+        with pytest.raises(TransformError, match="reference space 11") as caught:
+            downloader.fetch_metadata()
+        assert "10" in (caught.value.hint or "")
+        # without to_ccf the affines are used as they are
+        DatasetDownloader(SAGITTAL_ID, rma_all=lambda query: answers[query.model]).fetch_metadata()
+
+
+class TestExpressionOnly:
+    def test_only_the_expression_view_is_fetched(
+        self, client: AllenClient, fake_api: FakeAllenAPI
+    ) -> None:
+        downloader = DatasetDownloader(
+            CORONAL_ID, downsample_img=6, client=client, expression_only=True
+        )
+        assert downloader.include_expression
+        downloader.fetch_metadata()
+        results = list(downloader.run())
+        assert len(results) == len(downloader)
+        for _, _, img, img_expr, _ in results:
+            assert img is img_expr and img.ndim == 3
+        views = [r.params.get("view") for r in fake_api.paths("section_image_download")]
+        assert views == ["expression"] * len(downloader)
+
+    def test_injected_images(self, fake_api: FakeAllenAPI) -> None:
+        answers = TestInjected.recorded(fake_api, CORONAL_ID)
+        get_image = Mock(return_value=np.full((40, 60, 3), 7, dtype=np.uint8))
+        downloader = DatasetDownloader(
+            CORONAL_ID, rma_all=answers, get_image=get_image, expression_only=True
+        )
+        downloader.fetch_metadata()
+        (_, _, img, img_expr, _), *_ = list(downloader.run())
+        assert img is img_expr
+        assert {call.kwargs["expression"] for call in get_image.call_args_list} == {True}
+
+
 class TestInjected:
     """atldld's tests/test_sync.py, which patch rma_all and get_image, with injection."""
 

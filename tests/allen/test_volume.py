@@ -9,9 +9,11 @@ import numpy as np
 import pytest
 
 from neuratlas.allen.client import AllenClient
+from neuratlas.allen.displacement import DisplacementField
 from neuratlas.allen.sync import DatasetDownloader
 from neuratlas.allen.volume import (
     VolumeAccumulator,
+    _bilinear_inside,
     assemble_volume,
     ccf_affine,
     save_volume,
@@ -100,6 +102,60 @@ class TestAccumulator:
             VolumeAccumulator(100, "axial")
         with pytest.raises(TransformError, match="unknown gap handling 'cubic'"):
             VolumeAccumulator(1000, "coronal").result("cubic")  # type: ignore[arg-type]
+
+
+class TestSlabs:
+    def test_only_the_planes_reached_are_held(self) -> None:
+        acc = VolumeAccumulator(25, "coronal")  # 528 x 320 x 456 voxels
+        assert acc.slab_shape == (320, 456) and list(acc.slabs()) == []
+        values = np.full(acc.slab_shape, 4.0, dtype=np.float32)
+        valid = np.zeros(acc.slab_shape, dtype=bool)
+        valid[10:20, 30:40] = True
+        acc.add(values, valid, 5000.0)  # plane 200
+        acc.add(values * 2, valid, 5010.0)  # plane 200 again: mean of 4 and 8
+        acc.add(values, valid, 2500.0)  # plane 100
+        planes = list(acc.slabs())
+        assert [index for index, _, _ in planes] == [100, 200]  # in index order
+        _, total, count = planes[1]
+        assert count[15, 35] == 2 and total[15, 35] == 12.0 and count[0, 0] == 0
+        # the dense views agree with the planes
+        assert acc.count.shape == acc.shape and acc.count.sum() == 3 * 100
+        assert acc.total[200, 15, 35] == 12.0 and acc.total[:100].sum() == 0
+        out, filled = acc.result()
+        assert out[200, 15, 35] == 6.0 and filled.sum() == 200
+
+    def test_sagittal_planes(self) -> None:
+        acc = VolumeAccumulator(100, "sagittal")  # 132 x 80 x 114
+        assert acc.slab_shape == (132, 80)
+        acc.add(np.ones((132, 80), np.float32), np.ones((132, 80), bool), 5700.0)
+        assert [index for index, _, _ in acc.slabs()] == [57]
+        assert acc.count[:, :, 57].all() and acc.count.sum() == 132 * 80
+
+    def test_add_section_matches_a_general_warp(self) -> None:
+        rng = np.random.default_rng(0)
+        picture = rng.integers(0, 256, size=(60, 90, 3), dtype=np.uint8)
+        shape = (8000 // 200, 11400 // 200)  # a coronal slab at 200 µm: (i, r)
+        rows, cols = np.indices(shape, dtype=np.float64)
+        # an affine map from the slab into the picture, reaching beyond its edges
+        fx = 1.7 * cols - 0.2 * rows - 3.0
+        fy = 0.15 * cols + 1.6 * rows - 2.0
+        df = DisplacementField(fx - cols, fy - rows)
+        acc = VolumeAccumulator(200, "coronal")
+        written = acc.add_section(picture, df, 1000.0)
+        fx, fy = df.transformation  # as the accumulator reads them (to the last bit)
+        valid = (fx >= 0) & (fx <= 89) & (fy >= 0) & (fy <= 59)
+        assert written == valid.sum() and 0 < written < valid.size
+        ((index, total, count),) = list(acc.slabs())
+        assert index == 5
+        expected = df.warp(to_gray(picture), "linear")
+        np.testing.assert_allclose(total[valid], expected[valid], rtol=1e-5, atol=1e-3)
+        assert not count[~valid].any()
+
+    def test_bilinear_at_the_last_row_and_column(self) -> None:
+        image = np.arange(12, dtype=np.float32).reshape(3, 4)
+        fx = np.array([3.0, 0.0, 3.0, 1.5])
+        fy = np.array([2.0, 2.0, 0.0, 0.5])
+        np.testing.assert_allclose(_bilinear_inside(image, fx, fy), [11.0, 8.0, 3.0, 3.5])
 
 
 def test_to_gray() -> None:

@@ -19,7 +19,14 @@ from typer.testing import CliRunner
 
 from neuratlas.cli.main import cli
 from neuratlas.errors import ArgumentError, DatasetNotFoundError, DataUnavailableError
-from tests.allen.fake_allen_api import CORONAL_ID, SAGITTAL_ID, FakeAllenAPI, Reply, make_dataset
+from tests.allen.fake_allen_api import (
+    CORONAL_ID,
+    SAGITTAL_ID,
+    FakeAllenAPI,
+    Reply,
+    make_dataset,
+    structure_rows,
+)
 
 runner = CliRunner()
 
@@ -47,7 +54,7 @@ def _run(*args: str) -> object:
 def test_help_lists_the_verbs() -> None:
     result = runner.invoke(cli, ["allen", "--help"])
     assert result.exit_code == 0
-    for verb in ("dataset", "search", "download", "cache"):
+    for verb in ("dataset", "search", "download", "cache", "expression", "ontology"):
         assert verb in result.output
 
 
@@ -488,3 +495,30 @@ def test_preview_refuses_a_name_that_is_not_png(tmp_path: Path) -> None:
     assert isinstance(result.exception, ArgumentError)  # type: ignore[attr-defined]
     assert result.exception.message.endswith("does not end in .png")  # type: ignore[attr-defined]
     assert not list(tmp_path.iterdir())
+
+
+class TestOntology:
+    def test_no_difference(self, api: FakeAllenAPI) -> None:
+        result = _run("ontology")
+        assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
+        assert "no difference" in result.output  # type: ignore[attr-defined]
+        result = _run("ontology", "--json")
+        assert json.loads(result.output) == []  # type: ignore[attr-defined]
+
+    def test_differences_as_json(self, api: FakeAllenAPI) -> None:
+        rows = structure_rows()
+        ca1 = next(row for row in rows if row["acronym"] == "CA1")
+        ca1["name"] = "Cornu ammonis 1"
+        api.structures = rows
+        result = _run("ontology", "--json")
+        assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
+        assert json.loads(result.output) == [  # type: ignore[attr-defined]
+            {
+                "structure_id": 382,
+                "acronym": "CA1",
+                "kind": "name",
+                "embedded": "Field CA1",
+                "api": "Cornu ammonis 1",
+            }
+        ]
+        assert "1 differences" in _run("ontology").output  # type: ignore[attr-defined]

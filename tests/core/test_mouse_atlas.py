@@ -11,28 +11,23 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import nibabel as nib
+import nrrd
 import numpy as np
 import pytest
 
 import neuratlas
 from neuratlas import catalogue
-from neuratlas.configuration.loader import BUILTIN
-from neuratlas.errors import AmbiguousError, DataUnavailableError
+from neuratlas.errors import AmbiguousError, DataUnavailableError, ImageError
+from neuratlas.volumes.nrrd import read_nrrd
 from tests.volumes.fake_download_server import (
     CCF_PATH,
-    REAL_BASE,
     FakeDownloadServer,
     ccf_nrrd,
+    served_mouse_specs,
 )
 
 PARC = "allen mouse"
 SPACE = "Allen Mouse CCF v3"
-MOUSE_SPECS = (
-    "atlases/mouse.json",
-    "spaces/allen-mouse-ccfv3.json",
-    "parcellations/allen-mouse-ccfv3-2017.json",
-    "maps/allen-mouse-ccfv3-2017__allen-mouse-ccfv3__labelled.json",
-)
 # Allen structure ids
 CA1, CA2, CP, ROOT = 382, 423, 672, 997
 SHAPE = (16, 12, 20)  # PIR voxels of 25 um
@@ -116,14 +111,6 @@ def _template() -> np.ndarray:
     return (np.arange(np.prod(SHAPE)) % 500).astype(np.uint16).reshape(SHAPE)
 
 
-def _served_folder(folder: Path, base: str) -> Path:
-    for rel in MOUSE_SPECS:
-        text = (BUILTIN / rel).read_text(encoding="utf-8")
-        (folder / rel).parent.mkdir(parents=True, exist_ok=True)
-        (folder / rel).write_text(text.replace(REAL_BASE, base), encoding="utf-8")
-    return folder
-
-
 @pytest.fixture
 def server() -> Iterator[FakeDownloadServer]:
     files = {
@@ -139,7 +126,7 @@ def server() -> Iterator[FakeDownloadServer]:
 def served(server: FakeDownloadServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """The mouse specs, their URLs on the fake server, as the active configuration."""
     monkeypatch.setenv("NEURATLAS_CACHE", str(tmp_path / "cache"))
-    folder = _served_folder(tmp_path / "config", server.base_url)
+    folder = served_mouse_specs(tmp_path / "config", server.base_url)
     previous = catalogue._active
     try:
         yield neuratlas.use_configuration(folder, strict=True)
@@ -202,7 +189,7 @@ def test_missing_resolution_on_the_server_is_data_unavailable(served):
 def test_offline_fetch_names_the_url(tmp_path: Path, monkeypatch, no_retry_waits):
     monkeypatch.setenv("NEURATLAS_CACHE", str(tmp_path / "cache"))
     # nothing listens on port 9 (discard) of this host: as good as offline
-    folder = _served_folder(tmp_path / "config", "http://127.0.0.1:9")
+    folder = served_mouse_specs(tmp_path / "config", "http://127.0.0.1:9")
     previous = catalogue._active
     try:
         neuratlas.use_configuration(folder, strict=True)
@@ -212,3 +199,51 @@ def test_offline_fetch_names_the_url(tmp_path: Path, monkeypatch, no_retry_waits
     finally:
         catalogue._active = previous
     assert "127.0.0.1:9" in str(caught.value)
+
+
+# ----------------------------------------------------------------- the files' decoding
+
+
+@pytest.mark.parametrize(
+    ("dtype", "endian"),
+    [("uint32", "little"), ("uint16", "big"), ("uint8", "little"), ("float32", "big")],
+)
+def test_gzip_volumes_decode_as_pynrrd_does(tmp_path: Path, dtype: str, endian: str):
+    # the Allen files are gzip NRRD: neuratlas decompresses them into the array directly
+    data = np.asfortranarray(_annotation().astype(dtype))
+    path = tmp_path / "volume.nrrd"
+    header = {"space directions": np.diag([25.0] * 3), "encoding": "gzip", "endian": endian}
+    nrrd.write(str(path), data, header, index_order="F")
+    expected, _ = nrrd.read(str(path), index_order="F")
+    decoded = np.asanyarray(read_nrrd(path, "nrrd/ccf").dataobj)
+    assert decoded.dtype == expected.dtype and decoded.shape == data.shape
+    assert np.array_equal(decoded, expected) and np.array_equal(decoded, data)
+
+
+@pytest.mark.parametrize("encoding", ["raw", "bzip2"])
+def test_other_encodings_are_read_too(tmp_path: Path, encoding: str):
+    path = tmp_path / "volume.nrrd"
+    header = {"space directions": np.diag([25.0] * 3), "encoding": encoding}
+    nrrd.write(str(path), _annotation(), header, index_order="F")
+    assert np.array_equal(np.asanyarray(read_nrrd(path, "nrrd/ccf").dataobj), _annotation())
+
+
+def test_gzip_data_longer_or_shorter_than_the_header_says(tmp_path: Path):
+    path = tmp_path / "volume.nrrd"
+    nrrd.write(str(path), _annotation(), {"encoding": "gzip"}, index_order="F")
+    header = nrrd.read_header(str(path))
+    body = path.read_bytes()
+    data_start = body.index(b"\n\n") + 2
+    for sizes, words in [((16, 12, 19), "longer than"), ((16, 12, 21), "end after")]:
+        text = (
+            body[:data_start]
+            .decode()
+            .replace(
+                "sizes: " + " ".join(str(n) for n in header["sizes"]),
+                "sizes: " + " ".join(str(n) for n in sizes),
+            )
+        )
+        (tmp_path / "bad.nrrd").write_bytes(text.encode() + body[data_start:])
+        with pytest.raises(ImageError, match=words) as caught:
+            read_nrrd(tmp_path / "bad.nrrd", "nrrd/ccf")
+        assert "bad.nrrd" in str(caught.value) and "delete it" in (caught.value.hint or "")

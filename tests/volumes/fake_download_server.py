@@ -20,8 +20,30 @@ from typing import Any
 import nrrd
 import numpy as np
 
+from neuratlas.configuration.loader import BUILTIN
+
 CCF_PATH = "/informatics-archive/current-release/mouse_ccf/"
 REAL_BASE = "http://download.alleninstitute.org"
+#: The embedded specs of the mouse atlas, whose volumes are on the download server.
+MOUSE_SPECS = (
+    "atlases/mouse.json",
+    "spaces/allen-mouse-ccfv3.json",
+    "parcellations/allen-mouse-ccfv3-2017.json",
+    "maps/allen-mouse-ccfv3-2017__allen-mouse-ccfv3__labelled.json",
+)
+
+
+def served_mouse_specs(folder: Path, base: str) -> Path:
+    """Copy the mouse atlas's specs into ``folder`` with their URLs on a server at ``base``.
+
+    ``folder`` then is a configuration folder (``use_configuration``) whose volumes
+    come from that server (a :class:`FakeDownloadServer`'s ``base_url``).
+    """
+    for rel in MOUSE_SPECS:
+        text = (BUILTIN / rel).read_text(encoding="utf-8")
+        (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+        (folder / rel).write_text(text.replace(REAL_BASE, base), encoding="utf-8")
+    return folder
 
 
 def ccf_nrrd(data: np.ndarray, voxel_um: float) -> bytes:

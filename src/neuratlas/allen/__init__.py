@@ -12,7 +12,13 @@
 - :mod:`~neuratlas.allen.sync`: :class:`DatasetDownloader` (the atldld.sync interface);
 - :mod:`~neuratlas.allen.volume`: whole datasets as NIfTI volumes on the CCF grid;
 - :mod:`~neuratlas.allen.export`: datasets and images written into folders;
-- :mod:`~neuratlas.allen.preview`: contact sheets of a dataset's sections.
+- :mod:`~neuratlas.allen.preview`: contact sheets of a dataset's sections;
+- :mod:`~neuratlas.allen.expression`: a gene's expression per region of the mouse
+  annotation (:func:`gene_expression`), with :mod:`~neuratlas.allen.grid_labels` and
+  :mod:`~neuratlas.allen.grid_cache` (the annotation on the expression grid);
+- :mod:`~neuratlas.allen.ontology`: the API's structure ontology
+  (:func:`structure_graph`) and how it differs from the embedded one
+  (:func:`compare_ontology`).
 """
 
 from neuratlas.allen.client import AllenClient
@@ -25,6 +31,7 @@ from neuratlas.allen.metadata import (
     SectionDataSet,
     SectionImage,
 )
+from neuratlas.allen.ontology import compare_ontology, structure_graph
 from neuratlas.allen.preview import contact_sheet
 from neuratlas.allen.queries import (
     CommonQueries,
@@ -69,6 +76,7 @@ __all__ = [
     "affine_simple",
     "assemble_volume",
     "ccf_affine",
+    "compare_ontology",
     "contact_sheet",
     "export_dataset",
     "export_image",
@@ -86,6 +94,7 @@ __all__ = [
     "rma",
     "rma_all",
     "save_volume",
+    "structure_graph",
     "xy_to_pir",
     "xy_to_pir_API_single",
 ]

@@ -37,7 +37,7 @@ from neuratlas.allen.api import (
     shared_http,
 )
 from neuratlas.allen.metadata import SectionDataSet, SectionImage
-from neuratlas.allen.rma import RMAPage, RMAQuery, rma, rma_all
+from neuratlas.allen.rma import Filter, RMAPage, RMAQuery, rma, rma_all
 from neuratlas.errors import (
     ArgumentError,
     ArgumentTypeError,
@@ -254,6 +254,66 @@ class AllenClient:
             RMAQuery("SectionDataSet", criteria, include=["plane_of_section", "genes"])
         )
         return [SectionDataSet.from_api(row) for row in rows]
+
+    # -- ontology ----------------------------------------------------------------------------
+    def structure_graph(
+        self, graph_id: int = 1, *, force_redownload: bool = False
+    ) -> list[dict[str, Any]]:
+        """The API's structure ontology ``graph_id``, as answered: the root node(s), nested.
+
+        ``structure_graph_download/<graph_id>.json``; each node holds ``id``,
+        ``acronym``, ``name``, ``color_hex_triplet``, ``parent_structure_id``,
+        ``graph_order``, ... and ``children``. Cached like the metadata.
+
+        Parameters
+        ----------
+        graph_id : int
+            1 is the adult mouse brain ontology.
+        force_redownload : bool
+            Ignore the cache and ask the API again.
+
+        Raises
+        ------
+        DatasetNotFoundError
+            For an invalid graph id.
+        RMAError
+            If the API refuses the request or its answer holds no nodes.
+        """
+        graph_id = _check_id(graph_id, "structure graph")
+        path = self._cache_file("structure_graph", graph_id, suffix=".json")
+        if not force_redownload:
+            cached = self._read_json(path)
+            if isinstance(cached, list) and cached:
+                return cached
+        msg = self._service_msg(f"structure_graph_download/{graph_id}.json", {})
+        if not isinstance(msg, list) or not msg or not all(isinstance(n, dict) for n in msg):
+            raise RMAError(
+                f"the structure graph {graph_id} answer holds no structures: {str(msg)[:200]!r}",
+                url=f"structure_graph_download/{graph_id}.json",
+            )
+        self._write_json(path, msg)
+        return msg
+
+    def search_genes(self, pattern: str, *, organism: str | None = "Mus musculus") -> list[str]:
+        """Acronyms of the genes that match ``pattern`` (case-insensitive, ``*`` a wildcard).
+
+        Parameters
+        ----------
+        pattern : str
+            E.g. ``"Gad*"``.
+        organism : str, optional
+            Only genes of this organism (the API's name, ``"Mus musculus"`` by default).
+
+        Returns
+        -------
+        list of str
+            Sorted, without repeats.
+        """
+        criteria: dict[str, Any] = {"acronym": Filter("il", pattern)}
+        if organism:
+            criteria["organism"] = {"name": organism}
+        rows = self.rma_all(RMAQuery("Gene", criteria))
+        return sorted({str(row["acronym"]) for row in rows if row and row.get("acronym")})
 
     # -- the API's own coordinate sync ------------------------------------------------------
     def _service_msg(self, path: str, params: dict[str, Any]) -> Any:

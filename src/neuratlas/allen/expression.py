@@ -2,18 +2,25 @@
 
 For a gene, the ISH datasets of the adult mouse atlas are found
 (:func:`~neuratlas.allen.queries.get_experiment_list_from_gene`); the expression
-view of each dataset's sections is synced and placed on the CCF grid one section
-at a time (:func:`~neuratlas.allen.volume.place_sections`: only the running sums
-of the volume stay in memory, never all the images); then, for every region of
-the annotation (its own label and those of its descendants, as the map's masks
-are), the expression energy over the voxels that a section sampled is summarised:
-its mean and maximum, and the coverage (the fraction of the region's voxels that
-lie on a sampled section).
+view of each dataset's sections (only that view: the plain section images are
+not fetched) is synced and placed on the CCF grid one section at a time
+(:func:`~neuratlas.allen.volume.place_sections`: only the running sums of the
+planes that sections reached stay in memory, never all the images nor the whole
+grid); then, for every region of the annotation (its own label and those of its
+descendants, as the map's masks are), the expression energy over the voxels that
+a section sampled is summarised: its mean and maximum, and the coverage (the
+fraction of the region's voxels that lie on a sampled section).
 
 The expression energy of a voxel is the mean grey level (0-255, luma of the
 expression view's false colours) of the sections that fell on it. The annotation
 is read on the expression grid (nearest neighbour, so voxel counts are in voxels
-of that grid): at 25 µm the two grids are the same.
+of that grid; see :mod:`~neuratlas.allen.grid_labels`): at 25 µm the two grids
+are the same. The annotation is fetched and its voxels counted in a background
+thread while the sections download.
+
+A sagittal dataset covers one hemisphere only (its sections stop at the midline):
+its coverage of a region lying in both hemispheres is at most about one half,
+which the ``coverage`` column shows.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ import logging
 import math
 import os
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import astuple, dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -32,11 +40,14 @@ import numpy as np
 from numpy.typing import NDArray
 
 from neuratlas.allen.client import AllenClient
+from neuratlas.allen.grid_cache import grid_labels
+from neuratlas.allen.grid_labels import GridLabels, labels_on_grid
 from neuratlas.allen.queries import get_experiment_list_from_gene
 from neuratlas.allen.sync import DatasetDownloader
-from neuratlas.allen.volume import VolumeAccumulator, ccf_affine, place_sections
+from neuratlas.allen.volume import VolumeAccumulator, place_sections
 from neuratlas.catalogue import active
-from neuratlas.errors import ArgumentError, NotFoundError, TransformError
+from neuratlas.errors import ArgumentError, NotFoundError
+from neuratlas.matching import closest
 from neuratlas.retrieval.cache import atomic_write
 
 logger = logging.getLogger(__name__)
@@ -45,6 +56,7 @@ __all__ = [
     "DEFAULT_PARCELLATION",
     "PLANES",
     "SPACE",
+    "GridLabels",
     "RegionExpression",
     "find_datasets",
     "gene_expression",
@@ -96,68 +108,44 @@ def find_datasets(
 ) -> list[int]:
     """The ids of the gene's ISH datasets in ``plane``; never empty.
 
+    When there is none, the API is asked why, so that the error says what to do:
+    the gene has datasets in the other plane, or none at all, or the API knows no
+    mouse gene of that acronym (then the closest acronyms are suggested).
+
     Raises
     ------
     ArgumentError
         An empty gene acronym or an unknown plane.
     NotFoundError
-        The atlas has no dataset of the gene in that plane.
+        The atlas has no dataset of the gene in that plane (``suggestions``: similar
+        gene acronyms, for an unknown gene).
     """
     _check_plane(plane)
     ids = get_experiment_list_from_gene(gene, plane, client=client)
-    if not ids:
-        other = PLANES[1 - PLANES.index(plane)]
+    if ids:
+        return ids
+    other = PLANES[1 - PLANES.index(plane)]
+    elsewhere = get_experiment_list_from_gene(gene, other, client=client)
+    if elsewhere:
         raise NotFoundError(
-            f"no {plane} ISH dataset of gene {gene!r} in the Allen mouse brain atlas",
-            hint=f"check the gene acronym (e.g. 'Gad1'), or try --plane {other}",
+            f"no {plane} ISH dataset of gene {gene!r} in the Allen mouse brain atlas "
+            f"(it has {len(elsewhere)} {other})",
+            hint=f"use --plane {other}",
         )
-    return ids
-
-
-def labels_on_grid(
-    annotation: Any, shape: Sequence[int], affine: NDArray[np.float64]
-) -> NDArray[Any]:
-    """The annotation's labels at the voxel centres of another grid (nearest neighbour).
-
-    Parameters
-    ----------
-    annotation : nibabel.Nifti1Image
-        The label image.
-    shape : sequence of int
-        The grid's shape.
-    affine : numpy.ndarray
-        The grid's affine (same world axes as the annotation's).
-
-    Returns
-    -------
-    numpy.ndarray
-        Labels of shape ``shape``, 0 outside the annotation (the annotation's own
-        array when the grids are the same).
-
-    Raises
-    ------
-    TransformError
-        The grids' axes are not parallel (a voxel of one is not a box of the other).
-    """
-    data = np.asanyarray(annotation.dataobj)
-    to_annotation = np.linalg.inv(annotation.affine) @ affine
-    linear = to_annotation[:3, :3]
-    if not np.allclose(linear, np.diag(np.diag(linear))) or np.any(np.diag(linear) <= 0):
-        raise TransformError(
-            "the annotation's voxel axes are not those of the CCF grid",
-            hint="use an annotation in CCF orientation (axes P, I, R)",
+    # the genes sharing the first letter (~1,000 acronyms): a typo after it still finds its gene
+    known = (client or AllenClient.default()).search_genes(gene.strip()[:1] + "*")
+    if any(name.casefold() == gene.strip().casefold() for name in known):
+        raise NotFoundError(
+            f"gene {gene!r} has no ISH dataset in the Allen mouse brain atlas "
+            "(neither coronal nor sagittal)",
+            hint="the atlas covers most but not all mouse genes; try a related gene",
         )
-    if tuple(data.shape) == tuple(shape) and np.allclose(to_annotation, np.eye(4)):
-        return data
-    axes = []
-    for a in range(3):
-        index = np.rint(linear[a, a] * np.arange(shape[a]) + to_annotation[a, 3]).astype(np.int64)
-        axes.append(index)
-    inside = [(index >= 0) & (index < data.shape[a]) for a, index in enumerate(axes)]
-    out = np.zeros(tuple(shape), dtype=data.dtype)
-    where = np.ix_(*(np.flatnonzero(k) for k in inside))
-    out[where] = data[np.ix_(*(index[k] for index, k in zip(axes, inside, strict=True)))]
-    return out
+    suggestions = closest(gene, known, 3)
+    raise NotFoundError(
+        f"unknown gene {gene!r}: the Allen API knows no mouse gene of that acronym",
+        suggestions=suggestions,
+        hint=None if suggestions else "check the gene acronym (e.g. 'Gad1')",
+    )
 
 
 def _accumulate(
@@ -191,41 +179,33 @@ def _accumulate(
 
 def region_expression(
     accumulator: VolumeAccumulator,
-    labels: NDArray[Any],
+    labels: GridLabels,
     the_map: Any,
     dataset_id: int,
     label_counts: tuple[NDArray[Any], NDArray[np.int64]] | None = None,
 ) -> list[RegionExpression]:
-    """One row per region of ``the_map`` that has voxels in ``labels``.
+    """One row per region of ``the_map`` that has voxels on the grid.
 
     Parameters
     ----------
     accumulator : VolumeAccumulator
         The placed sections (a voxel is sampled when a section fell on it).
-    labels : numpy.ndarray
-        The annotation on the accumulator's grid (see :func:`labels_on_grid`).
+    labels : GridLabels
+        The annotation on the accumulator's grid.
     the_map : neuratlas.core.maps.Map
         The labelled map whose regions and labels are reported.
     dataset_id : int
         Written into the rows.
     label_counts : (numpy.ndarray, numpy.ndarray), optional
-        ``numpy.unique(labels, return_counts=True)``, when already known (it takes
-        seconds on the 25 µm grid; the same for every dataset of a gene).
+        ``labels.counts()``, when already known (the same for every dataset of a gene).
 
     Returns
     -------
     list of RegionExpression
         Sorted by mean expression, highest first (regions without a sampled voxel last).
     """
-    present, counts = label_counts or np.unique(labels, return_counts=True)
-    sampled = accumulator.count > 0
-    sampled_labels = labels[sampled]
-    energy = accumulator.total[sampled] / accumulator.count[sampled]
-    position = np.searchsorted(present, sampled_labels)
-    n_sampled = np.bincount(position, minlength=len(present))
-    total = np.bincount(position, weights=energy, minlength=len(present))
-    highest = np.full(len(present), -np.inf)
-    np.maximum.at(highest, position, energy.astype(np.float64))
+    present, counts = label_counts if label_counts is not None else labels.counts()
+    n_sampled, total, highest = _per_label(accumulator, labels, present)
     rows = []
     for region in the_map.parcellation.descendants:
         try:
@@ -254,6 +234,36 @@ def region_expression(
     return rows
 
 
+def _per_label(
+    accumulator: VolumeAccumulator, labels: GridLabels, present: NDArray[Any]
+) -> tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.float64]]:
+    """For each label of ``present``: its sampled voxels, their summed and largest energy.
+
+    A plane's sampled voxels come in runs of one label (regions are blobs), so the
+    sums and maxima are taken per run (``reduceat``) and only the runs' labels are
+    looked up in ``present``: millions of voxels, thousands of lookups.
+    """
+    n_sampled = np.zeros(len(present), dtype=np.int64)
+    total = np.zeros(len(present))
+    highest = np.full(len(present), -np.inf)
+    for index, sums, count in accumulator.slabs():
+        sampled = count > 0
+        found = labels.plane(accumulator.axis, index)[sampled]
+        if not found.size:
+            continue
+        energy = sums[sampled].astype(np.float64) / count[sampled]
+        starts = np.flatnonzero(np.concatenate(([True], found[1:] != found[:-1])))
+        at = np.searchsorted(present, found[starts])
+        known = at < len(present)
+        known[known] = present[at[known]] == found[starts][known]  # not beyond the annotation
+        lengths = np.diff(np.append(starts, found.size))
+        at, starts, lengths = at[known], starts[known], lengths[known]
+        n_sampled += np.bincount(at, weights=lengths, minlength=len(present)).astype(np.int64)
+        total += np.bincount(at, weights=np.add.reduceat(energy, starts), minlength=len(present))
+        np.maximum.at(highest, at, np.maximum.reduceat(energy, starts))
+    return n_sampled, total, highest
+
+
 def _sampled(row: RegionExpression) -> bool:
     """Whether a row's region has at least one sampled voxel."""
     return row.coverage > 0
@@ -268,6 +278,8 @@ def gene_expression(
     downsample_img: int | None = None,
     client: AllenClient | None = None,
     on_section: Callable[[int, float], None] | None = None,
+    on_datasets: Callable[[list[int]], None] | None = None,
+    on_dataset: Callable[[int, DatasetDownloader], None] | None = None,
 ) -> list[RegionExpression]:
     """The expression of a gene per region, for each of its ISH datasets.
 
@@ -282,12 +294,17 @@ def gene_expression(
     resolution_um : int
         Voxel size of the CCF grid the sections are placed on, in micrometres.
     downsample_img : int, optional
-        Images are downloaded shrunk by ``2 ** downsample_img`` (default: pixels
-        of about a third of a voxel).
+        Images are downloaded shrunk by ``2 ** downsample_img`` (default:
+        :func:`default_downsample_img`, pixels of about a third of a voxel).
     client : AllenClient, optional
         The API client.
     on_section : callable, optional
         Called with ``(image_id, slice_coordinate)`` after each section (progress).
+    on_datasets : callable, optional
+        Called once with the list of dataset ids found, before any download (progress).
+    on_dataset : callable, optional
+        Called with ``(dataset_id, downloader)`` before each dataset's sections are
+        fetched; ``len(downloader)`` is then its number of sections (progress).
 
     Returns
     -------
@@ -300,33 +317,55 @@ def gene_expression(
         No dataset of the gene in that plane, or an unknown parcellation or map.
     ArgumentError
         An unknown plane or an empty gene acronym.
-    TransformError
+    neuratlas.errors.TransformError
         A resolution out of range.
+    neuratlas.errors.DataUnavailableError
+        None of a dataset's sections could be had, or the annotation cannot be fetched.
     """
     _check_plane(plane)
     the_map = active().get_map(parcellation, SPACE, "labelled")
     if downsample_img is None:
-        downsample_img = max(0, int(math.log2(max(resolution_um, 1) / 3)))
+        downsample_img = default_downsample_img(resolution_um)
     ids = find_datasets(gene, plane, client=client)
-    annotation = the_map.fetch()
+    if on_datasets is not None:
+        on_datasets(ids)
     rows: list[RegionExpression] = []
-    labels = label_counts = None
-    for dataset_id in ids:
-        downloader = DatasetDownloader(
-            dataset_id,
-            downsample_ref=resolution_um,
-            include_expression=True,
-            downsample_img=downsample_img,
-            client=client,
-        )
-        accumulator = _accumulate(downloader, on_section)
-        if labels is None:
-            labels = labels_on_grid(annotation, accumulator.shape, ccf_affine(resolution_um))
-            label_counts = np.unique(labels, return_counts=True)
-        rows.extend(region_expression(accumulator, labels, the_map, dataset_id, label_counts))
-        del accumulator
+    # the annotation is read and counted while the first dataset's sections download
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="allen-annotation")
+    try:
+        grid: Future[tuple[GridLabels, Any]] | None = None
+        for dataset_id in ids:
+            downloader = DatasetDownloader(
+                dataset_id,
+                downsample_ref=resolution_um,
+                downsample_img=downsample_img,
+                expression_only=True,
+                to_ccf=True,
+                client=client,
+            )
+            if grid is None:
+                grid = pool.submit(grid_labels, the_map, resolution_um)
+            downloader.fetch_metadata()
+            if on_dataset is not None:
+                on_dataset(dataset_id, downloader)
+            accumulator = _accumulate(downloader, on_section)
+            labels, label_counts = grid.result()
+            rows.extend(region_expression(accumulator, labels, the_map, dataset_id, label_counts))
+            del accumulator
+    finally:
+        # on an error, do not wait for the annotation: report at once
+        pool.shutdown(wait=False, cancel_futures=True)
     rows.sort(key=lambda row: -row.mean if _sampled(row) else math.inf)
     return rows
+
+
+def default_downsample_img(resolution_um: int) -> int:
+    """The image shrinking (a power of 2) whose pixels are about a third of a grid voxel.
+
+    Pixels of the full-resolution images are about 1 µm: 3 at 25 µm (8 µm pixels),
+    5 at 100 µm.
+    """
+    return max(0, int(math.log2(max(resolution_um, 1) / 3)))
 
 
 def write_table(rows: Sequence[RegionExpression], path: str | os.PathLike[str]) -> Path:

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from neuratlas.allen.transforms import REFERENCE_SHAPE_UM
 from neuratlas.errors import DataUnavailableError, RMAError, TransformError
 
 #: Field names of each affine, laid out as the matrix they form.
@@ -86,6 +87,17 @@ class ReferenceSpace(enum.Enum):
     Only the two spaces of the adult mouse atlas are listed: 9, the P56 brain
     (the CCF), and 10, the same brain flipped left/right. ``str()`` gives the
     API's name (``http://api.brain-map.org/api/v2/data/ReferenceSpace/query.json``).
+
+    The Allen API registers every coronal dataset to space 9 (axes PIR) and every
+    sagittal one to space 10, whose third axis points left (PIL), so that the
+    sagittal series, cut from the left hemisphere, lie over the right hemisphere of
+    the coronal reference atlas. A dataset's ``alignment3d`` maps into its own space;
+    :attr:`affine_to_ccf` takes such positions to the CCF (space 9):
+    ``r_ccf = 11400 - r`` in space 10, the mirror image across the midline. atldld
+    ignores the distinction (it places every dataset as if in space 9, so its
+    sagittal sections land in the mirrored hemisphere); neuratlas does the same unless
+    asked for CCF positions (``DatasetDownloader(..., to_ccf=True)``, as
+    :func:`~neuratlas.allen.expression.gene_expression` does).
     """
 
     P56 = 9
@@ -93,6 +105,23 @@ class ReferenceSpace(enum.Enum):
 
     def __str__(self) -> str:
         return {9: "P56 Brain", 10: "P56 Brain, L/R Flipped"}[self.value]
+
+    @property
+    def affine_to_ccf(self) -> NDArray[np.float64]:
+        """The 4 x 4 affine from this space's ``(p, i, r)`` (µm) to the CCF's (space 9)."""
+        affine = np.eye(4)
+        if self is ReferenceSpace.P56_LR_FLIPPED:
+            affine[2, 2] = -1.0
+            affine[2, 3] = REFERENCE_SHAPE_UM[2]
+        return affine
+
+    def to_ccf(self, pir: NDArray[np.floating[Any]]) -> NDArray[np.float64]:
+        """Points ``(3, N)`` of this space, in micrometres, as CCF positions."""
+        points = np.asarray(pir, dtype=np.float64)
+        if points.ndim != 2 or points.shape[0] != 3:
+            raise TransformError(f"expected points of shape (3, N), got {points.shape}")
+        affine = self.affine_to_ccf
+        return affine[:3, :3] @ points + affine[:3, 3:4]
 
 
 #: ``plane_of_section_id`` values of the Allen API, when the name is not included.

@@ -26,7 +26,7 @@ from neuratlas.allen.client import (
     read_image,
 )
 from neuratlas.allen.displacement import DisplacementField
-from neuratlas.allen.metadata import SectionDataSet, SectionImage, plane_axis
+from neuratlas.allen.metadata import ReferenceSpace, SectionDataSet, SectionImage, plane_axis
 from neuratlas.allen.transforms import (
     AXIS_INDEX,
     check_downsampling,
@@ -42,6 +42,7 @@ from neuratlas.errors import (
     Error,
     ImageError,
     NotFoundError,
+    TransformError,
 )
 
 __all__ = [
@@ -93,6 +94,17 @@ class DatasetDownloader:
         atldld's ``get_image``); it returns a uint8 array, or ``None`` for an image
         that cannot be had (skipped and kept in :attr:`failures`). Called one image
         at a time.
+    expression_only : bool
+        Download only the expression view (it implies ``include_expression``):
+        :meth:`run` then yields it as both ``img`` and ``img_expr``, and the plain
+        section images, which a per-region expression summary never looks at, are
+        not fetched at all.
+    to_ccf : bool
+        Give every position in the CCF (reference space 9), also for datasets
+        registered to the left/right flipped space 10 (the sagittal ones): their
+        affines are mirrored across the midline when the metadata are fetched (see
+        :class:`~neuratlas.allen.metadata.ReferenceSpace`). Off by default, as in
+        atldld, whose positions are in each dataset's own space.
 
     Attributes
     ----------
@@ -122,6 +134,8 @@ class DatasetDownloader:
         client: AllenClient | None = None,
         rma_all: RmaAll | None = None,
         get_image: GetImage | None = None,
+        expression_only: bool = False,
+        to_ccf: bool = False,
     ) -> None:
         check_downsampling(downsample_ref, downsample_img)
         for name, value in (("rma_all", rma_all), ("get_image", get_image)):
@@ -133,7 +147,9 @@ class DatasetDownloader:
         self.dataset_id = dataset_id
         self.downsample_ref = downsample_ref
         self.detection_xy = detection_xy
-        self.include_expression = include_expression
+        self.expression_only = bool(expression_only)
+        self.to_ccf = bool(to_ccf)
+        self.include_expression = bool(include_expression) or self.expression_only
         self.downsample_img = downsample_img
         self._client = client
         self._rma_all = rma_all
@@ -194,6 +210,12 @@ class DatasetDownloader:
                 self.dataset_id, force_redownload=force_redownload
             )
         tvr, trv = dataset.require_alignment()
+        space = dataset.reference_space_id
+        if self.to_ccf and space is not None and space != ReferenceSpace.P56.value:
+            tvr, trv = self._affines_to_ccf(tvr, trv, space)
+            space_of_affines = ReferenceSpace.P56.value
+        else:
+            space_of_affines = space
         aligned = [image for image in images if image.aligned]
         if len(aligned) < len(images):
             logger.warning(
@@ -212,6 +234,7 @@ class DatasetDownloader:
                 "plane": dataset.plane,
                 "section_thickness": dataset.section_thickness,
                 "reference_space_id": dataset.reference_space_id,
+                "affine_reference_space_id": space_of_affines,
                 "genes": list(dataset.genes),
             },
             "images": [
@@ -226,6 +249,23 @@ class DatasetDownloader:
                 for image in aligned
             ],
         }
+
+    def _affines_to_ccf(
+        self, tvr: NDArray[np.float64], trv: NDArray[np.float64], space: int
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """``(tvr, trv)`` of a dataset registered to ``space``, made to map to and from the CCF."""
+        try:
+            to_ccf = ReferenceSpace(space).affine_to_ccf
+        except ValueError:
+            raise TransformError(
+                f"dataset {self.dataset_id} is registered to reference space {space}, "
+                "which neuratlas cannot place in the CCF",
+                hint="spaces 9 (P56) and 10 (P56, left/right flipped) are supported",
+            ) from None
+        last = np.array([[0.0, 0.0, 0.0, 1.0]])
+        tvr_ccf = (to_ccf @ np.vstack([tvr, last]))[:3]
+        trv_ccf = (np.vstack([trv, last]) @ np.linalg.inv(to_ccf))[:3]
+        return tvr_ccf, trv_ccf
 
     @property
     def axis(self) -> str:
@@ -280,8 +320,10 @@ class DatasetDownloader:
             hint=hint or "run again: the images that arrived are cached and not fetched again",
         )
 
-    def _download(self, image_id: int) -> tuple[Path, Path | None]:
-        plain = self.client.image_path(image_id, downsample=self.downsample_img)
+    def _download(self, image_id: int) -> tuple[Path | None, Path | None]:
+        plain = None
+        if not self.expression_only:
+            plain = self.client.image_path(image_id, downsample=self.downsample_img)
         expression = None
         if self.include_expression:
             expression = self.client.image_path(
@@ -291,10 +333,12 @@ class DatasetDownloader:
 
     def iter_downloads(
         self, image_ids: Collection[int] | None = None
-    ) -> Iterator[tuple[dict[str, Any], tuple[Path, Path | None] | None]]:
+    ) -> Iterator[tuple[dict[str, Any], tuple[Path | None, Path | None] | None]]:
         """Download the images concurrently; yield ``(record, paths or None)`` in order.
 
-        A failed image yields ``None`` and is recorded in :attr:`failures`.
+        ``paths`` is ``(section image, expression view)``, either ``None`` when not
+        asked for (see ``include_expression`` and ``expression_only``). A failed
+        image yields ``None`` and is recorded in :attr:`failures`.
 
         Parameters
         ----------
@@ -310,7 +354,7 @@ class DatasetDownloader:
         workers = max(1, min(self.client.http.max_concurrency, len(records)))
         executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="allen-download")
         try:
-            futures: list[Future[tuple[Path, Path | None]]] = [
+            futures: list[Future[tuple[Path | None, Path | None]]] = [
                 executor.submit(self._download, record["id"]) for record in records
             ]
             for record, future in zip(records, futures, strict=True):
@@ -346,7 +390,7 @@ class DatasetDownloader:
         constant_ref_coordinate : float
             The slice coordinate along the axis, in micrometres.
         img : numpy.ndarray
-            The section image (uint8, RGB).
+            The section image (uint8, RGB); the expression view with ``expression_only``.
         img_expr : numpy.ndarray or None
             The expression view, or ``None`` unless ``include_expression``.
         df : DisplacementField
@@ -411,6 +455,9 @@ class DatasetDownloader:
                 yield record, functools.partial(_read_images, record["id"], paths)
 
     def _injected_images(self, image_id: int) -> _ImagePair:
+        if self.expression_only:
+            expr = self._injected_image(image_id, expression=True)
+            return expr, expr
         img = self._injected_image(image_id, expression=False)
         expr = self._injected_image(image_id, expression=True) if self.include_expression else None
         return img, expr
@@ -427,8 +474,13 @@ class DatasetDownloader:
         return array
 
 
-def _read_images(image_id: int, paths: tuple[Path, Path | None]) -> _ImagePair:
-    """The downloaded section image of ``image_id`` and its expression view, if any."""
-    img = read_image(paths[0], f"section image {image_id}")
-    expr = read_image(paths[1], f"expression image {image_id}") if paths[1] is not None else None
+def _read_images(image_id: int, paths: tuple[Path | None, Path | None]) -> _ImagePair:
+    """The downloaded section image of ``image_id`` and its expression view, if any.
+
+    Without a section image (``expression_only``) the expression view stands in for it.
+    """
+    plain, expression = paths
+    expr = read_image(expression, f"expression image {image_id}") if expression else None
+    img = read_image(plain, f"section image {image_id}") if plain else expr
+    assert img is not None, "a download gives the section image, the expression view or both"
     return img, expr

@@ -8,6 +8,7 @@ existing one.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import sys
 from collections.abc import Callable, Iterator
@@ -28,6 +29,7 @@ from neuratlas.allen.expression import (
     write_table,
 )
 from neuratlas.allen.metadata import dataset_row, dataset_summary, image_row
+from neuratlas.allen.ontology import OntologyChange, compare_ontology
 from neuratlas.allen.preview import contact_sheet, pick_evenly
 from neuratlas.allen.sync import DatasetDownloader
 from neuratlas.allen.transforms import REFERENCE_SHAPE_UM
@@ -81,15 +83,14 @@ def _failures_summarised() -> Iterator[None]:
         logger.setLevel(level)
 
 
-@contextmanager
-def _progress(total: int, label: str) -> Iterator[Callable[..., None]]:
-    """A rich progress bar on stderr; calling what it yields moves it by one."""
+def _progress_bar(stderr: Any = None) -> Any:
+    """A transient rich progress bar on stderr (shown only on a terminal)."""
     # heavy: rich.progress adds ~20 ms to every command; only downloads show a bar
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
-    stderr = Console(stderr=True)
-    bar = Progress(
+    stderr = stderr or Console(stderr=True)
+    return Progress(
         "{task.description}",
         BarColumn(),
         MofNCompleteColumn(),
@@ -98,9 +99,44 @@ def _progress(total: int, label: str) -> Iterator[Callable[..., None]]:
         disable=not stderr.is_terminal,
         transient=True,
     )
-    with bar:
+
+
+@contextmanager
+def _progress(total: int, label: str) -> Iterator[Callable[..., None]]:
+    """A rich progress bar on stderr; calling what it yields moves it by one."""
+    with _progress_bar() as bar:
         task = bar.add_task(label, total=total)
         yield lambda *_: bar.advance(task)
+
+
+@contextmanager
+def _expression_progress(gene: str, stderr: Any = None) -> Iterator[dict[str, Any]]:
+    """Two bars on stderr: the gene's datasets, and the sections of the current one.
+
+    Yields the callbacks of :func:`~neuratlas.allen.expression.gene_expression`
+    (``on_datasets``, ``on_dataset``, ``on_section``), as keyword arguments.
+    """
+    with _progress_bar(stderr) as bar:
+        datasets = bar.add_task(f"{gene}: finding datasets", total=None)
+        sections: list[Any] = []  # the sections' task, once the first dataset starts
+
+        def on_datasets(ids: list[int]) -> None:
+            bar.update(datasets, total=len(ids), description=f"{gene}: datasets")
+
+        def on_dataset(dataset_id: int, downloader: DatasetDownloader) -> None:
+            label = f"dataset {dataset_id}: sections"
+            if sections:
+                bar.advance(datasets)
+                bar.reset(sections[0], total=len(downloader), description=label)
+            else:
+                sections.append(bar.add_task(label, total=len(downloader)))
+
+        def on_section(*_: Any) -> None:
+            bar.advance(sections[0])
+
+        yield {"on_datasets": on_datasets, "on_dataset": on_dataset, "on_section": on_section}
+        if sections:
+            bar.advance(datasets)
 
 
 # -- dataset -------------------------------------------------------------------------------
@@ -289,6 +325,13 @@ def expression(
     resolution_um: int = typer.Option(
         25, "--resolution-um", min=1, max=COARSEST_GRID_UM, help="CCF grid step in micrometres."
     ),
+    downsample_img: int | None = typer.Option(
+        None,
+        "--downsample-img",
+        min=0,
+        max=12,
+        help="Images are shrunk by 2**downsample-img (default: pixels of a third of a voxel).",
+    ),
     png: Annotated[
         Path | None, typer.Option("--png", help="Also draw the top regions (PNG).")
     ] = None,
@@ -300,26 +343,59 @@ def expression(
     sections on the CCF grid (one section in memory at a time) and writes one row per
     region and dataset: mean and max expression energy (0-255) over the region's
     voxels that a section sampled, the coverage (fraction of its voxels sampled) and
-    its voxel count, highest mean first.
+    its voxel count, highest mean first. Sagittal datasets cover one hemisphere: a
+    region on both sides is at most about half covered.
     """
     if plane not in PLANES:
         raise typer.BadParameter("use coronal or sagittal", param_hint="--plane")
     output = check_output_path(output, (".csv",))
     if png is not None:
         png = check_output_path(png, (".png",), option="--png")
-    with _client() as client, _failures_summarised():
+    with _client() as client, _failures_summarised(), _expression_progress(gene) as progress:
         rows = gene_expression(
             gene,
             plane=plane,
             parcellation=parcellation,
             resolution_um=resolution_um,
+            downsample_img=downsample_img,
             client=client,
+            **progress,
         )
     write_table(rows, output)
     typer.echo(f"wrote {output} ({len(rows)} rows)", err=True)
+    if plane == "sagittal":
+        typer.echo(
+            "note: sagittal datasets cover one hemisphere: "
+            "a region on both sides is at most about half covered",
+            err=True,
+        )
     if png is not None:
         write_picture(rows, png, top=top, title=f"{gene}: top regions by mean expression")
         typer.echo(f"wrote {png}", err=True)
+
+
+# -- ontology ------------------------------------------------------------------------------
+@app.command("ontology")
+def ontology(
+    parcellation: str = typer.Option(
+        DEFAULT_PARCELLATION, "--parcellation", help="Parcellation whose region tree is compared."
+    ),
+    as_json: bool = JsonOption,
+) -> None:
+    """Compare the API's structure ontology (graph 1) with the one neuratlas ships.
+
+    Lists structures added or removed by the API, and those it names, abbreviates,
+    places or colours differently; nothing when both agree.
+    """
+    with _client() as client:
+        changes = compare_ontology(parcellation, client=client)
+    emit_rows(
+        [dataclasses.asdict(change) for change in changes],
+        title=f"{len(changes)} differences from the Allen API's ontology",
+        as_json=as_json,
+        columns=[field.name for field in dataclasses.fields(OntologyChange)],
+        empty="the embedded ontology is the API's: no difference",
+    )
 
 
 # -- cache ------------------------------------------------------------------------------------
