@@ -1495,6 +1495,7 @@ def hcpex() -> Parc:
 MOUSE = "Mus musculus"
 S_CCF = "neuratlas/space/allen-mouse-ccfv3"
 P_CCF2017 = "neuratlas/parcellation/allen-mouse-ccfv3-2017"
+P_CCF2015 = "neuratlas/parcellation/allen-mouse-ccfv3-2015"
 ALLEN_STRUCTURES = "pkg://iblatlas/allen_structure_tree.csv"
 ALLEN_CCF = "http://download.alleninstitute.org/informatics-archive/current-release/mouse_ccf/"
 CCF_RESOLUTIONS_UM = (25, 10, 50, 100)  # the first is the default volume
@@ -1599,29 +1600,25 @@ def allen_structures() -> list[dict]:
     return roots, labels
 
 
-def allen_mouse() -> Parc:
-    regions, labels = allen_structures()
+def allen_annotation(
+    year: str,
+    labels: dict[str, int],
+    regions: list[dict],
+    spec: dict,
+) -> Parc:
+    """One release of the CCFv3 annotation: its parcellation spec and labelled map.
+
+    The map has one volume per resolution of the download server, the default
+    (``CCF_RESOLUTIONS_UM[0]``) first; each volume's ``variant`` names its voxel
+    size, which ``Map.fetch(resolution_mm=...)`` matches to fetch that file.
+    """
+    pid = spec["@id"]
     spec = {
-        "@id": P_CCF2017,
+        **spec,
         "@type": PARC_T,
-        "name": "Allen Mouse Brain Atlas (CCFv3 2017 annotation)",
-        "shortName": "Allen CCFv3 2017",
-        "aliases": ["allen mouse", "allen mouse brain atlas", "ccfv3 2017", "allen ccf 2017"],
         "modality": "cyto- and chemoarchitecture, connectivity",
         "species": MOUSE,
-        "description": "The 2017 annotation of the Allen Mouse Brain Common Coordinate "
-        "Framework v3, whose region tree is the Allen mouse structure ontology (structure "
-        "graph 1): each region carries the Allen name, colour and acronym (as an alias). A "
-        "region's mask is its own label (the Allen structure id) and those of its "
-        "descendants. The labelled map is the 25 um annotation volume, fetched from the "
-        "Allen download server on first use.",
         "publications": [WANG_2020, ALLEN_CITATION_POLICY],
-        "@version": {
-            "name": "2017",
-            "@prev": None,
-            "@next": None,
-            "collectionName": "Allen Mouse Brain Atlas (CCFv3)",
-        },
         "neuratlas:source": {
             "package": "iblatlas",
             "licence": ALLEN_LICENCE + "; the iblatlas package that ships the ontology "
@@ -1630,16 +1627,94 @@ def allen_mouse() -> Parc:
             "space": S_CCF,
             "colours": "the Allen ontology's colour_hex_triplet",
             "note": f"Region tree from {ALLEN_STRUCTURES} (the Allen structure graph 1 as "
-            "shipped by the International Brain Laboratory); annotation volume from "
-            f"{ALLEN_CCF}annotation/ccf_2017/.",
+            "shipped by the International Brain Laboratory); annotation volumes from "
+            f"{ALLEN_CCF}annotation/ccf_{year}/.",
         },
         "regions": regions,
     }
-    url = f"{ALLEN_CCF}annotation/ccf_2017/annotation_{CCF_RESOLUTIONS_UM[0]}.nrrd"
     indices = {name: [{"volume": 0, "label": label}] for name, label in labels.items()}
-    labelled = map_spec(P_CCF2017, S_CCF, "labelled", {CCF_FORMAT: url}, indices)
+    labelled = map_spec(pid, S_CCF, "labelled", None, indices)
+    labelled["volumes"] = [
+        vol(
+            {CCF_FORMAT: f"{ALLEN_CCF}annotation/ccf_{year}/annotation_{r}.nrrd"},
+            f"annotation ({year}) {r} um",
+            f"{r} um",
+        )
+        for r in CCF_RESOLUTIONS_UM
+    ]
     labelled["neuratlas:orientation"] = "PIR"
     return Parc(spec, [labelled])
+
+
+def allen_mouse() -> list[Parc]:
+    """The 2017 and 2015 annotations of CCFv3: two versions of one parcellation, newest first.
+
+    Both draw structures of the same ontology (structure graph 1) with the Allen
+    structure ids as labels; the 2015 annotation uses a subset of them. Each
+    version indexes every structure, so that a region of one has its namesake in
+    the other (``Region.get_related_regions`` compares the two).
+    """
+    regions, labels = allen_structures()
+    collection = "Allen Mouse Brain Atlas (CCFv3)"
+    resolutions = ", ".join(str(r) for r in sorted(CCF_RESOLUTIONS_UM))
+    maps = (
+        f"The labelled map has the annotation volume at {resolutions} um "
+        f"({CCF_RESOLUTIONS_UM[0]} um by default), fetched from the Allen download server "
+        "on first use."
+    )
+    common = (
+        "whose region tree is the Allen mouse structure ontology (structure graph 1): each "
+        "region carries the Allen name, colour and acronym (as an alias). A region's mask is "
+        "its own label (the Allen structure id) and those of its descendants. "
+    )
+    newest = allen_annotation(
+        "2017",
+        labels,
+        regions,
+        {
+            "@id": P_CCF2017,
+            "name": "Allen Mouse Brain Atlas (CCFv3 2017 annotation)",
+            "shortName": "Allen CCFv3 2017",
+            "aliases": [
+                "allen mouse",
+                "allen mouse brain atlas",
+                "allen mouse 2017",
+                "ccfv3 2017",
+                "allen ccf 2017",
+            ],
+            "description": "The 2017 annotation of the Allen Mouse Brain Common Coordinate "
+            "Framework v3, " + common + maps,
+            "@version": {
+                "name": "2017",
+                "@prev": P_CCF2015,
+                "@next": None,
+                "collectionName": collection,
+            },
+        },
+    )
+    oldest = allen_annotation(
+        "2015",
+        labels,
+        regions,
+        {
+            "@id": P_CCF2015,
+            "name": "Allen Mouse Brain Atlas (CCFv3 2015 annotation)",
+            "shortName": "Allen CCFv3 2015",
+            "aliases": ["allen mouse 2015", "ccfv3 2015", "allen ccf 2015"],
+            "description": "The 2015 annotation of the Allen Mouse Brain Common Coordinate "
+            "Framework v3, the first release of its 3D annotation, drawn on the same template "
+            "with a subset of the structure ids; the later releases (2016, 2017) added "
+            "structures and redrew others, the isocortical areas in particular. Its region "
+            "tree is that of the 2017 annotation, " + common + maps,
+            "@version": {
+                "name": "2015",
+                "@prev": None,
+                "@next": P_CCF2017,
+                "collectionName": collection,
+            },
+        },
+    )
+    return [newest, oldest]
 
 
 # --------------------------------------------------------------------------- lesion atlases
@@ -1698,7 +1773,7 @@ def build() -> dict[str, list[dict]]:
     parcs = [juelich(), *harvard_oxford(), *aal(), aicha(), desikan_killiany(), destrieux()]
     parcs += [marsatlas(), neuromorphometrics(), *talairach(), hcpex()]
     parcs += lesion_atlases()
-    mouse_spaces, mouse_parcs = [mouse_space()], [allen_mouse()]
+    mouse_spaces, mouse_parcs = [mouse_space()], allen_mouse()
     human = atlas(space_specs, parcs)
     space_specs, parcs = space_specs + mouse_spaces, parcs + mouse_parcs
     names = {s["@id"]: s["name"] for s in [*space_specs, *(p.spec for p in parcs)]}

@@ -40,7 +40,9 @@ def test_related_regions_of_an_identical_version_are_exact(toy_with_local_v1) ->
 def test_a_group_contains_its_leaves_in_the_other_version(toy_with_local_v1) -> None:
     area = toy_with_local_v1.parcellations["toy v2"].get_region("Area A")
     relations = {r.region.name: r for r in area.get_related_regions()}
-    assert set(relations) == {"Area A - left hemisphere", "Area A - right hemisphere"}
+    # its namesake in the other version is compared whole; the leaves are contained in it
+    assert set(relations) == {"Area A", "Area A - left hemisphere", "Area A - right hemisphere"}
+    assert relations["Area A"].qualification == "EXACT"
     labels = label_volume()
     for k, name in enumerate(("Area A - left hemisphere", "Area A - right hemisphere")):
         relation = relations[name]
@@ -80,7 +82,9 @@ def test_related_regions_on_the_embedded_atlases(juelich_statistical) -> None:
     assert {"AAL3", "HO cortical"} <= names, names
     top = relations[0]
     assert top.region.hemisphere == "left"
-    assert "parietal" in top.region.name.lower() or "supramarginal" in top.region.name.lower()
+    # hIP1 lies in the intraparietal sulcus: the best match names the parietal lobe, the
+    # supramarginal gyrus, or (Schaefer's parcels) the IPS
+    assert any(w in top.region.name.lower() for w in ("parietal", "supramarginal", "ips")), top
     assert all(0 < r.intersection_over_union <= 1 for r in relations)
     assert all(
         r.qualification in {"EXACT", "CONTAINS", "CONTAINED", "OVERLAPS"} for r in relations

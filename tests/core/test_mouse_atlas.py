@@ -3,10 +3,17 @@
 The ontology ships in the parcellation spec and is tested offline; the volumes,
 which come from the Allen download server, are served by a local fake
 (tests/volumes/fake_download_server.py) in the released files' format.
+
+Two releases of the annotation are versions of one parcellation: 2017 (the
+newest) and 2015, whose volume uses a subset of the structure ids. The phantom
+served for them is drawn in micrometres (``LAYOUT_2015``, ``LAYOUT_2017``) at the
+four resolutions of the server; the 2017 one carves the prosubiculum out of
+2015's CA1 and redraws the primary visual area as layers, shifted.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,20 +24,56 @@ import pytest
 
 import neuratlas
 from neuratlas import catalogue
-from neuratlas.errors import AmbiguousError, DataUnavailableError, ImageError
+from neuratlas.core.maps import variant_resolution_mm
+from neuratlas.errors import (
+    AmbiguousError,
+    ArgumentError,
+    ArgumentTypeError,
+    DataUnavailableError,
+    ImageError,
+    NotFoundError,
+)
 from neuratlas.volumes.nrrd import read_nrrd
 from tests.volumes.fake_download_server import (
     CCF_PATH,
+    CCF_RESOLUTIONS_UM,
     FakeDownloadServer,
+    annotation_path,
     ccf_nrrd,
+    rasterise,
     served_mouse_specs,
 )
 
 PARC = "allen mouse"
+PARC_2015 = "allen mouse 2015"
 SPACE = "Allen Mouse CCF v3"
 # Allen structure ids
 CA1, CA2, CP, ROOT = 382, 423, 672, 997
+PROS = 484682470  # prosubiculum: in the ontology, not in the 2015 annotation
+VISP, VISP1, VISP23 = 385, 593, 821  # primary visual area, its layers 1 and 2/3
+FIELD_UM = (400.0, 300.0, 500.0)  # P, I, R extent of the phantom
 SHAPE = (16, 12, 20)  # PIR voxels of 25 um
+
+_ROOT = (ROOT, (50, 350), (25, 250), (50, 450))
+_CA2 = (CA2, (200, 250), (50, 125), (75, 225))
+_CP = (CP, (100, 300), (125, 225), (275, 425))
+LAYOUT_2015 = [
+    _ROOT,
+    (CA1, (100, 200), (50, 125), (75, 225)),
+    _CA2,
+    _CP,
+    (VISP, (250, 350), (25, 75), (50, 250)),  # the area, unlayered
+]
+LAYOUT_2017 = [
+    _ROOT,
+    (PROS, (100, 125), (50, 125), (75, 225)),  # the anterior quarter of 2015's CA1
+    (CA1, (125, 200), (50, 125), (75, 225)),
+    _CA2,
+    _CP,
+    (VISP1, (275, 375), (25, 50), (50, 250)),  # redrawn 25 um further back, as layers
+    (VISP23, (275, 375), (50, 75), (50, 250)),
+]
+LAYOUTS = {"2015": LAYOUT_2015, "2017": LAYOUT_2017}
 
 
 # --------------------------------------------------------------------------- offline
@@ -95,16 +138,71 @@ def test_space_and_map_are_in_the_catalogue_without_fetching():
     assert neuratlas.atlases["mouse"].species == "Mus musculus"
 
 
+def test_the_2015_and_2017_annotations_are_versions_of_one_parcellation():
+    newest = neuratlas.parcellations[PARC]
+    oldest = neuratlas.parcellations[PARC_2015]
+    assert (newest.version, oldest.version) == ("2017", "2015")
+    assert oldest.name == "Allen Mouse Brain Atlas (CCFv3 2015 annotation)"
+    assert newest.collection == oldest.collection == "Allen Mouse Brain Atlas (CCFv3)"
+    assert newest.version_spec.prev == oldest.id and newest.version_spec.next is None
+    assert oldest.version_spec.next == newest.id and oldest.version_spec.prev is None
+    assert newest.is_newest_version and not oldest.is_newest_version
+    # words both versions share find the newest, as for every versioned family
+    assert neuratlas.parcellations["allen ccfv3"] is newest
+    assert [p.version for p in neuratlas.parcellations.find("allen ccfv3")] == ["2017", "2015"]
+    assert neuratlas.parcellations["ccfv3 2015"] is oldest
+    mouse = neuratlas.atlases["mouse"]
+    assert mouse.get_parcellation() is newest
+    assert oldest in mouse.parcellations
+
+
+def test_both_versions_have_the_same_region_tree():
+    newest = neuratlas.parcellations[PARC]
+    oldest = neuratlas.parcellations[PARC_2015]
+    assert [r.name for r in oldest.descendants] == [r.name for r in newest.descendants]
+    assert [r.aliases for r in oldest.descendants] == [r.aliases for r in newest.descendants]
+    assert [r.rgb for r in oldest.descendants] == [r.rgb for r in newest.descendants]
+
+
+@pytest.mark.parametrize("release", ["2015", "2017"])
+@pytest.mark.parametrize(
+    ("query", "name"),
+    [("CA1", "Field CA1"), ("VISp", "Primary visual area"), ("ProS", "Prosubiculum")],
+)
+def test_get_region_in_each_version(release: str, query: str, name: str):
+    region = neuratlas.get_region(f"allen mouse {release}", query)
+    assert region.name == name and query in region.aliases
+    assert region.parcellation.version == release
+    assert region.parcellation.get_map(SPACE).get_index(region).volume == 0
+
+
+@pytest.mark.parametrize("release", ["2015", "2017"])
+def test_each_version_maps_every_structure_at_every_resolution(release: str):
+    the_map = neuratlas.get_map(f"allen mouse {release}", "ccfv3")
+    assert the_map.parcellation.version == release
+    assert the_map.variants == ["25 um", "10 um", "50 um", "100 um"]
+    assert len(the_map.indices) == 1327
+    assert the_map.get_index("Prosubiculum").label == PROS
+    urls = [v.providers["nrrd/ccf"] for v in the_map.volumes]
+    assert [u.rsplit("/", 2)[1:] for u in urls] == [
+        [f"ccf_{release}", f"annotation_{um}.nrrd"] for um in (25, 10, 50, 100)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("variant", "size"),
+    [("10 um", 0.01), ("25um", 0.025), ("100 µm", 0.1), ("0.5 mm", 0.5), ("pial", None)],
+)
+def test_a_variant_states_its_voxel_size(variant: str, size: float | None):
+    assert variant_resolution_mm(variant) == (None if size is None else pytest.approx(size))
+
+
 # --------------------------------------------------------------------------- volumes
 
 
-def _annotation() -> np.ndarray:
-    data = np.zeros(SHAPE, dtype=np.uint32)
-    data[2:14, 1:10, 2:18] = ROOT  # brain tissue without finer annotation
-    data[4:8, 2:5, 3:9] = CA1  # left hemisphere (low LR index)
-    data[8:10, 2:5, 3:9] = CA2
-    data[4:12, 5:9, 11:17] = CP  # right hemisphere
-    return data
+def _annotation(release: str = "2017", voxel_um: int = 25) -> np.ndarray:
+    """The phantom annotation as the server has it (CA1 and CA2 left, CP right)."""
+    return rasterise(LAYOUTS[release], FIELD_UM, voxel_um)
 
 
 def _template() -> np.ndarray:
@@ -114,9 +212,11 @@ def _template() -> np.ndarray:
 @pytest.fixture
 def server() -> Iterator[FakeDownloadServer]:
     files = {
-        f"{CCF_PATH}annotation/ccf_2017/annotation_25.nrrd": ccf_nrrd(_annotation(), 25),
-        f"{CCF_PATH}average_template/average_template_25.nrrd": ccf_nrrd(_template(), 25),
+        annotation_path(release, um): ccf_nrrd(_annotation(release, um), um)
+        for release in LAYOUTS
+        for um in CCF_RESOLUTIONS_UM
     }
+    files[f"{CCF_PATH}average_template/average_template_25.nrrd"] = ccf_nrrd(_template(), 25)
     fake = FakeDownloadServer(files).start()
     yield fake
     fake.stop()
@@ -199,6 +299,205 @@ def test_offline_fetch_names_the_url(tmp_path: Path, monkeypatch, no_retry_waits
     finally:
         catalogue._active = previous
     assert "127.0.0.1:9" in str(caught.value)
+
+
+# ------------------------------------------------------- annotations per resolution
+
+
+@pytest.mark.parametrize("release", ["2015", "2017"])
+@pytest.mark.parametrize("voxel_um", CCF_RESOLUTIONS_UM)
+def test_a_resolution_of_the_server_fetches_that_file(served, server, release, voxel_um):
+    the_map = neuratlas.get_map(f"allen mouse {release}", "ccfv3")
+    img = the_map.fetch(resolution_mm=voxel_um / 1000)
+    assert set(server.requests) == {annotation_path(release, voxel_um)}  # no resampling
+    assert np.array_equal(np.asanyarray(img.dataobj), _annotation(release, voxel_um))
+    assert np.allclose(nib.affines.voxel_sizes(img.affine), voxel_um / 1000)
+    assert nib.aff2axcodes(img.affine) == ("P", "I", "R")
+    by_name = the_map.fetch(variant=f"{voxel_um} um")
+    assert np.array_equal(np.asanyarray(by_name.dataobj), _annotation(release, voxel_um))
+    assert server.requests[annotation_path(release, voxel_um)] == 1  # cached since
+
+
+def test_the_default_is_25_um(served, server):
+    img = neuratlas.get_map(PARC_2015, SPACE).fetch()
+    assert set(server.requests) == {annotation_path("2015", 25)}
+    assert np.array_equal(np.asanyarray(img.dataobj), _annotation("2015", 25))
+
+
+def test_a_region_mask_at_a_resolution_of_the_server(served, server):
+    the_map = neuratlas.get_map(PARC, SPACE)
+    mask = the_map.fetch(region="Ammon's horn", resolution_mm=0.01)
+    assert set(server.requests) == {annotation_path("2017", 10)}
+    expected = np.isin(_annotation("2017", 10), [CA1, CA2])
+    assert np.array_equal(np.asanyarray(mask.dataobj).astype(bool), expected)
+    # the 25 um mask, fetched next, is not the 10 um one kept in memory
+    assert the_map.fetch_mask("Ammon's horn").shape == SHAPE
+
+
+@pytest.mark.parametrize(
+    ("resolution_mm", "read_um"),
+    [(0.2, 100), (0.03, 25), (0.07, 50), (0.005, 10)],
+)
+def test_other_resolutions_resample_the_nearest_finer_file(
+    served, server, resolution_mm: float, read_um: int
+):
+    img = neuratlas.get_map(PARC, SPACE).fetch(resolution_mm=resolution_mm)
+    assert set(server.requests) == {annotation_path("2017", read_um)}
+    assert np.allclose(nib.affines.voxel_sizes(img.affine), resolution_mm)
+    field = np.asarray(img.shape) * resolution_mm * 1000
+    assert np.all(field >= np.asarray(FIELD_UM) - 1e-6)  # the same field of view
+
+
+def test_bad_variants_and_resolutions_fetch_nothing(served, server):
+    the_map = neuratlas.get_map(PARC, SPACE)
+    with pytest.raises(NotFoundError, match="no variant '7 um'") as caught:
+        the_map.fetch(variant="7 um")
+    assert "10 um" in caught.value.suggestions
+    with pytest.raises(ArgumentError, match="must be positive, got 0"):
+        the_map.fetch(resolution_mm=0)
+    with pytest.raises(ArgumentError, match="must be positive"):
+        the_map.fetch(resolution_mm=float("nan"))
+    with pytest.raises(ArgumentTypeError, match="must be a number, got str"):
+        the_map.fetch(resolution_mm="0.01")
+    assert not server.requests
+
+
+def _edit_map(folder: Path, release: str, edit) -> None:
+    path = folder / f"maps/allen-mouse-ccfv3-{release}__allen-mouse-ccfv3__labelled.json"
+    spec = json.loads(path.read_text(encoding="utf-8"))
+    edit(spec)
+    path.write_text(json.dumps(spec), encoding="utf-8")
+
+
+def test_a_map_of_one_volume_has_no_variants_and_resamples(
+    server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setenv("NEURATLAS_CACHE", str(tmp_path / "cache"))
+    folder = served_mouse_specs(tmp_path / "config", server.base_url)
+    _edit_map(folder, "2015", lambda spec: spec["volumes"].__delitem__(slice(1, None)))
+    # volumes with variants whose indices name several volumes are not variants either
+    _edit_map(folder, "2017", lambda spec: spec["indices"]["Field CA1"][0].update(volume=1))
+    previous = catalogue._active
+    try:
+        neuratlas.use_configuration(folder, strict=True)
+        assert neuratlas.get_map(PARC, SPACE).variants == []
+        the_map = neuratlas.get_map(PARC_2015, SPACE)
+        assert the_map.variants == []
+        with pytest.raises(NotFoundError, match="has no variants"):
+            the_map.fetch(variant="10 um")
+        img = the_map.fetch(resolution_mm=0.05)
+    finally:
+        catalogue._active = previous
+    assert set(server.requests) == {annotation_path("2015", 25)}
+    assert np.allclose(nib.affines.voxel_sizes(img.affine), 0.05)
+
+
+# ------------------------------------------------------------------ the 2015 annotation
+
+
+def test_the_2015_volume_uses_a_subset_of_the_ontology(served):
+    the_map = neuratlas.get_map(PARC_2015, SPACE)
+    present = set(np.unique(np.asanyarray(the_map.fetch().dataobj)).tolist()) - {0}
+    assert present <= set(the_map.label_lut)
+    assert PROS not in present and {VISP1, VISP23}.isdisjoint(present)
+
+
+def test_masks_of_the_2015_annotation(served):
+    the_map = neuratlas.get_map(PARC_2015, SPACE)
+    data = _annotation("2015")
+    for name, labels in [("CA1", [CA1]), ("Ammon's horn", [CA1, CA2]), ("VISp", [VISP])]:
+        mask = np.asanyarray(the_map.fetch_mask(name).dataobj).astype(bool)
+        assert np.array_equal(mask, np.isin(data, labels)), name
+    assert not np.asanyarray(the_map.fetch_mask("Prosubiculum").dataobj).any()
+    region = neuratlas.get_region(PARC_2015, "CA1")
+    mask = np.asanyarray(region.get_regional_mask(SPACE).dataobj).astype(bool)
+    assert np.array_equal(mask, data == CA1)
+    # the 2017 primary visual area is its layers
+    newest = np.asanyarray(neuratlas.get_map(PARC, SPACE).fetch_mask("VISp").dataobj)
+    assert np.array_equal(newest.astype(bool), np.isin(_annotation("2017"), [VISP1, VISP23]))
+
+
+# --------------------------------------------------------- related regions, both ways
+
+
+def _masks(name: str) -> tuple[np.ndarray, np.ndarray]:
+    """The 2015 and 2017 masks of a region, from the phantom arrays."""
+    out = []
+    for release in ("2015", "2017"):
+        region = neuratlas.get_region(f"allen mouse {release}", name)
+        labels = [_label(r) for r in region]
+        out.append(np.isin(_annotation(release), labels))
+    return out[0], out[1]
+
+
+def _label(region: neuratlas.Region) -> int:
+    return region.parcellation.get_map(SPACE).get_index(region).label
+
+
+def _figures(mine: np.ndarray, theirs: np.ndarray) -> tuple[float, float, float]:
+    """(intersection over union, share of mine in theirs, share of theirs in mine)."""
+    both = np.logical_and(mine, theirs).sum()
+    return both / np.logical_or(mine, theirs).sum(), both / mine.sum(), both / theirs.sum()
+
+
+def _related(release: str, name: str) -> dict[str, object]:
+    relations = neuratlas.get_region(f"allen mouse {release}", name).get_related_regions()
+    assert all(r.space.name == SPACE for r in relations)
+    assert {r.region.parcellation.version for r in relations} <= {"2015", "2017"} - {release}
+    names = [r.region.name for r in relations]
+    assert len(names) == len(set(names)), names  # one relation per region
+    return {r.region.name: r for r in relations}
+
+
+@pytest.mark.parametrize(
+    ("release", "name", "qualification"),
+    [
+        # 2017 carved the prosubiculum out of CA1: 2015's CA1 holds all of 2017's
+        ("2015", "CA1", "CONTAINS"),
+        ("2017", "CA1", "CONTAINED"),
+        # found by name only: 2017's area is drawn through its layers' labels
+        ("2015", "VISp", "OVERLAPS"),
+        ("2017", "VISp", "OVERLAPS"),
+        ("2015", "Ammon's horn", "CONTAINS"),
+        ("2017", "Ammon's horn", "CONTAINED"),
+        ("2015", "CA2", "EXACT"),
+        ("2017", "CP", "EXACT"),
+    ],
+)
+def test_a_region_relates_to_its_namesake_in_the_other_version(
+    served, server, release: str, name: str, qualification: str
+):
+    relations = _related(release, name)
+    region = neuratlas.get_region(f"allen mouse {release}", name)
+    relation = relations[region.name]
+    assert relation.region.parcellation.version != release
+    assert relation.qualification == qualification
+    mask_2015, mask_2017 = _masks(name)
+    mine, theirs = (mask_2015, mask_2017) if release == "2015" else (mask_2017, mask_2015)
+    iou, contained, contains = _figures(mine, theirs)
+    assert relation.intersection_over_union == pytest.approx(iou)
+    assert relation.contained == pytest.approx(contained)
+    assert relation.contains == pytest.approx(contains)
+    # every comparison reads the default (25 um) volumes
+    assert set(server.requests) <= {annotation_path(r, 25) for r in LAYOUTS}
+
+
+def test_the_overlap_names_the_regions_a_redrawn_region_took_its_voxels_from(served):
+    ca1 = _related("2015", "CA1")
+    assert set(ca1) == {"Field CA1", "Prosubiculum"}
+    assert ca1["Prosubiculum"].qualification == "CONTAINS"  # all of it was 2015's CA1
+    assert ca1["Prosubiculum"].contained == pytest.approx(0.25)
+    prosubiculum = _related("2017", "Prosubiculum")
+    # the 2015 annotation has no prosubiculum: its voxels were CA1's
+    assert set(prosubiculum) == {"Field CA1"}
+    assert prosubiculum["Field CA1"].qualification == "CONTAINED"
+    visp = _related("2015", "VISp")
+    assert {"Primary visual area layer 1", "Primary visual area layer 2/3"} <= set(visp)
+    assert visp["Primary visual area"].intersection_over_union == pytest.approx(0.6)
+
+
+def test_a_structure_without_voxels_relates_to_nothing(served):
+    assert neuratlas.get_region(PARC_2015, "Prosubiculum").get_related_regions() == []
 
 
 # ----------------------------------------------------------------- the files' decoding

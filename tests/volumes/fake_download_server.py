@@ -5,7 +5,10 @@ It serves files from memory at their paths on the real server
 that a test can check a volume is fetched once and then read from the cache.
 :func:`ccf_nrrd` writes small volumes in the released files' format: gzip-encoded
 NRRD with the header the Allen files carry (``left-posterior-superior``, although
-the data axes are PIR).
+the data axes are PIR). :func:`rasterise` draws a phantom given in micrometres on
+the grid of any resolution, so that the files of one annotation at 10, 25, 50 and
+100 µm show the same brain; :func:`annotation_path` is where the server keeps each
+release (``ccf_2015``, ``ccf_2017``) at each resolution.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import tempfile
 import threading
 from collections import Counter
+from collections.abc import Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -29,8 +33,36 @@ MOUSE_SPECS = (
     "atlases/mouse.json",
     "spaces/allen-mouse-ccfv3.json",
     "parcellations/allen-mouse-ccfv3-2017.json",
+    "parcellations/allen-mouse-ccfv3-2015.json",
     "maps/allen-mouse-ccfv3-2017__allen-mouse-ccfv3__labelled.json",
+    "maps/allen-mouse-ccfv3-2015__allen-mouse-ccfv3__labelled.json",
 )
+#: The voxel sizes (µm) at which the server has each CCF volume.
+CCF_RESOLUTIONS_UM = (10, 25, 50, 100)
+#: A box of a phantom: its label, then its (start, stop) in µm along P, I and R.
+Box = tuple[int, tuple[float, float], tuple[float, float], tuple[float, float]]
+
+
+def annotation_path(release: str, voxel_um: int) -> str:
+    """The server path of an annotation volume, e.g. ``annotation_path("2015", 25)``."""
+    return f"{CCF_PATH}annotation/ccf_{release}/annotation_{voxel_um}.nrrd"
+
+
+def rasterise(
+    boxes: Sequence[Box], field_um: tuple[float, float, float], voxel_um: float
+) -> np.ndarray:
+    """A uint32 label volume (PIR axes) of ``field_um`` with voxels of ``voxel_um``.
+
+    A voxel takes the label of the last box that holds its centre (0 if none), as
+    the Allen volumes at different resolutions sample one annotation.
+    """
+    shape = tuple(round(f / voxel_um) for f in field_um)
+    centres = [(np.arange(n) + 0.5) * voxel_um for n in shape]
+    out = np.zeros(shape, dtype=np.uint32)
+    for label, *extent in boxes:
+        inside = [(c >= lo) & (c < hi) for c, (lo, hi) in zip(centres, extent, strict=True)]
+        out[np.ix_(*inside)] = label
+    return out
 
 
 def served_mouse_specs(folder: Path, base: str) -> Path:
@@ -68,7 +100,10 @@ class FakeDownloadServer:
         self.files = dict(files)
         self.requests: Counter[str] = Counter()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        # a short poll: stop() returns within it (the default half second adds up over tests)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
 
     @property
     def base_url(self) -> str:

@@ -10,16 +10,25 @@ FSL ships its probabilistic atlases; its volumes are made when they are read, so
 fetching it costs nothing until then (all 121 maps of Juelich take 1.9 GB). A
 surface map is a :class:`~neuratlas.volumes.surfaces.Mesh` with one label per
 vertex; a region's mask on it is a mesh whose labels are 0 and 1.
+
+A map may hold its volume in several *variants*, e.g. the Allen annotation at
+10, 25, 50 and 100 µm: volumes that all carry a ``variant``, the default first,
+while the indices name volume 0 only. ``fetch(variant=...)`` reads one of them,
+and ``fetch(resolution_mm=...)`` the one whose variant names that voxel size
+(``"10 um"``, ``"0.5 mm"``) instead of resampling the default.
 """
 
 from __future__ import annotations
 
+import math
+import re
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import nibabel as nib
 import numpy as np
 
+from neuratlas import matching
 from neuratlas.core import sparse_sources
 from neuratlas.core.concept import Concept
 from neuratlas.core.derived import maximum_probability_map
@@ -53,6 +62,7 @@ if TYPE_CHECKING:
 __all__ = ["Map", "MapIndex", "MapType"]
 
 RECENT_REGIONS = 8  # region images kept in memory per map
+_VOXEL_SIZE = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)\s*(um|µm|mm)\b", re.IGNORECASE)
 
 
 class Map(Concept):
@@ -135,6 +145,19 @@ class Map(Concept):
     def regions(self) -> list[str]:
         """Names of the regions this map indexes, in map order."""
         return list(self.indices)
+
+    @cached_property
+    def variants(self) -> list[str]:
+        """The variants of this map's volume (e.g. ``"10 um"``), the default first.
+
+        Empty unless the map has several volumes, each with a ``variant``, and its
+        indices name volume 0 only (the other volumes draw the same labels).
+        """
+        if len(self.volumes) < 2 or not all(v.variant for v in self.volumes):
+            return []
+        if any(i.volume for entries in self.indices.values() for i in entries):
+            return []
+        return [str(v.variant) for v in self.volumes]
 
     def __repr__(self) -> str:
         return (
@@ -277,13 +300,17 @@ class Map(Concept):
             the 4D image ``fetch()`` gives, the map of ``sparse_entries[k]``.
         region : str or Region, optional
         resolution_mm : float, optional
-            Resample to isotropic voxels (nearest neighbour for labelled maps and
-            masks, linear for statistical maps). Volumetric maps only.
+            Isotropic voxel size. A map with variants (:attr:`variants`) reads the
+            variant of that voxel size as it is; otherwise the coarsest variant
+            at least as fine (else the finest), or the one volume, is resampled
+            (nearest neighbour for labelled maps and masks, linear for statistical
+            maps). Volumetric maps only.
         fragment : str, optional
             For surface maps, ``"left"`` or ``"right"``.
         variant : str, optional
             For surface maps, the mesh to carry the labels (default: the space's
-            first template, e.g. ``"pial"``).
+            first template, e.g. ``"pial"``); for a map with variants, the volume
+            to read (e.g. ``"10 um"``; default: the first).
 
         Returns
         -------
@@ -303,7 +330,8 @@ class Map(Concept):
             An index that is neither a MapIndex nor an int, or a region that is
             neither a name nor a Region.
         NotFoundError
-            No region of the map matches, or has that index.
+            No region of the map matches, or has that index; or a volumetric map
+            has no such variant.
         """
         if isinstance(region_or_index, MapIndex | int | np.integer) and not isinstance(
             region_or_index, bool
@@ -327,12 +355,14 @@ class Map(Concept):
                     hint="leave out resolution_mm (--resolution-mm) for surface maps",
                 )
             return self._fetch_surface(region, index, fragment, variant)
+        chosen, resolution_mm = self._variant_choice(variant, resolution_mm)
+        source = self if chosen == 0 else self._variant_view(chosen)
         if region is not None:
-            img = self._fetch_region(region)
+            img = source._fetch_region(region)
         elif index is not None:
-            img = self._fetch_index(index)
+            img = source._fetch_index(index)
         else:
-            img = self._fetch_whole()
+            img = source._fetch_whole()
         if resolution_mm is not None:
             linear = self.maptype is MapType.STATISTICAL
             img = resample_to_resolution(img, resolution_mm, order=1 if linear else 0)
@@ -413,6 +443,44 @@ class Map(Concept):
         """The centroids of ``region``'s connected components, largest first, in this space."""
         props = self.spatial_props(region, threshold)
         return PointCloud([c.centroid_mm for c in props.components], self.space)
+
+    # variants ------------------------------------------------------------------
+    def _variant_choice(
+        self, variant: str | None, resolution_mm: float | None
+    ) -> tuple[int, float | None]:
+        """The volume to read in place of volume 0, and the resolution left to resample to."""
+        names = self.variants
+        if resolution_mm is not None and names:
+            # checked before a variant is chosen: the files may be large downloads
+            _check_resolution(resolution_mm)
+        if variant is not None:
+            if not names:
+                raise NotFoundError(
+                    f"{self.name!r} has no variants: its volume comes in one version",
+                    hint="leave out variant (--variant)",
+                )
+            scored = [(matching.score(variant, name), k) for k, name in enumerate(names)]
+            best, chosen = max(scored, key=lambda sk: sk[0])
+            if best <= 0:
+                raise NotFoundError(f"{self.name!r} has no variant {variant!r}", suggestions=names)
+        elif resolution_mm is not None and names:
+            chosen = _nearest_finer(names, resolution_mm)
+        else:
+            return 0, resolution_mm
+        size = variant_resolution_mm(names[chosen])
+        if resolution_mm is not None and size is not None and _same_size(size, resolution_mm):
+            resolution_mm = None  # the variant is on that grid already
+        return chosen, resolution_mm
+
+    def _variant_view(self, chosen: int) -> Map:
+        """This map reading variant ``chosen`` as its volume 0 (kept for the next fetch)."""
+        views = self.__dict__.setdefault("_variant_views", {})
+        if chosen not in views:
+            # a map of its own (no cached image is shared), reading that volume
+            view = type(self)(self._loaded, self._references)
+            view.volumes = [self.volumes[chosen]]
+            views[chosen] = view
+        return views[chosen]
 
     def _as_index(self, index: MapIndex | int) -> MapIndex:
         """A MapIndex for what ``fetch(index=...)`` was given (see :meth:`fetch`)."""
@@ -543,6 +611,51 @@ class Map(Concept):
                 hit &= mesh.hemispheres == i.fragment
             mask[hit] = 1
         return mesh.with_labels(mask)
+
+
+def variant_resolution_mm(variant: str) -> float | None:
+    """The voxel size (mm) that a variant's name states (``"10 um"`` -> 0.01), else None."""
+    found = _VOXEL_SIZE.search(variant)
+    if found is None:
+        return None
+    size = float(found.group(1))
+    return size if found.group(2).lower() == "mm" else size / 1000.0
+
+
+def _check_resolution(resolution_mm: object) -> None:
+    if isinstance(resolution_mm, bool) or not isinstance(resolution_mm, int | float | np.number):
+        raise ArgumentTypeError(
+            f"resolution_mm must be a number, got {type(resolution_mm).__name__}",
+            hint="give the voxel size in mm, e.g. 0.01",
+        )
+    if not (math.isfinite(resolution_mm) and resolution_mm > 0):
+        raise ArgumentError(
+            f"resolution_mm must be positive, got {resolution_mm}",
+            hint="give the voxel size in mm, e.g. 0.01",
+        )
+
+
+def _same_size(a_mm: float, b_mm: float) -> bool:
+    # "0.01" and 10 um / 1000 may differ in the last bits of a float
+    return math.isclose(a_mm, b_mm, rel_tol=1e-6)
+
+
+def _nearest_finer(names: list[str], resolution_mm: float) -> int:
+    """The variant for ``resolution_mm``: the coarsest at least as fine, else the finest.
+
+    Variants that state no voxel size are not candidates; with none stating one,
+    the default (0).
+    """
+    sizes = [(variant_resolution_mm(n), k) for k, n in enumerate(names)]
+    known = [(size, k) for size, k in sizes if size is not None]
+    if not known:
+        return 0
+    fine_enough = [
+        sk for sk in known if sk[0] <= resolution_mm or _same_size(sk[0], resolution_mm)
+    ]
+    if fine_enough:
+        return max(fine_enough)[1]
+    return min(known)[1]
 
 
 def _mask_of_labels(img: nib.Nifti1Image, labels: list[int]) -> nib.Nifti1Image:
