@@ -128,3 +128,27 @@ def test_bidsify(tmp_path):
         "sub-patient1",
         "sub-patient2",
     ]
+
+
+def test_run_fnm_on_a_small_connectome(dataset, tmp_path):
+    import numpy as np
+
+    from neuratlas.lesion.connectomes import write_connectome
+    from tests.lesion.masks import GRIDS
+
+    shape, affine = GRIDS["nlin6_2mm"]
+    # a coarse "brain": every third voxel of the central box, covering the dataset's lesions
+    ijk = np.indices(shape)[:, 10:80:3, 10:100:3, 10:80:3].reshape(3, -1)
+    rng = np.random.default_rng(3)
+    series = rng.normal(size=(6, 30, ijk.shape[1])).astype(np.float32)
+    h5 = write_connectome(
+        tmp_path / "tiny.h5", series, ijk, affine, shape, space="MNI152NLin6Asym"
+    )
+    done = console(
+        "lesion", "run", "fnm", str(dataset.root), str(tmp_path / "fnm"),
+        "--connectome", str(h5), "--workers", "1", "--json", cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert {s["status"] for s in json.loads(done.stdout)["subjects"]} == {"done"}
+    maps = sorted(p.name for p in (tmp_path / "fnm").glob("sub-02/**/*_statmap.nii.gz"))
+    assert any("desc-zmap" in m for m in maps) and any("desc-rmap" in m for m in maps), maps

@@ -52,7 +52,11 @@ def _analysis(
             hint="rd = regional damage, fnm = functional, snm = structural network mapping",
         )
     # heavy: see the module notes
-    from neuratlas.lesion.analysis import RegionalDamage, StructuralNetworkMapping
+    from neuratlas.lesion.analysis import (
+        FunctionalNetworkMapping,
+        RegionalDamage,
+        StructuralNetworkMapping,
+    )
 
     if kind == "rd":
         if not parcellations:
@@ -67,9 +71,6 @@ def _analysis(
                 "functional network mapping needs a connectome",
                 hint="add --connectome NAME_OR_PATH (see: neuratlas lesion fetch --list)",
             )
-        # heavy: h5py and the streaming statistics load only for this analysis
-        from neuratlas.lesion.analysis.functional import FunctionalNetworkMapping
-
         return FunctionalNetworkMapping(connectome, method=method)
     if not tractogram:
         raise ArgumentError(
