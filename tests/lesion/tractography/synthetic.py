@@ -155,3 +155,44 @@ def bundles(
             n = max(2, int(np.ceil(length / step)) + 1)
             out.append(quantise(np.linspace(start, end, n)))
     return out
+
+
+def face_streamlines(
+    low_mm: Sequence[float],
+    high_mm: Sequence[float],
+    *,
+    per_face: int = 3,
+    step: float = 1.0,
+    seed: int = 0,
+) -> list[np.ndarray]:
+    """Straight streamlines running along the faces of a box, one float32 step off each face.
+
+    For every axis, for both faces of the box on it (world mm ``low_mm[axis]``
+    and ``high_mm[axis]``, e.g. the outer faces of a box lesion's voxels) and
+    for both sides of each face (the float32 number just below it and just
+    above it), ``per_face`` lines keep that coordinate and cross the box along
+    another axis. Their other coordinates are quantised (:func:`quantise`), so
+    that only the chosen one lies next to a voxel face. Such points are where
+    single-precision rounding decides the voxel: they are a float32 step from the
+    face, but on a grid whose voxel coordinates are larger than the world ones
+    (e.g. 2 mm MNI, near the middle of the brain) they round onto it.
+    """
+    rng = np.random.default_rng(seed)
+    low, high = np.asarray(low_mm, dtype=np.float64), np.asarray(high_mm, dtype=np.float64)
+    centre = (low + high) / 2
+    out = []
+    for axis in range(3):
+        along, across = [a for a in range(3) if a != axis]
+        for face in (low[axis], high[axis]):
+            for side in (-np.inf, np.inf):
+                value = np.nextafter(np.float32(face), np.float32(side))
+                for _ in range(per_face):
+                    t = np.arange(-25.0, 25.0 + 1e-9, step) + rng.uniform(0, step)
+                    pts = np.empty((len(t), 3))
+                    pts[:, along] = centre[along] + t
+                    pts[:, across] = rng.uniform(low[across], high[across])
+                    pts[:, axis] = 0.0
+                    pts = quantise(pts)
+                    pts[:, axis] = value
+                    out.append(pts)
+    return out

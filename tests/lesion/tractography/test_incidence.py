@@ -21,6 +21,7 @@ from neuratlas.retrieval.cache import cache_dir
 from tests.lesion.masks import GRIDS, box_mask, random_masks
 from tests.lesion.tractography.synthetic import (
     as_array_sequence,
+    face_streamlines,
     synthetic_streamlines,
     write_tck,
     write_trk,
@@ -214,3 +215,98 @@ def test_without_cache_nothing_is_written(tmp_path: Path, streamlines) -> None:
 def test_a_missing_tractogram(tmp_path: Path) -> None:
     with pytest.raises(ImageError, match="no such tractogram file"):
         tractogram_incidence(tmp_path / "nope.tck", SHAPE, AFFINE)
+
+
+# --- points next to voxel faces: tckedit places them on the lesion's cropped grid ------------
+# a 5 x 5 x 5 voxel box: its voxel centres lie 16..24, -2..6, 6..14 mm, its faces on odd mm
+FACE_CENTRE, FACE_LOW, FACE_HIGH = (20.0, 2.0, 10.0), (15.0, -3.0, 5.0), (25.0, 7.0, 15.0)
+
+
+@pytest.fixture(scope="module")
+def faces(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    streamlines = face_streamlines(FACE_LOW, FACE_HIGH, per_face=2, seed=1)
+    streamlines += synthetic_streamlines(150, seed=4, through=FACE_CENTRE, awkward=False)
+    tck = write_tck(tmp_path_factory.mktemp("faces") / "faces.tck", streamlines)
+    lesion = np.asarray(box_mask(centre_mm=FACE_CENTRE, half_size_mm=(5.0, 5.0, 5.0)).dataobj) != 0
+    # two voxels in far corners stretch the bounding box over the whole grid
+    corners = lesion.copy()
+    corners[0, 0, 0] = corners[-1, 0, 0] = True
+    return {"streamlines": streamlines, "tck": tck, "lesion": lesion, "corners": corners}
+
+
+def _hit_by(voxel_sets: list[set[int]], mask: np.ndarray) -> list[int]:
+    lesion = set(np.flatnonzero(mask).tolist())
+    return [s for s, vox in enumerate(voxel_sets) if vox & lesion]
+
+
+def _tckedit_voxel(point: np.ndarray, origin: tuple[int, int, int]) -> tuple[int, ...] | None:
+    """One point's voxel as tckedit computes it on this grid cropped from ``origin``.
+
+    Written out for the 2 mm FSL grid, one float32 operation at a time: MRtrix flips
+    x (x' = 90 - i), its voxel coordinate is ``0.5 * world + shift - origin`` with
+    shifts (45, 63, 36), rounded half away from zero, then moved back by ``origin``.
+    """
+    out = []
+    for axis, shift in enumerate((45, 63, 36)):
+        v = np.float32(np.float32(0.5) * point[axis]) + np.float32(shift - origin[axis])
+        local = int(np.floor(abs(v) + np.float32(0.5))) * (1 if v >= 0 else -1)
+        if not 0 <= local < SHAPE[axis] - origin[axis]:
+            return None
+        out.append(local + origin[axis])
+    return (90 - out[0], out[1], out[2])
+
+
+def test_points_on_faces_are_tested_on_each_lesions_cropped_grid(faces: dict) -> None:
+    streamlines = faces["streamlines"]
+    points, offsets = as_array_sequence(streamlines)
+    inc = build_incidence(faces["tck"], SHAPE, AFFINE)
+    n_face_lines = 3 * 2 * 2 * 2
+    assert set(inc.face_streamlines.tolist()) == set(range(n_face_lines))
+    # the lesion's voxels are 33..37 (x' = 53..57), 62..66, 39..43: its box with one
+    # voxel more starts at (52, 61, 38) in MRtrix's frame; with the corners, at 0
+    hit = {}
+    for name, origin in (("lesion", (52, 61, 38)), ("corners", (0, 0, 0))):
+        mask = faces[name]
+        expected = [
+            s
+            for s, sl in enumerate(streamlines)
+            if any((v := _tckedit_voxel(p, origin)) is not None and mask[v] for p in sl)
+        ]
+        hit[name] = inc.streamlines_hit(mask)[:, 0].nonzero()[0].tolist()
+        assert hit[name] == expected, name
+    # with the corners the box is the whole grid: tckmap's voxels, the incidence's rows
+    whole_sets = _voxel_sets(*sampled_voxels(points, offsets, AFFINE, SHAPE, 1), len(streamlines))
+    assert hit["corners"] == _hit_by(whole_sets, faces["corners"])
+    # the lines a float32 step below a face part the two: on the whole grid they round
+    # onto the face and up; on the lesion's box, closer to 0, they stay below, except
+    # those below y = 7 (3.49999976 + 2 rounds onto 5.5 there too)
+    below = {0, 1, 4, 5, 8, 9, 16, 17, 20, 21}  # (axis, face, side, line) order
+    assert set(hit["lesion"]) ^ set(hit["corners"]) == below
+    # whichever streamlines are cut, their density is tckmap's: the whole-grid voxels
+    density = inc.density(inc.streamlines_hit(faces["lesion"])).toarray().ravel()
+    expected_density = np.zeros(V, np.int64)
+    for s in hit["lesion"]:
+        expected_density[list(whole_sets[s])] += 1
+    np.testing.assert_array_equal(density, expected_density)
+
+
+def test_entries_of_points_on_faces_only_are_left_untested(faces: dict) -> None:
+    inc = build_incidence(faces["tck"], SHAPE, AFFINE)
+    assert inc.tested is not None and len(inc.tested) == inc.matrix.nnz
+    row_of_entry = np.repeat(np.arange(inc.n_streamlines), np.diff(inc.matrix.indptr))
+    # every point of a face line is on a face: none of their entries is tested...
+    assert not inc.tested[np.isin(row_of_entry, inc.face_streamlines)].any()
+    # ...and all of the others are
+    assert inc.tested[~np.isin(row_of_entry, inc.face_streamlines)].all()
+
+
+def test_the_cache_keeps_the_points_on_faces(tmp_path: Path, faces: dict, monkeypatch) -> None:
+    path = write_tck(tmp_path / "faces.tck", faces["streamlines"])
+    first = tractogram_incidence(path, SHAPE, AFFINE)
+    monkeypatch.setattr(incidence_module, "build_incidence", None)  # no second build
+    again = tractogram_incidence(path, SHAPE, AFFINE)
+    np.testing.assert_array_equal(again.face_streamlines, first.face_streamlines)
+    np.testing.assert_array_equal(again.face_points, first.face_points)
+    np.testing.assert_array_equal(again.tested, first.tested)
+    lesion = faces["lesion"]
+    assert (again.streamlines_hit(lesion) != first.streamlines_hit(lesion)).nnz == 0

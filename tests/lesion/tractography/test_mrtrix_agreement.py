@@ -21,7 +21,12 @@ from neuratlas.lesion.analysis.structural import StructuralNetworkMapping
 from neuratlas.lesion.tractography.incidence import build_incidence
 from neuratlas.lesion.tractography.traversal import sampled_voxels
 from tests.lesion.masks import GRIDS, box_mask
-from tests.lesion.tractography.synthetic import as_array_sequence, synthetic_streamlines, write_tck
+from tests.lesion.tractography.synthetic import (
+    as_array_sequence,
+    face_streamlines,
+    synthetic_streamlines,
+    write_tck,
+)
 
 pytestmark = pytest.mark.skipif(
     not all(shutil.which(c) for c in ("tckedit", "tckmap", "tck2connectome")),
@@ -170,3 +175,60 @@ def test_exact_mapping_differs_only_by_voxels_without_points(case: dict) -> None
     # documented size of the difference on this tractogram (1 mm steps, 2 mm voxels):
     # about one visit in nine is a voxel a segment crosses between two points
     assert 0.05 < extra / len(all_visits) < 0.2
+
+
+# --- the regression of the 1M-streamline benchmark: points a float32 step off a voxel face ----
+# There tckedit (which crops the mask to its bounding box plus one voxel and computes
+# voxel coordinates on that smaller grid, in float32) and tckmap (whole grid, float32)
+# put a point in neighbouring voxels; which one tckedit picks depends on the mask's
+# bounding box. On random tractograms about one point in 10^4 is that close to a face:
+# 2 streamlines of 10^6 differed for 5 lesions. These lines put every point there.
+FACE_CENTRE, FACE_LOW, FACE_HIGH = (20.0, 2.0, 10.0), (15.0, -3.0, 5.0), (25.0, 7.0, 15.0)
+
+
+@pytest.fixture(scope="module", params=[None, 1.0], ids=["no-step", "step-1.0"])
+def faces(request, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    # with a step size in the header tckmap upsamples (ratio 2), tckedit does not
+    folder = tmp_path_factory.mktemp("faces")
+    shape, affine = GRIDS["nlin6_2mm"]
+    streamlines = face_streamlines(FACE_LOW, FACE_HIGH, per_face=3, seed=2)
+    streamlines += synthetic_streamlines(300, seed=3, through=FACE_CENTRE, awkward=False)
+    tck = write_tck(folder / "faces.tck", streamlines, step_size=request.param)
+    box = box_mask("nlin6_2mm", centre_mm=FACE_CENTRE, half_size_mm=(5.0, 5.0, 5.0))
+    lesion = np.asarray(box.dataobj) != 0
+    corners = lesion.copy()
+    corners[0, 0, 0] = corners[-1, 0, 0] = True  # the bounding box becomes the whole grid
+    index = {sl.tobytes(): s for s, sl in enumerate(streamlines)}
+    out: dict = {"tck": tck, "shape": shape, "affine": affine, "folder": folder, "runs": {}}
+    for name, mask in (("lesion", lesion), ("corners", corners)):
+        path = folder / f"{name}.nii.gz"
+        nib.save(nib.Nifti1Image(mask.astype(np.uint8), affine), path)
+        hit, tdi = folder / f"{name}_hit.tck", folder / f"{name}_tdi.nii.gz"
+        _mrtrix("tckedit", tck, hit, "-include", path)
+        _mrtrix("tckmap", "-template", path, "-contrast", "tdi", hit, tdi)
+        kept = [index[sl.tobytes()] for sl in nib.streamlines.load(hit).streamlines]
+        out["runs"][name] = {"mask": mask, "path": path, "kept": kept, "tdi": _image(tdi)}
+    return out
+
+
+def test_points_on_voxel_faces_are_tested_as_tckedit_does(faces: dict) -> None:
+    inc = build_incidence(faces["tck"], faces["shape"], faces["affine"])
+    assert len(inc.face_points) > 1000 and inc.tested is not None
+    for name, run in faces["runs"].items():
+        hits = inc.streamlines_hit(run["mask"])
+        assert hits.nonzero()[0].tolist() == run["kept"], name
+        tdi = inc.density(hits).toarray().reshape(faces["shape"])
+        np.testing.assert_array_equal(tdi, run["tdi"], err_msg=name)
+    # MRtrix3's own answer depends on the bounding box: two voxels far from every
+    # streamline change which of these the lesion's voxels catch
+    alone, corners = set(faces["runs"]["lesion"]["kept"]), set(faces["runs"]["corners"]["kept"])
+    assert len(alone ^ corners) >= 10
+
+
+def test_the_analysis_on_face_points_equals_lacunas_pipeline(faces: dict) -> None:
+    run = faces["runs"]["lesion"]
+    subject = SubjectData.from_nifti(run["path"], space="MNI152NLin6Asym")
+    snm = StructuralNetworkMapping(faces["tck"], keep_intermediate=True, cache=False)
+    results = snm.run(subject).StructuralNetworkMapping
+    np.testing.assert_array_equal(np.asarray(results["desc-masktdi"].data.dataobj), run["tdi"])
+    assert results["desc-summarystatistics"].data["mask_streamline_count"] == len(run["kept"])

@@ -7,11 +7,16 @@ import itertools
 import numpy as np
 import pytest
 
+from neuratlas.errors import ArgumentError
 from neuratlas.lesion.tractography.traversal import (
     hermite_upsample,
+    point_voxels,
+    roi_crop,
+    roi_voxels,
     sampled_voxels,
     traversed_voxels,
     upsample_ratio,
+    visit_pairs,
 )
 from tests.lesion.masks import GRIDS
 from tests.lesion.tractography.synthetic import as_array_sequence, synthetic_streamlines
@@ -212,3 +217,92 @@ def test_empty_streamlines_inside_a_chunk_visit_nothing() -> None:
         assert set(rows.tolist()) == {0, 2}
     up, owner = hermite_upsample(points, offsets, 4)
     assert len(up) == 10 and set(owner.tolist()) == {0, 2}
+
+
+# --- tckedit's cropped ROI grid ----------------------------------------------------------------
+def test_a_point_rounded_onto_a_face_is_placed_by_the_cropped_grid() -> None:
+    # z = 7 - 2**-21 is 39.49999976 voxels on this grid (0.5 z + 36), which float32
+    # rounds to 39.5 and then to voxel 40: tckmap's voxel. tckedit crops the mask from
+    # voxel 38 up and computes 1.49999976 there, exactly: voxel 39
+    z = np.nextafter(np.float32(7.0), np.float32(0.0))
+    point = np.array([[-40.3, -10.7, z]], np.float32)
+    voxel, near = point_voxels(point, AFFINE, SHAPE)
+    i, j, k = np.unravel_index(voxel[0], SHAPE)
+    assert (i, j, k) == (65, 58, 40) and near[0]
+    assert roi_voxels(point, AFFINE, SHAPE, [0, 0, 0], SHAPE)[0] == voxel[0]
+    cropped = roi_voxels(point, AFFINE, SHAPE, [0, 0, 38], [91, 109, 10])
+    assert np.unravel_index(cropped[0], SHAPE) == (65, 58, 39)
+    # outside the box tckedit finds no voxel
+    assert roi_voxels(point, AFFINE, SHAPE, [0, 0, 41], [91, 109, 10])[0] == -1
+
+
+def test_roi_crop_is_the_bounding_box_and_one_voxel_in_mrtrixs_frame() -> None:
+    mask = np.zeros(SHAPE, bool)
+    mask[30:36, 40:46, 0:3] = True
+    origin, size = roi_crop(np.flatnonzero(mask), AFFINE, SHAPE)
+    # x points left on this grid: MRtrix flips it, and x = 30..35 is 55..60 there;
+    # no margin below voxel 0
+    assert origin.tolist() == [54, 39, 0] and size.tolist() == [8, 8, 4]
+    corner = np.ravel_multi_index((0, 108, 90), SHAPE)
+    origin, size = roi_crop([corner], AFFINE, SHAPE)
+    # the margin stops at the grid's end
+    assert origin.tolist() == [89, 107, 89] and size.tolist() == [2, 2, 2]
+    with pytest.raises(ArgumentError, match="empty ROI mask"):
+        roi_crop([], AFFINE, SHAPE)
+
+
+def _nudged_face_points(rng: np.random.Generator, shape, affine, n: int) -> np.ndarray:
+    """Points on voxel faces (world mm, float32), moved by -3..3 float32 steps per coordinate."""
+    ijk = rng.integers(0, np.asarray(shape), size=(n, 3)) + rng.choice([-0.5, 0.5], (n, 3))
+    world = (ijk @ affine[:3, :3].T + affine[:3, 3]).astype(np.float32)
+    steps = rng.integers(-3, 4, size=world.shape).astype(np.int32)
+    return (world.view(np.int32) + np.where(world == 0, 0, steps)).view(np.float32)
+
+
+_TILT = 0.3
+# grids whose translation and inverse are not exact in float32: there the whole-grid
+# and the cropped computations round differently a step or two away from a face
+ODD_GRIDS = {
+    "odd": (
+        (120, 140, 120),
+        np.array([[-1.5, 0, 0, 90.3], [0, 1.5, 0, -126.7], [0, 0, 1.5, -72.1], [0, 0, 0, 1]]),
+    ),
+    "oblique": (
+        (100, 120, 100),
+        np.array(
+            [
+                [2 * np.cos(_TILT), -2 * np.sin(_TILT), 0, -90.3],
+                [2 * np.sin(_TILT), 2 * np.cos(_TILT), 0, -126.7],
+                [0, 0, 2.0, -72.1],
+                [0, 0, 0, 1],
+            ]
+        ),
+    ),
+}
+
+
+@pytest.mark.parametrize("grid", ["nlin6_2mm", "2009c_2mm", "nlin6_1mm", "odd", "oblique"])
+def test_only_points_near_faces_move_on_a_cropped_grid(grid: str) -> None:
+    shape, affine = {**GRIDS, **ODD_GRIDS}[grid]
+    rng = np.random.default_rng(11)
+    faces = _nudged_face_points(rng, shape, affine, 60_000)
+    low, high = affine[:3, 3], affine[:3, :3] @ (np.asarray(shape) - 1) + affine[:3, 3]
+    loose = rng.uniform(np.minimum(low, high), np.maximum(low, high), (60_000, 3))
+    points = np.concatenate([faces, loose.astype(np.float32)])
+    voxel, near = point_voxels(points, affine, shape)
+    moved = 0
+    for _ in range(6):
+        origin = rng.integers(0, np.asarray(shape) - 1)
+        placed = roi_voxels(points, affine, shape, origin, np.asarray(shape) - origin)
+        inside = placed >= 0
+        differ = inside & (placed != voxel)
+        # the whole-grid voxel holds for every point off a face
+        assert not np.any(differ & ~near)
+        moved += int(differ.sum())
+    assert moved > 0  # the rounding does move some of the face points
+    assert near[60_000:].mean() < 1e-3  # and few points are on a face by chance
+
+
+def test_visit_pairs_are_sorted_unique_and_on_the_grid() -> None:
+    rows, cols = visit_pairs(np.array([2, 2, 0, 0, 1, 1]), np.array([5, 5, 7, -1, 3, 1]), 10)
+    assert rows.tolist() == [0, 1, 1, 2] and cols.tolist() == [7, 1, 3, 5]

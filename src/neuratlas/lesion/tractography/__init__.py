@@ -4,7 +4,8 @@ The pieces of structural lesion network mapping
 (:class:`~neuratlas.lesion.analysis.structural.StructuralNetworkMapping`):
 
 - :mod:`.files`: .tck and .trk files read in chunks of streamlines (nibabel), world mm;
-- :mod:`.traversal`: which voxels a streamline visits (MRtrix3's rule, or exact);
+- :mod:`.traversal`: which voxels a streamline visits (MRtrix3's rule, or exact),
+  and where ``tckedit`` places a point on an ROI mask's cropped grid;
 - :mod:`.incidence`: the streamline x voxel incidence matrix, built once per
   tractogram and grid and cached on disk; lesion hits and track densities from it;
 - :mod:`.endpoints`: streamline ends to regions, streamline counts between regions.
@@ -32,9 +33,13 @@ from neuratlas.lesion.tractography.incidence import (
 from neuratlas.lesion.tractography.traversal import (
     MAPPINGS,
     hermite_upsample,
+    point_voxels,
+    roi_crop,
+    roi_voxels,
     sampled_voxels,
     traversed_voxels,
     upsample_ratio,
+    visit_pairs,
 )
 
 __all__ = [
@@ -49,9 +54,13 @@ __all__ = [
     "connection_counts",
     "hermite_upsample",
     "iter_chunks",
+    "point_voxels",
     "read_info",
+    "roi_crop",
+    "roi_voxels",
     "sampled_voxels",
     "tractogram_incidence",
     "traversed_voxels",
     "upsample_ratio",
+    "visit_pairs",
 ]

@@ -18,6 +18,14 @@ larger than a third of a voxel), the lesion test uses the stored points only
 (as ``tckedit`` does) while the density uses the upsampled ones (as ``tckmap``
 does); the voxels of stored points are a subset of the others, so one matrix
 holds both, with a flag per entry (``tested``) marking those of stored points.
+
+One more exception keeps the lesion test ``tckedit``'s to the last streamline:
+``tckedit`` places points in voxels on the mask cropped to its bounding box, in
+float32, so a stored point within a rounding step of a voxel face may be in
+another voxel for it than for ``tckmap``, depending on the lesion
+(:mod:`.traversal`). Those few points (about one in ten thousand) are kept
+aside with their streamline, left out of the ``tested`` flags, and tested
+against each lesion's own cropped grid.
 """
 
 from __future__ import annotations
@@ -38,9 +46,13 @@ from neuratlas.errors import ArgumentError, ImageError
 from neuratlas.lesion.tractography.files import DEFAULT_CHUNK_POINTS, iter_chunks, read_info
 from neuratlas.lesion.tractography.traversal import (
     MAPPINGS,
+    point_voxels,
+    roi_crop,
+    roi_voxels,
     sampled_voxels,
     traversed_voxels,
     upsample_ratio,
+    visit_pairs,
 )
 from neuratlas.retrieval.cache import atomic_write, cache_key, cache_path, touch
 
@@ -56,7 +68,7 @@ __all__ = [
 #: The cache sub-folder of incidence matrices.
 CACHE_AREA = "tractography"
 # bump when the stored layout or the definitions change: old entries are then ignored
-_FORMAT = 1
+_FORMAT = 2
 _EDGE_BYTES = 1 << 20
 
 
@@ -89,8 +101,8 @@ class Incidence:
         voxels its track density counts.
     tested : numpy.ndarray of bool or None
         Per stored entry of ``matrix``: whether the lesion test looks at it (the
-        voxel holds a stored point, under MRtrix3's rule with upsampling); None
-        when it looks at all of them.
+        voxel holds a stored point that is not on a voxel face, under MRtrix3's
+        rule); None when it looks at all of them.
     endpoints : numpy.ndarray, shape (streamlines, 2, 3), float32
         The first and last point of each streamline, world mm (NaN if it has none).
     shape : tuple of int
@@ -101,6 +113,12 @@ class Incidence:
         MRtrix3's upsampling ratio used for the densities (1 for ``exact``).
     source : str
         The tractogram file.
+    face_streamlines : numpy.ndarray, shape (F,), int64
+        Under MRtrix3's rule: the streamline of each stored point that lies within
+        a float32 rounding step of a voxel face (``face_points``); the lesion test
+        places those per lesion, as ``tckedit`` does (:func:`.traversal.roi_voxels`).
+    face_points : numpy.ndarray, shape (F, 3), float32
+        Those points, world mm.
     """
 
     matrix: sparse.csr_matrix
@@ -112,6 +130,8 @@ class Incidence:
     upsample_ratio: int
     source: str
     key: str = field(default="")
+    face_streamlines: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
+    face_points: np.ndarray = field(default_factory=lambda: np.empty((0, 3), np.float32))
 
     @property
     def n_streamlines(self) -> int:
@@ -141,6 +161,13 @@ class Incidence:
         scipy.sparse.csc_matrix, shape (streamlines, lesions), bool
         """
         lesions = self._as_columns(lesions)
+        counts = self._tested_hits(lesions)
+        if len(self.face_streamlines):
+            counts = counts + self._face_hits(lesions)
+        return sparse.csc_matrix(counts > 0)
+
+    def _tested_hits(self, lesions: sparse.csr_matrix) -> sparse.spmatrix:
+        """(streamlines x lesions) counts of tested entries on each lesion."""
         touched = np.asarray(lesions.getnnz(axis=1)).ravel() > 0
         # only entries on some lesion's voxel matter: find them with one pass over
         # the matrix, then multiply the small remainder by the lesions
@@ -153,8 +180,45 @@ class Incidence:
             (np.ones(len(where), dtype=np.int32), (rows, self.matrix.indices[where])),
             shape=self.matrix.shape,
         )
-        counts = sub @ lesions.astype(np.int32)
-        return sparse.csc_matrix(counts > 0)
+        return sub @ lesions.astype(np.int32)
+
+    @cached_property
+    def _face_voxels(self) -> np.ndarray:
+        """(F, 3) voxel of each face point on the whole grid, to a voxel (float64 rounding)."""
+        inverse = np.linalg.inv(self.affine)
+        v = self.face_points.astype(np.float64) @ inverse[:3, :3].T + inverse[:3, 3]
+        return np.floor(v + 0.5).astype(np.int64)
+
+    def _face_hits(self, lesions: sparse.csr_matrix) -> sparse.csr_matrix:
+        """(streamlines x lesions): 1 where tckedit places a face point in the lesion."""
+        columns = sparse.csc_matrix(lesions)
+        columns.sort_indices()
+        rows, cols = [], []
+        for k in range(columns.shape[1]):
+            voxels = columns.indices[columns.indptr[k] : columns.indptr[k + 1]]
+            if len(voxels) == 0:
+                continue
+            # only points next to the lesion's box can be placed in it on any grid
+            ijk = np.stack(np.unravel_index(voxels, self.shape), axis=1)
+            near = np.all(
+                (self._face_voxels >= ijk.min(0) - 2) & (self._face_voxels <= ijk.max(0) + 2),
+                axis=1,
+            )
+            if not near.any():
+                continue
+            origin, size = roi_crop(voxels, self.affine, self.shape)
+            where = np.flatnonzero(near)
+            placed = roi_voxels(self.face_points[where], self.affine, self.shape, origin, size)
+            pos = np.minimum(np.searchsorted(voxels, placed), len(voxels) - 1)
+            inside = where[(placed >= 0) & (voxels[pos] == placed)]
+            rows.append(self.face_streamlines[inside])
+            cols.append(np.full(len(inside), k, dtype=np.int64))
+        row = np.concatenate(rows) if rows else np.empty(0, np.int64)
+        col = np.concatenate(cols) if cols else np.empty(0, np.int64)
+        return sparse.csr_matrix(
+            (np.ones(len(row), dtype=np.int32), (row, col)),
+            shape=(self.n_streamlines, columns.shape[1]),
+        )
 
     def density(self, streamlines: sparse.spmatrix | np.ndarray) -> sparse.csr_matrix:
         """Track density images of sets of streamlines: ``tckmap -contrast tdi``.
@@ -254,18 +318,20 @@ def build_incidence(
     n_voxels = int(np.prod(shape))
     info = read_info(tractogram)
     ratio = upsample_ratio(info.step_size, affine) if mapping == "mrtrix" else 1
-    counts, columns, flags, ends = [], [], [], []
+    counts, columns, flags, ends, face_rows, face_points = [], [], [], [], [], []
     for chunk in iter_chunks(tractogram, chunk_points):
+        tested = None
         if mapping == "exact":
             rows, cols = traversed_voxels(chunk.points, chunk.offsets, affine, shape)
         else:
-            rows, cols = sampled_voxels(chunk.points, chunk.offsets, affine, shape, ratio)
-            if ratio > 1:
-                vrows, vcols = sampled_voxels(chunk.points, chunk.offsets, affine, shape, 1)
-                keys = rows * n_voxels + cols
-                vkeys = vrows * n_voxels + vcols
-                pos = np.minimum(np.searchsorted(vkeys, keys), max(len(vkeys) - 1, 0))
-                flags.append(vkeys[pos] == keys if len(vkeys) else np.zeros(len(keys), bool))
+            rows, cols, tested, near = _mrtrix_chunk(
+                chunk.points, chunk.offsets, affine, shape, ratio
+            )
+            on_face = np.flatnonzero(near)
+            owner = np.searchsorted(chunk.offsets, on_face, side="right") - 1
+            face_rows.append(chunk.start + owner)
+            face_points.append(chunk.points[on_face])
+        flags.append(tested)
         counts.append(np.bincount(rows, minlength=chunk.n_streamlines))
         columns.append(cols.astype(np.int32))
         ends.append(_endpoints(chunk.points, chunk.offsets))
@@ -277,16 +343,76 @@ def build_incidence(
     matrix = sparse.csr_matrix(
         (np.ones(len(indices), dtype=bool), indices, indptr), shape=(n, n_voxels)
     )
+    all_tested = None
+    if any(f is not None for f in flags):
+        all_tested = np.concatenate(
+            [
+                np.ones(len(c), bool) if f is None else f
+                for f, c in zip(flags, columns, strict=True)
+            ]
+        )
     return Incidence(
         matrix=matrix,
-        tested=np.concatenate(flags) if flags else None,
+        tested=all_tested,
         endpoints=np.concatenate(ends) if ends else np.empty((0, 2, 3), np.float32),
         shape=shape,  # type: ignore[arg-type]
         affine=affine,
         mapping=mapping,
         upsample_ratio=ratio,
         source=str(Path(tractogram)),
+        face_streamlines=np.concatenate(face_rows) if face_rows else np.empty(0, np.int64),
+        face_points=(np.concatenate(face_points) if face_points else np.empty((0, 3), np.float32)),
     )
+
+
+def _mrtrix_chunk(
+    points: np.ndarray,
+    offsets: np.ndarray,
+    affine: np.ndarray,
+    shape: tuple[int, ...],
+    ratio: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray]:
+    """One chunk under MRtrix3's rule: (rows, cols, tested flags or None, points on a face).
+
+    The entries are tckmap's (upsampled points); ``tested`` marks those that hold a
+    stored point off every voxel face, which tckedit places where tckmap does.
+    """
+    n_voxels = int(np.prod(shape))
+    owner = np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
+    flat, near = point_voxels(points, affine, shape)
+    if ratio > 1:
+        rows, cols = sampled_voxels(points, offsets, affine, shape, ratio)
+        off_face = ~near
+        vrows, vcols = visit_pairs(owner[off_face], flat[off_face], n_voxels)
+        return rows, cols, _members(rows, cols, vrows, vcols, n_voxels), near
+    rows, cols = visit_pairs(owner, flat, n_voxels)
+    if not near.any():
+        return rows, cols, None, near
+    # every entry holds a stored point; it is untested when all of its points are
+    # on a face, which only the few streamlines with such points need checking for
+    streamlines = np.unique(owner[near])
+    pos = np.minimum(np.searchsorted(streamlines, owner), len(streamlines) - 1)
+    involved = streamlines[pos] == owner
+    frows, fcols = visit_pairs(owner[near], flat[near], n_voxels)
+    off_face = involved & ~near
+    orows, ocols = visit_pairs(owner[off_face], flat[off_face], n_voxels)
+    only_face = ~_members(frows, fcols, orows, ocols, n_voxels)
+    tested = np.ones(len(rows), dtype=bool)
+    keys = rows * n_voxels + cols
+    tested[np.searchsorted(keys, frows[only_face] * n_voxels + fcols[only_face])] = False
+    return rows, cols, tested, near
+
+
+def _members(
+    rows: np.ndarray, cols: np.ndarray, in_rows: np.ndarray, in_cols: np.ndarray, n_voxels: int
+) -> np.ndarray:
+    """Which (rows, cols) pairs are among the sorted unique pairs (in_rows, in_cols)."""
+    keys = rows * n_voxels + cols
+    known = in_rows * n_voxels + in_cols
+    if len(known) == 0:
+        return np.zeros(len(keys), dtype=bool)
+    pos = np.minimum(np.searchsorted(known, keys), len(known) - 1)
+    return known[pos] == keys
 
 
 def _save(path: Path, inc: Incidence) -> None:
@@ -306,6 +432,9 @@ def _save(path: Path, inc: Incidence) -> None:
     }
     if inc.tested is not None:
         arrays["tested"] = inc.tested
+    if len(inc.face_streamlines):
+        arrays["face_streamlines"] = inc.face_streamlines
+        arrays["face_points"] = inc.face_points
     with atomic_write(path, "wb") as fh:
         np.savez(fh, **arrays)
 
@@ -320,11 +449,24 @@ def _load(path: Path, key: str) -> Incidence | None:
             indptr, indices = npz["indptr"], npz["indices"]
             tested = npz["tested"] if "tested" in npz.files else None
             endpoints = npz["endpoints"]
+            face_streamlines = (
+                npz["face_streamlines"]
+                if "face_streamlines" in npz.files
+                else np.empty(0, np.int64)
+            )
+            face_points = (
+                npz["face_points"] if "face_points" in npz.files else np.empty((0, 3), np.float32)
+            )
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
         return None
     shape = tuple(meta["shape"])
     n = len(indptr) - 1
-    if indptr[-1] != len(indices) or endpoints.shape != (n, 2, 3):
+    if (
+        indptr[-1] != len(indices)
+        or endpoints.shape != (n, 2, 3)
+        or (tested is not None and len(tested) != len(indices))
+        or face_points.shape != (len(face_streamlines), 3)
+    ):
         return None
     touch(path)
     return Incidence(
@@ -340,6 +482,8 @@ def _load(path: Path, key: str) -> Incidence | None:
         upsample_ratio=int(meta["upsample_ratio"]),
         source=meta["source"],
         key=key,
+        face_streamlines=face_streamlines,
+        face_points=face_points,
     )
 
 

@@ -11,6 +11,16 @@ Two definitions, both vectorised over every point of a chunk of streamlines:
     point, without upsampling. Both round half away from zero (``std::round``),
     in single precision, as MRtrix does.
 
+    Single precision makes one more rule: ``tckedit`` crops an ROI mask to its
+    bounding box plus one voxel before testing points against it, and computes
+    voxel coordinates on that cropped grid (smaller numbers, so finer float32
+    steps), while ``tckmap`` computes them on the whole grid. A point within a
+    float32 rounding step of a voxel face (one point in some ten thousand) can
+    then fall in one voxel for ``tckmap`` and in its neighbour for ``tckedit``,
+    and which neighbour depends on the mask's bounding box. Such points are
+    flagged (:func:`point_voxels`) and tested per mask (:func:`roi_crop`,
+    :func:`roi_voxels`).
+
 ``"exact"`` (:func:`traversed_voxels`)
     Every voxel that one of the streamline's straight segments passes through
     (Amanatides & Woo's traversal, for all segments at once). It does not depend
@@ -31,12 +41,18 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.typing import ArrayLike
 
+from neuratlas.errors import ArgumentError
+
 __all__ = [
     "MAPPINGS",
     "hermite_upsample",
+    "point_voxels",
+    "roi_crop",
+    "roi_voxels",
     "sampled_voxels",
     "traversed_voxels",
     "upsample_ratio",
+    "visit_pairs",
 ]
 
 #: The streamline-to-voxel definitions, by name.
@@ -45,6 +61,11 @@ MAPPINGS = ("mrtrix", "exact")
 # and the tension of its Hermite spline
 _MRTRIX_SPACING = float(np.float32(0.333))
 _HERMITE_TENSION = np.float32(0.1)
+# a point this many float32 steps (of the largest term of its sum) from a voxel face
+# may be rounded differently on a cropped grid: the rounding of the shift and of the
+# sum move it by less than two steps, so eight leave a wide margin and still flag
+# only ~1e-4 of the points
+_FACE_STEPS = 8
 
 
 def upsample_ratio(step_size: float | None, affine: ArrayLike) -> int:
@@ -147,27 +168,104 @@ def _to_voxels(points: np.ndarray, affine: ArrayLike, dtype: type) -> np.ndarray
     inverse = np.linalg.inv(np.asarray(affine, dtype=np.float64))
     rot = inverse[:3, :3].astype(dtype)
     shift = inverse[:3, 3].astype(dtype)
-    p = np.asarray(points, dtype=dtype)
+    return _linear(np.asarray(points, dtype=dtype), rot) + shift
+
+
+def _linear(p: np.ndarray, rot: np.ndarray) -> np.ndarray:
     # written out: a (P, 3) @ (3, 3) product is slow in numpy, and this is also the
-    # order of MRtrix's float32 sums (column by column, then the translation)
-    return (
-        p[:, 0, None] * rot[:, 0] + p[:, 1, None] * rot[:, 1] + p[:, 2, None] * rot[:, 2]
-    ) + shift
+    # order of MRtrix's float32 sums (column by column; the translation comes after)
+    return p[:, 0, None] * rot[:, 0] + p[:, 1, None] * rot[:, 1] + p[:, 2, None] * rot[:, 2]
+
+
+def _scanner_to_voxel(
+    realigned: np.ndarray, origin: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """MRtrix's ``Transform::scanner2voxel`` of a (cropped) grid, as floats: (rotation, shift).
+
+    Computed in double precision as MRtrix does (``Adapter::Subset`` moves the
+    translation by ``origin`` voxels, Eigen's affine inverse gives
+    ``-inverse(linear) @ translation``), then rounded to float32 as its ROI and
+    mapper classes do.
+    """
+    linear = realigned[:3, :3]
+    translation = realigned[:3, 3].copy()
+    if origin is not None:
+        for axis in range(3):
+            translation += float(origin[axis]) * linear[:, axis]
+    rotation = np.linalg.inv(linear)
+    return rotation.astype(np.float32), (-(rotation @ translation)).astype(np.float32)
+
+
+def _round_half_away(v: np.ndarray) -> np.ndarray:
+    # std::round: half away from zero (numpy's rint rounds half to even)
+    return np.trunc(v + np.copysign(np.float32(0.5), v))
+
+
+def _near_faces(
+    q: np.ndarray, gap: np.ndarray, ijk: np.ndarray, shift: np.ndarray, dims: np.ndarray
+) -> np.ndarray:
+    """Points within ``_FACE_STEPS`` float32 steps of a voxel face, on or next to the grid.
+
+    ``q``: the rotated coordinates before the shift; ``gap``: each coordinate's
+    distance to the nearest face; ``ijk``: the voxel (realigned frame).
+    """
+    if float(np.abs(shift).max()) + float(dims.max()) + 2 < 2048:
+        # near the grid every term is below 2048, whose float32 step is at most
+        # 2**-13: the points within 8 steps of a face are among those within 1e-3
+        loose = np.float32(1e-3)
+        candidates = np.flatnonzero(
+            (gap[:, 0] < loose) | (gap[:, 1] < loose) | (gap[:, 2] < loose)
+        )
+    else:
+        candidates = np.arange(len(gap))
+    # the largest term of the sum sets its float32 step
+    step = np.spacing(np.maximum(np.abs(q[candidates]), np.abs(shift)))
+    close = np.any(gap[candidates] <= _FACE_STEPS * step, axis=1)
+    # a point further off the grid is off every cropped grid too
+    cell = ijk[candidates]
+    close &= np.all((cell >= -1) & (cell <= dims), axis=1)
+    near = np.zeros(len(gap), dtype=bool)
+    near[candidates[close]] = True
+    return near
 
 
 def _flat_inside(ijk: np.ndarray, shape: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
     """(which rows of ijk lie on the grid, their flat C-order index)."""
-    dims = np.asarray(shape[:3], dtype=np.int64)
-    inside = np.all((ijk >= 0) & (ijk < dims), axis=1)
-    good = ijk[inside]
-    flat = (good[:, 0] * dims[1] + good[:, 1]) * dims[2] + good[:, 2]
-    return inside, flat
+    voxel = _flat_or_minus_one(ijk, shape)
+    inside = voxel >= 0
+    return inside, voxel[inside]
 
 
-def _unique_pairs(
-    streamline: np.ndarray, flat: np.ndarray, n_voxels: int
+def _flat_or_minus_one(ijk: np.ndarray, shape: Sequence[int]) -> np.ndarray:
+    """The flat C-order index of each row of ijk, -1 off the grid."""
+    d0, d1, d2 = (int(n) for n in shape[:3])
+    ijk = np.asarray(ijk, dtype=np.int64)
+    # one unsigned comparison per axis: a negative index wraps to a huge one
+    u = ijk.view(np.uint64)
+    inside = (u[:, 0] < d0) & (u[:, 1] < d1) & (u[:, 2] < d2)
+    flat = (ijk[:, 0] * d1 + ijk[:, 1]) * d2 + ijk[:, 2]
+    return np.where(inside, flat, -1)
+
+
+def visit_pairs(
+    streamline: np.ndarray, voxel: np.ndarray, n_voxels: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    keys = streamline.astype(np.int64) * n_voxels + flat
+    """Sorted unique (streamline, voxel) pairs; negative voxels (off the grid) are left out.
+
+    Parameters
+    ----------
+    streamline, voxel : numpy.ndarray, shape (P,)
+        The streamline of each point and the flat index of its voxel (or -1).
+    n_voxels : int
+        The grid's number of voxels.
+
+    Returns
+    -------
+    streamline, voxel : numpy.ndarray, int64
+        Each pair once, sorted by streamline, then voxel.
+    """
+    keep = voxel >= 0
+    keys = np.asarray(streamline, dtype=np.int64)[keep] * n_voxels + voxel[keep]
     if len(keys) > 1:
         # neighbouring points mostly share a voxel: drop those repeats before the sort
         keys = keys[np.r_[True, keys[1:] != keys[:-1]]]
@@ -227,14 +325,129 @@ def sampled_voxels(
         (C-order) index of a voxel it visits.
     """
     pts, owner = hermite_upsample(points, offsets, ratio)
+    flat, _ = point_voxels(pts, affine, shape)
+    return visit_pairs(owner, flat, int(np.prod(shape[:3])))
+
+
+def point_voxels(
+    points: np.ndarray, affine: ArrayLike, shape: Sequence[int]
+) -> tuple[np.ndarray, np.ndarray]:
+    """The voxel ``tckmap`` puts each point in, and whether ``tckedit`` may disagree.
+
+    Parameters
+    ----------
+    points : numpy.ndarray, shape (P, 3)
+        World mm (RAS+); used as float32, as MRtrix reads them.
+    affine : array_like, shape (4, 4)
+        The grid's voxel-to-world affine.
+    shape : sequence of int
+        The grid's shape.
+
+    Returns
+    -------
+    voxel : numpy.ndarray, shape (P,), int64
+        The flat (C-order) index of the voxel nearest to each point, computed on
+        the whole grid in float32 (``tckmap``); -1 off the grid.
+    near_face : numpy.ndarray, shape (P,), bool
+        The point lies within a few float32 steps of a voxel face, on or next to
+        the grid: ``tckedit -include``, which computes on a cropped grid
+        (:func:`roi_voxels`), may put it in the neighbouring voxel. Elsewhere the
+        two always agree.
+    """
+    pts = np.asarray(points, dtype=np.float32).reshape(-1, 3)
     realigned, flipped = _mrtrix_frame(affine, shape)
-    v = _to_voxels(pts, realigned, np.float32)
-    # std::round: half away from zero (numpy's rint rounds half to even)
-    ijk = np.trunc(v + np.copysign(np.float32(0.5), v)).astype(np.int64)
+    rotation, shift = _scanner_to_voxel(realigned)
+    q = _linear(pts, rotation)
+    v = q + shift
+    rounded = _round_half_away(v)
+    ijk = rounded.astype(np.int64)
     dims = np.asarray(shape[:3], dtype=np.int64)
+    # faces sit halfway between voxel centres
+    near = _near_faces(q, np.float32(0.5) - np.abs(v - rounded), ijk, shift, dims)
+    for axis in np.flatnonzero(flipped):
+        ijk[:, axis] = dims[axis] - 1 - ijk[:, axis]
+    return _flat_or_minus_one(ijk, shape), near
+
+
+def roi_crop(
+    voxels: ArrayLike, affine: ArrayLike, shape: Sequence[int]
+) -> tuple[np.ndarray, np.ndarray]:
+    """The part of the grid ``tckedit`` keeps of an ROI mask: its bounding box plus one voxel.
+
+    MRtrix3 (``Mask::__get_mask``) copies an ROI image to the box from one voxel
+    before its first non-zero voxel to one voxel after its last (within the
+    image), along each axis of its RAS-realigned frame.
+
+    Parameters
+    ----------
+    voxels : array_like of int
+        Flat (C-order) indices of the mask's non-zero voxels.
+    affine, shape
+        The grid.
+
+    Returns
+    -------
+    origin, size : numpy.ndarray, shape (3,), int64
+        The box's first voxel and its size, in MRtrix's realigned frame (axes
+        that point left, posterior or inferior flipped).
+
+    Raises
+    ------
+    ArgumentError
+        The mask is empty (``tckedit`` refuses it too).
+    """
+    flat = np.asarray(voxels, dtype=np.int64).reshape(-1)
+    if len(flat) == 0:
+        raise ArgumentError(
+            "an empty ROI mask has no bounding box", hint="give a mask with a non-zero voxel"
+        )
+    dims = np.asarray(shape[:3], dtype=np.int64)
+    ijk = np.stack(np.unravel_index(flat, tuple(dims)), axis=1)
+    _, flipped = _mrtrix_frame(affine, shape)
     ijk[:, flipped] = dims[flipped] - 1 - ijk[:, flipped]
-    inside, flat = _flat_inside(ijk, shape)
-    return _unique_pairs(owner[inside], flat, int(np.prod(shape[:3])))
+    low, high = ijk.min(axis=0), ijk.max(axis=0)
+    origin = np.maximum(low - 1, 0)
+    size = np.minimum(dims - origin, high + 2 - origin)
+    return origin, size
+
+
+def roi_voxels(
+    points: np.ndarray,
+    affine: ArrayLike,
+    shape: Sequence[int],
+    origin: ArrayLike,
+    size: ArrayLike,
+) -> np.ndarray:
+    """The voxel ``tckedit -include`` tests for each point, against a mask cropped to a box.
+
+    Parameters
+    ----------
+    points : numpy.ndarray, shape (P, 3)
+        World mm (RAS+), used as float32.
+    affine, shape
+        The mask's (whole) grid.
+    origin, size : array_like, shape (3,)
+        The box the mask is cropped to (:func:`roi_crop`).
+
+    Returns
+    -------
+    numpy.ndarray, shape (P,), int64
+        The flat (C-order) index on the whole grid of the voxel nearest to each
+        point, computed in float32 on the cropped grid as MRtrix does; -1 for a
+        point outside the box (``tckedit`` then finds it outside the mask).
+    """
+    pts = np.asarray(points, dtype=np.float32).reshape(-1, 3)
+    realigned, flipped = _mrtrix_frame(affine, shape)
+    origin = np.asarray(origin, dtype=np.int64)
+    rotation, shift = _scanner_to_voxel(realigned, origin)
+    local = _round_half_away(_linear(pts, rotation) + shift).astype(np.int64)
+    inside = np.all((local >= 0) & (local < np.asarray(size, dtype=np.int64)), axis=1)
+    dims = np.asarray(shape[:3], dtype=np.int64)
+    ijk = local[inside] + origin
+    ijk[:, flipped] = dims[flipped] - 1 - ijk[:, flipped]
+    out = np.full(len(pts), -1, dtype=np.int64)
+    out[inside] = (ijk[:, 0] * dims[1] + ijk[:, 1]) * dims[2] + ijk[:, 2]
+    return out
 
 
 def _segmented_cumsum(values: np.ndarray, group_start: np.ndarray) -> np.ndarray:
@@ -298,4 +511,4 @@ def traversed_voxels(
     ijk = np.concatenate([a, after, cell[alone]])
     who = np.concatenate([owner[seg], owner[seg][cseg], owner[alone]])
     inside, flat = _flat_inside(ijk, shape)
-    return _unique_pairs(who[inside], flat, n_voxels)
+    return visit_pairs(who[inside], flat, n_voxels)
