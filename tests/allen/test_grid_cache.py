@@ -104,3 +104,24 @@ def test_an_unreachable_annotation_is_data_unavailable(tmp_path: Path, monkeypat
         )
         with pytest.raises(DataUnavailableError, match="offline"):
             grid_cache.grid_labels(the_map, 100)
+
+
+@pytest.mark.parametrize("order", ["F", "C"])
+def test_stored_labels_are_the_grid_in_c_order(tmp_path: Path, order: str) -> None:
+    # a shape that is no multiple of the tiles, so that the last planes and columns count
+    rng = np.random.default_rng(4)
+    data = np.asarray(rng.integers(0, 1000, size=(37, 11, 21), dtype=np.uint32), order=order)
+    labels = GridLabels.of_grid(data)
+    path = tmp_path / "labels.npy"
+    grid_cache._store_labels(labels, path)
+    stored = np.load(path)
+    assert stored.flags.c_contiguous and stored.dtype == np.uint32
+    assert np.array_equal(stored, data)
+
+
+def test_stored_labels_of_another_grid_are_read_plane_by_plane(the_map, tmp_path: Path) -> None:
+    labels = GridLabels(the_map.fetch(), volume_shape(200), ccf_affine(200))
+    assert not labels.same_grid
+    path = tmp_path / "labels.npy"
+    grid_cache._store_labels(labels, path)
+    assert np.array_equal(np.load(path), labels.volume())

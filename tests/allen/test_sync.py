@@ -292,6 +292,31 @@ class TestRun:
         run.close()
         assert first[0] == downloader.metadata["images"][0]["id"]
 
+    def test_images_are_decoded_a_few_sections_ahead_only(
+        self, client: AllenClient, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        # decoding overlaps with the caller's work, but large images must not pile up
+        decoded: list[int] = []
+        read = sync._read_images
+
+        def counting(image_id: int, paths: Any) -> Any:
+            images = read(image_id, paths)
+            decoded.append(image_id)
+            return images
+
+        monkeypatch.setattr(sync, "_read_images", counting)
+        downloader = DatasetDownloader(
+            CORONAL_ID, downsample_ref=200, downsample_img=6, client=client
+        )
+        downloader.fetch_metadata()
+        seen = []
+        for image_id, *_ in downloader.run():
+            seen.append(image_id)
+            # the yielded one, and at most _DECODED_AHEAD behind it
+            assert len(decoded) - len(seen) <= sync._DECODED_AHEAD
+        assert seen == [r["id"] for r in downloader.metadata["images"]]
+        assert sorted(decoded) == sorted(seen)
+
 
 class TestReferenceSpace10:
     """Sagittal datasets are registered to space 10 (L/R flipped): to_ccf mirrors them."""

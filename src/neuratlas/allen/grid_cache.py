@@ -34,6 +34,8 @@ __all__ = ["grid_labels"]
 #: Bumped when the layout of the cached files changes.
 _VERSION = 1
 LabelCounts = tuple[NDArray[Any], NDArray[np.int64]]
+#: Planes and columns copied at a time when the labels are stored (see _store_labels).
+_TILE = (16, 8)
 
 
 def grid_labels(the_map: Any, resolution_um: int) -> tuple[GridLabels, LabelCounts]:
@@ -94,7 +96,7 @@ def _load_labels(path: Path, shape: tuple[int, ...]) -> GridLabels | None:
 
 
 def _store_labels(labels: GridLabels, path: Path) -> None:
-    """Write the grid's labels as a C-ordered ``.npy``, one plane at a time (no second copy)."""
+    """Write the grid's labels as a C-ordered ``.npy``, a few planes at a time (no second copy)."""
     header = {
         "descr": np.lib.format.dtype_to_descr(labels.data.dtype),
         "fortran_order": False,
@@ -102,8 +104,25 @@ def _store_labels(labels: GridLabels, path: Path) -> None:
     }
     with atomic_write(path, "wb") as handle:
         np.lib.format.write_array_header_1_0(handle, header)
-        for index in range(labels.shape[0]):
-            handle.write(np.ascontiguousarray(labels.plane(0, index)).tobytes())
+        if not labels.same_grid:
+            for index in range(labels.shape[0]):
+                handle.write(np.ascontiguousarray(labels.plane(0, index)).data)
+            return
+        # the annotation's own array, Fortran-ordered as NRRD and NIfTI store it: copied
+        # plane by plane, every element read is a cache miss (~0.3 s at 25 µm); in tiles
+        # of a few planes and columns, reads and writes stay in the CPU cache (~0.1 s)
+        data = labels.data
+        block = np.empty((_TILE[0], *data.shape[1:]), dtype=data.dtype)
+        for start in range(0, data.shape[0], _TILE[0]):
+            planes = data[start : start + _TILE[0]]
+            out = block[: planes.shape[0]]
+            for column in range(0, data.shape[2], _TILE[1]):
+                out[:, :, column : column + _TILE[1]] = planes[:, :, column : column + _TILE[1]]
+            # a plane per write, as above: larger writes make the page cache keep the file
+            # in larger folios, and a run mapping a few planes then maps (and counts as
+            # resident) whole folios around them
+            for plane in out:
+                handle.write(plane.data)
 
 
 def _counts(labels: GridLabels, path: Path) -> LabelCounts:

@@ -8,6 +8,7 @@ and is re-exported here.
 
 from __future__ import annotations
 
+import collections
 import functools
 import logging
 from collections.abc import Callable, Collection, Generator, Iterator
@@ -58,6 +59,9 @@ logger = logging.getLogger(__name__)
 
 # a section image and its expression view (None unless asked for)
 _ImagePair = tuple[NDArray[np.uint8], NDArray[np.uint8] | None]
+#: Sections decoded ahead of the one being used (enough to keep a core busy; more would
+#: only hold more images in memory).
+_DECODED_AHEAD = 2
 
 #: Fetches one image instead of the client (atldld's ``get_image`` signature).
 GetImage = Callable[..., NDArray[np.uint8] | None]
@@ -450,9 +454,33 @@ class DatasetDownloader:
                 if wanted is None or record["id"] in wanted:
                     yield record, functools.partial(self._injected_images, record["id"])
             return
-        for record, paths in self.iter_downloads(image_ids):
-            if paths is not None:
-                yield record, functools.partial(_read_images, record["id"], paths)
+        yield from self._decoded_ahead(image_ids)
+
+    def _decoded_ahead(
+        self, image_ids: Collection[int] | None
+    ) -> Iterator[tuple[dict[str, Any], Callable[[], _ImagePair]]]:
+        """The downloaded images, decoded in worker threads a few sections ahead.
+
+        Decoding a JPEG releases the GIL: done here, it overlaps with the caller's work
+        on the previous sections instead of adding to it. At most
+        :data:`_DECODED_AHEAD` decoded sections wait, so memory stays bounded however
+        large the images are.
+        """
+        pending: collections.deque[tuple[dict[str, Any], Future[_ImagePair]]] = collections.deque()
+        decoder = ThreadPoolExecutor(max_workers=_DECODED_AHEAD, thread_name_prefix="allen-decode")
+        try:
+            for record, paths in self.iter_downloads(image_ids):
+                if paths is None:
+                    continue  # a failed download, already in self.failures
+                pending.append((record, decoder.submit(_read_images, record["id"], paths)))
+                if len(pending) > _DECODED_AHEAD:
+                    done, future = pending.popleft()
+                    yield done, future.result
+            while pending:
+                done, future = pending.popleft()
+                yield done, future.result
+        finally:
+            decoder.shutdown(wait=True, cancel_futures=True)
 
     def _injected_images(self, image_id: int) -> _ImagePair:
         if self.expression_only:

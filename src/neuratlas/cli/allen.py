@@ -35,10 +35,15 @@ from neuratlas.allen.sync import DatasetDownloader
 from neuratlas.allen.transforms import REFERENCE_SHAPE_UM
 from neuratlas.allen.volume import GAPS
 from neuratlas.cli.output import check_output_path, console, emit_json, emit_rows
+from neuratlas.cli.running import run
 from neuratlas.retrieval.cache import check_writable
 
 app = typer.Typer(
-    help="Allen Brain section datasets synced to the reference space.", no_args_is_help=True
+    help="Allen Brain section datasets synced to the reference space.",
+    no_args_is_help=True,
+    # run on its own by the console script's fast path (run_alone): as the full command
+    add_completion=False,
+    pretty_exceptions_enable=False,
 )
 dataset_app = typer.Typer(help="Inspect one section dataset.", no_args_is_help=True)
 search_app = typer.Typer(help="Find datasets and images.", no_args_is_help=True)
@@ -419,4 +424,9 @@ def cache_clear(yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask.
     typer.echo(f"cleared {folder}", err=True)
 
 
-__all__ = ["app"]
+def run_alone() -> None:
+    """Run ``neuratlas allen ...`` as a command line of its own (see ``cli/entry.py``)."""
+    run(app, sys.argv[2:], "neuratlas allen")
+
+
+__all__ = ["app", "run_alone"]
