@@ -45,7 +45,9 @@ bench: $(STAMP)
 	@# atldld, the Allen peer, in a venv of its own (see pyproject's bench extra)
 	test -x .venv-bench/bin/python || $(PY) -m venv .venv-bench
 	.venv-bench/bin/python -m pip install -q "atldld==0.3.4" pynrrd psutil
-	for b in benchmarks/bench_*.py; do echo "== $$b"; NEURATLAS_ATLDLD_PYTHON=$(CURDIR)/.venv-bench/bin/python $(BIN)/python $$b || exit 1; done
+	@# every script runs; a script exits 1 when a target is missed, and make bench says which at the end
+	failed=""; for b in benchmarks/bench_*.py; do echo "== $$b"; NEURATLAS_ATLDLD_PYTHON=$(CURDIR)/.venv-bench/bin/python $(BIN)/python $$b || failed="$$failed $$b"; done; \
+	if [ -n "$$failed" ]; then echo "missed a target or failed:$$failed"; exit 1; fi
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import csv
 import os
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -274,6 +276,58 @@ def parcels_on_grid(
     """
     shape = tuple(int(s) for s in shape[:3])
     affine = np.asarray(affine, dtype=np.float64)
+    key = _cache_key(parcellation, space, shape, affine, maptype)
+    with _RECENT_LOCK:
+        if key in _RECENT:
+            _RECENT.move_to_end(key)
+            return _RECENT[key]
+    parcels = _make_parcels(parcellation, space, shape, affine, maptype)
+    with _RECENT_LOCK:
+        _RECENT[key] = parcels
+        while len(_RECENT) > _RECENT_KEPT:
+            _RECENT.popitem(last=False)
+    return parcels
+
+
+#: Parcellations on grids kept in this process: a worker that runs one batch after
+#: another (a long-lived Dask cluster, the service) builds each one once.
+_RECENT_KEPT = 8
+_RECENT: OrderedDict[tuple, Parcels] = OrderedDict()
+_RECENT_LOCK = threading.Lock()
+
+
+def _cache_key(
+    parcellation: object,
+    space: str,
+    shape: tuple[int, ...],
+    affine: np.ndarray,
+    maptype: str | None,
+) -> tuple:
+    if isinstance(parcellation, tuple):
+        # a user's files: their paths, sizes and times, so that an edited file is read again
+        what: object = tuple(
+            (str(Path(p).resolve()), Path(p).stat().st_size, Path(p).stat().st_mtime_ns)
+            if Path(p).exists()
+            else str(p)
+            for p in parcellation
+        )
+    else:
+        parc = (
+            active().parcellations.get(parcellation)
+            if isinstance(parcellation, str)
+            else parcellation
+        )
+        what = (id(active()), parc.id)
+    return (what, resolve_space(space).id, shape, affine.round(6).tobytes(), maptype)
+
+
+def _make_parcels(
+    parcellation: object,
+    space: str,
+    shape: tuple[int, int, int],
+    affine: np.ndarray,
+    maptype: str | None,
+) -> Parcels:
     if isinstance(parcellation, tuple):
         image_path, labels_path = parcellation
         table = read_label_file(labels_path)
