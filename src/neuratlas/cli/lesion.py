@@ -107,19 +107,14 @@ def _client(scheduler: str | None, workers: int | None) -> Iterator[Client]:
 
 
 def _check_out_dir(path: Path) -> None:
-    """Before any work: the derivatives folder can be made (its parent exists) and written."""
-    if path.exists() and not path.is_dir():
+    """Before any work: the output folder can be made (its parent exists) and written."""
+    check_writable(path, folder=True)
+    try:
+        path.mkdir(exist_ok=True)
+    except OSError as exc:
         raise ArgumentError(
-            f"{path} is a file, not a folder", hint="give a folder for the derivatives"
-        )
-    if not path.exists():
-        if not path.parent.is_dir():
-            raise ArgumentError(
-                f"cannot make {path}: its folder {path.parent} does not exist",
-                hint="create the parent folder first, or check the path",
-            )
-        path.mkdir()
-    check_writable(path / "dataset_description.json")
+            f"cannot make {path}: {exc.strerror}", hint="choose a folder you can write to"
+        ) from None
 
 
 def _print_report(report: BatchReport, as_json: bool) -> None:

@@ -97,20 +97,19 @@ def _record(analysis: Analysis, source: Path) -> dict[str, Any]:
     }
 
 
-def _is_done(output_dir: Path, analysis: Analysis, source: Path) -> bool:
+def _is_done(output_dir: Path, analysis: Analysis, source: Path, wanted: dict[str, Any]) -> bool:
     path = run_record_path(output_dir, analysis, subject_key(source))
     try:
         kept = json.loads(path.read_text())
     except (OSError, ValueError):
         return False
-    wanted = _record(analysis, source)
     return all(kept.get(k) == v for k, v in wanted.items())
 
 
-def _mark_done(output_dir: Path, analysis: Analysis, source: Path) -> None:
+def _mark_done(output_dir: Path, analysis: Analysis, source: Path, wanted: dict[str, Any]) -> None:
     path = run_record_path(output_dir, analysis, subject_key(source))
     path.parent.mkdir(parents=True, exist_ok=True)
-    record = {**_record(analysis, source), "version": __version__, "finished": time.time()}
+    record = {**wanted, "version": __version__, "finished": time.time()}
     with atomic_write(path, "w") as fh:
         json.dump(record, fh, indent=1)
 
@@ -121,12 +120,17 @@ def _failure(key: str, exc: BaseException, started: float) -> SubjectOutcome:
 
 
 def _export(
-    analysis: Analysis, subject: SubjectData, source: Path, output_dir: Path, started: float
+    analysis: Analysis,
+    subject: SubjectData,
+    source: Path,
+    output_dir: Path,
+    record: dict[str, Any],
+    started: float,
 ) -> SubjectOutcome:
     key = subject_key(source)
     try:
         export_bids_derivatives(subject, output_dir, overwrite=True)
-        _mark_done(output_dir, analysis, source)
+        _mark_done(output_dir, analysis, source, record)
     except (Error, OSError, ValueError) as exc:
         return _failure(key, exc, started)
     return SubjectOutcome(key, "done", seconds=time.perf_counter() - started)
@@ -149,8 +153,16 @@ def run_group(
     started = time.perf_counter()
     outcomes: dict[Path, SubjectOutcome] = {}
     loaded: list[tuple[Path, SubjectData]] = []
+    # the record of each source (its digest read once): what a finished run must match,
+    # and what this run writes when done; taken before the mask is read
+    records: dict[Path, dict[str, Any]] = {}
     for source in sources:
-        if _is_done(output_dir, analysis, source):
+        try:
+            records[source] = _record(analysis, source)
+        except OSError as exc:
+            outcomes[source] = _failure(subject_key(source), exc, started)
+            continue
+        if _is_done(output_dir, analysis, source, records[source]):
             outcomes[source] = SubjectOutcome(subject_key(source), "skipped")
             continue
         try:
@@ -170,7 +182,9 @@ def run_group(
                 ran.append(None)
     for (source, _), subject in zip(loaded, ran, strict=True):
         if subject is not None:
-            outcomes[source] = _export(analysis, subject, source, output_dir, started)
+            outcomes[source] = _export(
+                analysis, subject, source, output_dir, records[source], started
+            )
     return [outcomes[s] for s in sources]
 
 

@@ -25,7 +25,6 @@ For labelled maps and binary masks these are lacuna's numbers (voxel counts).
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -49,7 +48,6 @@ __all__ = ["AGGREGATIONS", "ParcelAggregation", "RegionalDamage"]
 AGGREGATIONS = ("mean", "sum", "percent", "volume", "median", "std")
 #: The source that means the lesion mask itself.
 MASK_SOURCE = "maskimg"
-_GRIDS_KEPT = 4  # parcellations on grids kept in memory per analysis (a batch has one grid)
 
 
 def _parcellation_list(parcellation: Any) -> list[Any]:
@@ -132,11 +130,6 @@ class ParcelAggregation(Analysis):
         self.parcellations = _parcellation_list(parcellation)
         for p in self.parcellations:
             _check_parcellation(p)
-        self._grids: OrderedDict[tuple, list[Parcels]] = OrderedDict()
-
-    def __getstate__(self) -> dict[str, Any]:
-        # parcellations on grids are rebuilt where the analysis runs, not shipped there
-        return {**self.__dict__, "_grids": OrderedDict()}
 
     def parameters(self) -> dict[str, Any]:
         source = self.source if isinstance(self.source, str) else f"VoxelMap:{self.source.name}"
@@ -151,15 +144,8 @@ class ParcelAggregation(Analysis):
 
     # --- inputs -----------------------------------------------------------------
     def _parcels(self, space: str, shape: tuple[int, ...], affine: np.ndarray) -> list[Parcels]:
-        key = (resolve_space(space).id, tuple(shape), affine.round(6).tobytes())
-        if key not in self._grids:
-            self._grids[key] = [
-                parcels_on_grid(p, space, shape, affine) for p in self.parcellations
-            ]
-            while len(self._grids) > _GRIDS_KEPT:
-                self._grids.popitem(last=False)
-        self._grids.move_to_end(key)
-        return self._grids[key]
+        # parcels_on_grid keeps recent ones per process: no cache of our own
+        return [parcels_on_grid(p, space, shape, affine) for p in self.parcellations]
 
     def _source_map(self, subject: SubjectData) -> tuple[str, np.ndarray, np.ndarray, str]:
         """(label, values, affine, space) of the map to summarise."""

@@ -295,16 +295,12 @@ def write_connectome(
     >>> series = np.random.default_rng(0).normal(size=(3, 20, mask.sum()))
     >>> write_connectome(tmp / "c.h5", series, mask, np.eye(4))  # doctest: +SKIP
     """
-    if isinstance(timeseries, np.ndarray) or n_subjects is None:
-        array = np.asarray(timeseries, dtype=np.float32)
-        if array.ndim != 3:
-            raise ArgumentError(
-                f"timeseries of shape {array.shape}, expected (subjects, time points, voxels)"
-            )
-        with ConnectomeWriter(
+
+    def writer_for(subjects: int, timepoints: int) -> ConnectomeWriter:
+        return ConnectomeWriter(
             path,
-            array.shape[0],
-            array.shape[1],
+            subjects,
+            timepoints,
             mask_indices,
             mask_affine,
             mask_shape,
@@ -314,7 +310,15 @@ def write_connectome(
             subject_ids=subject_ids,
             compression=compression,
             overwrite=overwrite,
-        ) as writer:
+        )
+
+    if isinstance(timeseries, np.ndarray) or n_subjects is None:
+        array = np.asarray(timeseries, dtype=np.float32)
+        if array.ndim != 3:
+            raise ArgumentError(
+                f"timeseries of shape {array.shape}, expected (subjects, time points, voxels)"
+            )
+        with writer_for(array.shape[0], array.shape[1]) as writer:
             if array.shape[2] != writer.n_voxels:
                 raise ArgumentError(
                     f"timeseries has {array.shape[2]} voxels but the mask {writer.n_voxels}"
@@ -323,20 +327,7 @@ def write_connectome(
         return writer.path
     subjects = iter(timeseries)
     first = np.asarray(next(subjects), dtype=np.float32)
-    with ConnectomeWriter(
-        path,
-        n_subjects,
-        first.shape[0],
-        mask_indices,
-        mask_affine,
-        mask_shape,
-        space=space,
-        description=description,
-        source=source,
-        subject_ids=subject_ids,
-        compression=compression,
-        overwrite=overwrite,
-    ) as writer:
+    with writer_for(n_subjects, first.shape[0]) as writer:
         writer.write(0, first)
         for index, subject in enumerate(subjects, start=1):
             if index >= n_subjects:
