@@ -458,3 +458,64 @@ def test_core_objects_reach_their_catalogue_through_references(toy) -> None:
     parc = toy.parcellations[PARC_ID]
     assert parc.references is toy
     assert all(m.references is toy for m in parc.maps)
+
+
+# --- siibra's public configuration: version chains and plain @id links ---------------------
+def _siibra_style_versions(root: Path) -> Path:
+    """Three linked versions without a collection name, as siibra's public specs have."""
+    regions = [{"name": "Area hOc1", "children": []}]
+    chain = [("v1", "2.9"), ("v2", "3.0.3"), ("v3", "3.1")]
+    for place, (tag, version) in enumerate(chain):
+        spec = {
+            "@id": f"minds/core/parcellationatlas/v1.0.0/julich-{tag}",
+            "@type": "siibra/parcellation/v0.0.1",
+            "name": f"Julich-Brain Cytoarchitectonic Atlas (v{version})",
+            "shortName": f"Julich-Brain v{version}",
+            "@version": {
+                "name": version,
+                "@prev": (
+                    {"@id": f"minds/core/parcellationatlas/v1.0.0/julich-{chain[place - 1][0]}"}
+                    if place
+                    else None
+                ),
+                "@next": (
+                    f"minds/core/parcellationatlas/v1.0.0/julich-{chain[place + 1][0]}"
+                    if place + 1 < len(chain)
+                    else None
+                ),
+            },
+            "regions": regions,
+        }
+        (root / "parcellations" / f"julich-{tag}.json").write_text(json.dumps(spec))
+    return root
+
+
+def test_unversioned_query_finds_the_newest_along_the_chain(toy_copy: Path) -> None:
+    cat = Catalogue([_siibra_style_versions(toy_copy)])
+    newest = cat.parcellations["julich"]
+    assert newest.version == "3.1"
+    assert cat.parcellations["julich brain"] is newest
+    assert cat.parcellations["julich 2.9"].version == "2.9"
+    assert [p.version for p in cat.parcellations.find("julich")][:1] == ["3.1"]
+    collections = {cat.parcellations[f"julich {v}"].collection for v in ("2.9", "3.0.3", "3.1")}
+    assert len(collections) == 1
+    assert newest.is_newest_version
+
+
+def test_chain_order_wins_over_version_names(toy_copy: Path) -> None:
+    # the newest version is the end of the @next chain even when its name sorts lower
+    root = _siibra_style_versions(toy_copy)
+    edit(root / "parcellations" / "julich-v3.json", lambda d: d["@version"].update(name="2024"))
+    edit(root / "parcellations" / "julich-v1.json", lambda d: d["@version"].update(name="9.9"))
+    assert Catalogue([root]).parcellations["julich"].version == "2024"
+
+
+def test_atlas_lists_spaces_and_parcellations_as_plain_ids(toy_copy: Path) -> None:
+    edit(
+        toy_copy / "atlases" / "toy.json",
+        lambda d: d.update(spaces=[SPACE_ID], parcellations=[PARC_ID, "not/in/this/catalogue"]),
+    )
+    cat = Catalogue([toy_copy], strict=True)
+    atlas = cat.atlases[0]
+    assert [s.id for s in atlas.spaces] == [SPACE_ID]
+    assert [p.id for p in atlas.parcellations] == [PARC_ID]

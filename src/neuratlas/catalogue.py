@@ -11,9 +11,11 @@ the objects themselves never import it.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import numbers
 import os
+import threading
 import warnings
 from functools import cached_property
 from pathlib import Path
@@ -21,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from neuratlas import matching, references
 from neuratlas.configuration.loader import BUILTIN, LoadedSpec, SpecWarning, load_folder
-from neuratlas.configuration.specs import AtlasSpec, MapSpec, ParcellationSpec, SpaceSpec
+from neuratlas.configuration.specs import ATLAS_TYPE, MAP_TYPE, PARCELLATION_TYPE, SPACE_TYPE
 from neuratlas.core.atlas import Atlas
 from neuratlas.core.map_index import MapType
 from neuratlas.core.parcellation import Parcellation
@@ -37,6 +39,8 @@ if TYPE_CHECKING:
     from neuratlas.core.space import Space
 
 ENV_VAR = "NEURATLAS_CONFIGURATION"
+#: Set to 0 to keep the numeric stack from being imported in the background.
+WARM_UP_VAR = "NEURATLAS_PREIMPORT"
 
 
 class Catalogue:
@@ -59,12 +63,15 @@ class Catalogue:
     def _specs(self) -> list[LoadedSpec]:
         specs: dict[str, LoadedSpec] = {}
         for folder in self.folders:
-            for loaded in load_folder(folder, strict=self.strict):
-                specs[loaded.spec.id] = loaded
+            # headers only (from the folder's index when it has one): each object
+            # validates the rest of its spec when it is first used
+            for loaded in load_folder(folder, strict=self.strict, lazy=True):
+                specs[loaded.header.id] = loaded
+        start_warm_up()
         return list(specs.values())
 
-    def _of(self, kind: type) -> list[LoadedSpec]:
-        return [s for s in self._specs if isinstance(s.spec, kind)]
+    def _of(self, kind: str) -> list[LoadedSpec]:
+        return [s for s in self._specs if s.header.type == kind]
 
     # --- the tables ------------------------------------------------------------
     # Spaces and maps carry the numeric stack (NumPy, nibabel); a parcellation
@@ -76,13 +83,13 @@ class Catalogue:
         # heavy: NumPy and nibabel, see above
         from neuratlas.core.space import Space
 
-        return InstanceTable("space", [Space(s, self) for s in self._of(SpaceSpec)])
+        return InstanceTable("space", [Space(s, self) for s in self._of(SPACE_TYPE)])
 
     @cached_property
     def parcellations(self) -> InstanceTable[Parcellation]:
         """Every parcellation of the configuration."""
         return InstanceTable(
-            "parcellation", [Parcellation(s, self) for s in self._of(ParcellationSpec)]
+            "parcellation", [Parcellation(s, self) for s in self._of(PARCELLATION_TYPE)]
         )
 
     @cached_property
@@ -93,21 +100,65 @@ class Catalogue:
         from neuratlas.core.sparse_map import SparseMap
 
         table = InstanceTable("map")
-        for loaded in self._of(MapSpec):
-            spec = loaded.spec
-            for ref, kind in ((spec.space, "space"), (spec.parcellation, "parcellation")):
-                known = self.spaces if kind == "space" else self.parcellations
-                if ref.id not in {e.id for e in known}:
+        known = {
+            "space": {e.id for e in self.spaces},
+            "parcellation": {e.id for e in self.parcellations},
+        }
+        for loaded in self._of(MAP_TYPE):
+            header = loaded.header
+            for ref, kind in ((header.space, "space"), (header.parcellation, "parcellation")):
+                if ref is None:
+                    self._reject(loaded, f"has no {kind}", f"$.{kind}")
+                    break
+                if ref.id not in known[kind]:
                     self._reject(loaded, f"refers to unknown {kind} {ref.id!r}", f"$.{kind}")
                     break
             else:
-                table.add((SparseMap if spec.sparse else Map)(loaded, self))
+                table.add((SparseMap if header.sparse else Map)(loaded, self))
         return table
 
     @cached_property
     def atlases(self) -> InstanceTable[Atlas]:
         """Every atlas of the configuration."""
-        return InstanceTable("atlas", [Atlas(s, self) for s in self._of(AtlasSpec)])
+        return InstanceTable("atlas", [Atlas(s, self) for s in self._of(ATLAS_TYPE)])
+
+    @cached_property
+    def _version_chains(self) -> dict[str, tuple[str, int]]:
+        """Parcellation ``@id`` -> (its collection, its place along the ``@version`` chain).
+
+        siibra links the versions of a parcellation by ``@prev``/``@next`` without
+        naming a collection: the linked versions form one collection (named by the
+        oldest one's ``@id``), so that an unversioned query finds the newest version,
+        the one at the end of the chain.
+        """
+        links: dict[str, set[str]] = {}
+        for loaded in self._of(PARCELLATION_TYPE):
+            pid = loaded.header.id
+            links.setdefault(pid, set())
+            version = loaded.header.version
+            for other in (version.prev, version.next) if version else ():
+                other_id = getattr(other, "id", other)
+                if isinstance(other_id, str) and other_id:
+                    links[pid].add(other_id)
+                    links.setdefault(other_id, set()).add(pid)
+        nexts = {
+            s.header.id: _link_id(s.header.version.next)
+            for s in self._of(PARCELLATION_TYPE)
+            if s.header.version is not None
+        }
+        chains: dict[str, tuple[str, int]] = {}
+        for start in links:
+            if start in chains:
+                continue
+            members = _connected(start, links)
+            ordered = _chain_order(members, nexts)
+            for place, pid in enumerate(ordered):
+                chains[pid] = (ordered[0], place)
+        return chains
+
+    def version_chain(self, parcellation: Parcellation) -> tuple[str, int]:
+        """The collection of ``parcellation``'s versions and its place in their chain."""
+        return self._version_chains.get(parcellation.id, (parcellation.id, 0))
 
     def _reject(self, loaded: LoadedSpec, message: str, path: str) -> None:
         error = SpecError(message, file=str(loaded.file), path=path)
@@ -230,6 +281,40 @@ class Catalogue:
         return related_regions(region, self.maps_of)
 
 
+def _link_id(link: object) -> str | None:
+    """The ``@id`` of an ``@prev``/``@next`` link (a string or ``{"@id": ...}``)."""
+    value = getattr(link, "id", link)
+    return value if isinstance(value, str) and value else None
+
+
+def _connected(start: str, links: dict[str, set[str]]) -> set[str]:
+    seen = {start}
+    stack = [start]
+    while stack:
+        for other in links.get(stack.pop(), ()):
+            if other not in seen:
+                seen.add(other)
+                stack.append(other)
+    return seen
+
+
+def _chain_order(members: set[str], nexts: dict[str, str | None]) -> list[str]:
+    """The members oldest first: follow ``@next`` from those that no member points to.
+
+    Links may be incomplete or even cyclic in hand-written configurations: members
+    not reached by following ``@next`` keep their sorted order at the end.
+    """
+    pointed = {nexts.get(m) for m in members}
+    ordered: list[str] = []
+    for head in sorted(m for m in members if m not in pointed) or sorted(members)[:1]:
+        node: str | None = head
+        while node is not None and node in members and node not in ordered:
+            ordered.append(node)
+            node = nexts.get(node)
+    ordered += sorted(members.difference(ordered))
+    return ordered
+
+
 def _threshold_argument(threshold: object, kind: MapType | None) -> float | None:
     """``threshold`` of :meth:`Catalogue.get_map` as a float, checked."""
     if threshold is None:
@@ -325,6 +410,39 @@ def describe_maps(maps: list[Map]) -> str:
 def _thresholds(maps: list[Map]) -> dict[str, float]:
     """``@id`` -> the threshold of each map (0 for maps that are not thresholded)."""
     return {m.id: m.threshold or 0.0 for m in maps}
+
+
+# --- warming up -----------------------------------------------------------------
+_warm_up: threading.Thread | None = None
+
+
+def start_warm_up() -> threading.Thread | None:
+    """Import the numeric stack (NumPy, nibabel, the map classes) in the background.
+
+    A loaded catalogue answers region lookups without NumPy, which keeps a cold
+    ``get_region`` fast; but the first map fetched after it would pay ~0.2 s of
+    imports. This thread pays them while the user is still looking regions up.
+    It is started once per process, when a catalogue is first loaded, unless
+    ``$NEURATLAS_PREIMPORT`` is ``0``.
+
+    Two threads importing at once cannot deadlock here: module locks only wait
+    on one another along import cycles, and neuratlas's modules have none (the
+    import-linter contracts of pyproject.toml keep it so).
+    """
+    global _warm_up
+    if _warm_up is None and os.environ.get(WARM_UP_VAR, "1").strip() != "0":
+        _warm_up = threading.Thread(target=_import_numeric_stack, name="neuratlas-warm-up")
+        _warm_up.daemon = True  # never keeps a finished program waiting
+        _warm_up.start()
+    return _warm_up
+
+
+def _import_numeric_stack() -> None:
+    # what fails to import here fails again, with its real error, where it is used
+    with contextlib.suppress(Exception):
+        # heavy: NumPy and nibabel, the whole point of this thread
+        import neuratlas.core.maps
+        import neuratlas.core.sparse_map  # noqa: F401
 
 
 # --- the active catalogue ------------------------------------------------------

@@ -37,6 +37,10 @@ class References(Protocol):
         """The space, parcellation or map with exactly this ``@id`` (else NotFoundError)."""
         ...
 
+    def version_chain(self, parcellation: Parcellation) -> tuple[str, int]:
+        """The collection of a parcellation's versions and its place along their chain."""
+        ...
+
     def maps_of(
         self, *, parcellation: Parcellation | None = None, space: Space | None = None
     ) -> list[Map]:

@@ -16,12 +16,12 @@ from __future__ import annotations
 import contextlib
 import json
 import sys
+import threading
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from neuratlas.configuration.specs import (
     SPEC_MODELS,
@@ -29,8 +29,10 @@ from neuratlas.configuration.specs import (
     MapSpec,
     ParcellationSpec,
     SpaceSpec,
+    SpecHeader,
 )
 from neuratlas.errors import SpecError
+from neuratlas.retrieval.cache import atomic_write
 
 FOLDERS = ("atlases", "spaces", "parcellations", "maps")
 BUILTIN = Path(__file__).parent / "builtin"
@@ -68,16 +70,50 @@ if getattr(warnings.showwarning, "__name__", "") != _show_warning.__name__:
     warnings.showwarning = _show_warning
 
 
-@dataclass(frozen=True)
 class LoadedSpec:
-    """A validated spec and the file it came from (relative URLs resolve against it)."""
+    """A spec file: its header at once, the whole validated spec on first use.
 
-    spec: SpaceSpec | ParcellationSpec | MapSpec | AtlasSpec
-    file: Path
+    Parameters
+    ----------
+    file : Path
+        The spec file (relative URLs in it resolve against its folder).
+    header : SpecHeader
+        Names and links, read when the folder is indexed.
+    spec : SpaceSpec, ParcellationSpec, MapSpec or AtlasSpec, optional
+        The validated spec, when it is already at hand; otherwise it is read and
+        validated on first access of :attr:`spec` (a malformed file then raises
+        :class:`~neuratlas.errors.SpecError` naming the file and JSON path).
+    """
+
+    __slots__ = ("_lock", "_spec", "file", "header")
+
+    def __init__(
+        self,
+        file: Path,
+        header: SpecHeader,
+        spec: SpaceSpec | ParcellationSpec | MapSpec | AtlasSpec | None = None,
+    ) -> None:
+        self.file = file
+        self.header = header
+        self._spec = spec
+        self._lock = threading.Lock()
+
+    @property
+    def spec(self) -> SpaceSpec | ParcellationSpec | MapSpec | AtlasSpec:
+        """The whole spec, validated (read from the file on first access)."""
+        if self._spec is None:
+            # service threads may use one object at once: validate the file once
+            with self._lock:
+                if self._spec is None:
+                    self._spec = load_file(self.file).spec
+        return self._spec
 
     @property
     def folder(self) -> Path:
         return self.file.parent
+
+    def __repr__(self) -> str:
+        return f"<LoadedSpec {self.header.id!r} from {str(self.file)!r}>"
 
 
 def json_path(location: tuple[str | int, ...]) -> str:
@@ -88,37 +124,42 @@ def json_path(location: tuple[str | int, ...]) -> str:
     return out
 
 
-def load_file(file: Path) -> LoadedSpec:
-    """Parse and validate one spec file.
+def read_json(file: Path) -> dict:
+    """The JSON object in a spec file, with its ``@type`` checked.
 
     Raises
     ------
     SpecError
-        Invalid JSON, a missing or unknown ``@type``, or a field that fails validation.
+        Invalid JSON, not an object, or a missing or unknown ``@type``.
     """
     try:
-        data = json.loads(file.read_text(encoding="utf-8"))
+        data = json.loads(file.read_bytes())
     except json.JSONDecodeError as exc:
         raise SpecError(
             f"not valid JSON (line {exc.lineno}, column {exc.colno}): {exc.msg}",
             file=str(file),
             hint="fix the JSON syntax",
         ) from None
+    except UnicodeDecodeError as exc:
+        raise SpecError(f"not UTF-8 text: {exc.reason}", file=str(file)) from None
     except OSError as exc:
         raise SpecError(f"cannot read: {exc.strerror}", file=str(file)) from None
     if not isinstance(data, dict):
         raise SpecError("expected a JSON object", file=str(file), path="$")
     kind = data.get("@type")
-    model = SPEC_MODELS.get(kind) if isinstance(kind, str) else None
-    if model is None:
+    if not isinstance(kind, str) or kind not in SPEC_MODELS:
         raise SpecError(
             f"unknown @type {kind!r}",
             file=str(file),
             path="$['@type']",
             hint="expected one of " + ", ".join(sorted(SPEC_MODELS)),
         )
+    return data
+
+
+def _validated(model: type[BaseModel], data: dict, file: Path) -> Any:
     try:
-        return LoadedSpec(model.model_validate(data), file)
+        return model.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
         raise SpecError(
@@ -130,12 +171,104 @@ def load_file(file: Path) -> LoadedSpec:
         ) from None
 
 
+def load_file(file: Path) -> LoadedSpec:
+    """Parse and validate one spec file, whole.
+
+    Raises
+    ------
+    SpecError
+        Invalid JSON, a missing or unknown ``@type``, or a field that fails validation.
+    """
+    data = read_json(file)
+    spec = _validated(SPEC_MODELS[data["@type"]], data, file)
+    return LoadedSpec(file, _validated(SpecHeader, data, file), spec)
+
+
+def scan_file(file: Path) -> LoadedSpec:
+    """Read one spec file's header; the rest is validated when it is first used.
+
+    Raises
+    ------
+    SpecError
+        Invalid JSON, a missing or unknown ``@type``, or a header field (``@id``,
+        ``name``, links to other specs) that fails validation.
+    """
+    return LoadedSpec(file, _validated(SpecHeader, read_json(file), file))
+
+
 def _short(value: object) -> str:
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def load_folder(folder: str | Path, *, strict: bool = False) -> list[LoadedSpec]:
+def spec_files(root: Path) -> list[Path]:
+    """The ``*.json`` files of a configuration folder, by sub-folder then name."""
+    files: list[Path] = []
+    for name in FOLDERS:
+        sub = root / name
+        if sub.is_dir():
+            files += sorted(sub.glob("*.json"))
+    return files
+
+
+# --- the index of a folder: every spec's header in one file ----------------------------
+#: The index file at the root of a configuration folder (``tools`` write one for the
+#: embedded folder, so that the catalogue starts without parsing every spec).
+INDEX_NAME = "neuratlas-index.json"
+_INDEX_FORMAT = 1
+
+
+def _listing(root: Path, files: list[Path]) -> list[list]:
+    return [[f.relative_to(root).as_posix(), f.stat().st_size] for f in files]
+
+
+def read_index(root: Path, files: list[Path]) -> list[LoadedSpec] | None:
+    """The folder's specs from its index, or None when there is none or it is stale.
+
+    An index is up to date when it lists the same files with the same sizes.
+    """
+    index = root / INDEX_NAME
+    try:
+        data = json.loads(index.read_bytes())
+        if data.get("format") != _INDEX_FORMAT:
+            return None
+        entries = data["files"]
+        if [[e["path"], e["size"]] for e in entries] != _listing(root, files):
+            return None
+        return [
+            LoadedSpec(root / e["path"], SpecHeader.model_validate(e["header"])) for e in entries
+        ]
+    except (OSError, ValueError, KeyError, TypeError, ValidationError):
+        return None  # no index, or one this version cannot use: scan the files
+
+
+def write_index(folder: str | Path) -> Path:
+    """Write the index of a configuration folder (every spec's header, file sizes).
+
+    Every spec is validated whole first: an index is written for good folders only.
+
+    Raises
+    ------
+    SpecError
+        A spec of the folder is malformed.
+    """
+    root = Path(folder)
+    files = spec_files(root)
+    loaded = [load_file(f) for f in files]
+    entries = [
+        {"path": path, "size": size, "header": item.header.model_dump(by_alias=True)}
+        for (path, size), item in zip(_listing(root, files), loaded, strict=True)
+    ]
+    target = root / INDEX_NAME
+    text = json.dumps({"format": _INDEX_FORMAT, "files": entries}, indent=1) + "\n"
+    with atomic_write(target, "w") as out:
+        out.write(text)
+    return target
+
+
+def load_folder(
+    folder: str | Path, *, strict: bool = False, lazy: bool = False
+) -> list[LoadedSpec]:
     """Load every spec in a configuration folder.
 
     Parameters
@@ -145,6 +278,11 @@ def load_folder(folder: str | Path, *, strict: bool = False) -> list[LoadedSpec]
         ``parcellations`` and ``maps``, each holding ``*.json`` specs.
     strict : bool
         Raise on the first malformed file instead of warning and skipping it.
+    lazy : bool
+        Read each spec's header only (from the folder's index when it is up to
+        date, see :mod:`neuratlas.configuration.index`); the rest of a spec is
+        validated when it is first used. Ignored in strict mode, which validates
+        every file whole.
 
     Returns
     -------
@@ -172,16 +310,21 @@ def load_folder(folder: str | Path, *, strict: bool = False) -> list[LoadedSpec]
             f"{str(root)!r} has none of the folders {', '.join(FOLDERS)}",
             hint="point to the root of a configuration in the siibra-configurations layout",
         )
+    files = spec_files(root)
+    if lazy and not strict:
+        indexed = read_index(root, files)
+        if indexed is not None:
+            return indexed
+    read = scan_file if lazy and not strict else load_file
     loaded: list[LoadedSpec] = []
     problems: list[SpecError] = []
-    for sub in present:
-        for file in sorted(sub.glob("*.json")):
-            try:
-                loaded.append(load_file(file))
-            except SpecError as exc:
-                if strict:
-                    raise
-                problems.append(exc)
+    for file in files:
+        try:
+            loaded.append(read(file))
+        except SpecError as exc:
+            if strict:
+                raise
+            problems.append(exc)
     if problems and not loaded:
         # a folder of which nothing loads is a mistake, not a configuration of nothing
         first = "; ".join(str(p) for p in problems[:_LISTED])

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 SPACE_TYPE = "siibra/space/v0.0.1"
 PARCELLATION_TYPE = "siibra/parcellation/v0.0.1"
@@ -22,9 +22,17 @@ class _Spec(BaseModel):
 
 
 class Reference(_Spec):
-    """A link to another spec by ``@id``."""
+    """A link to another spec by ``@id``: ``{"@id": ...}``, or the ``@id`` string itself.
+
+    siibra's public atlas specs list their spaces and parcellations as plain strings.
+    """
 
     id: str = Field(alias="@id")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _plain_id(cls, value: Any) -> Any:
+        return {"@id": value} if isinstance(value, str) else value
 
 
 class Publication(_Spec):
@@ -143,6 +151,49 @@ class AtlasSpec(_Concept):
     type: Literal["juelich/iav/atlas/v1.0.0"] = Field(alias="@type")
     spaces: list[Reference] = []
     parcellations: list[Reference] = []
+
+
+class SpecHeader(_Spec):
+    """What the catalogue needs of a spec before its objects are used.
+
+    Names and links only (no regions, volumes or map indices), so that a catalogue
+    of many large specs is indexed quickly and the rest of a spec is validated when
+    its object is first used (:class:`neuratlas.configuration.loader.LoadedSpec`).
+    """
+
+    id: str = Field(alias="@id")
+    type: str = Field(alias="@type")
+    name: str
+    short_name: str | None = Field(default=None, alias="shortName")
+    aliases: tuple[str, ...] = ()
+    species: str | None = None
+    modality: str | None = None
+    # parcellations
+    version: VersionSpec | None = Field(default=None, alias="@version")
+    # maps
+    space: Reference | None = None
+    parcellation: Reference | None = None
+    maptype: Literal["labelled", "statistical"] | None = None
+    sparse: bool = Field(default=False, alias="represented_as_sparsemap")
+    derived: DerivedSpec | None = Field(default=None, alias="neuratlas:derived")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _resolve_maptype(cls, value: Any) -> Any:
+        # a map without "maptype" is labelled when every index has an integer label: the
+        # header records the answer so that the indices need not be validated to know it
+        if isinstance(value, dict) and value.get("@type") == MAP_TYPE and not value.get("maptype"):
+            indices = value.get("indices")
+            entries = (
+                [e for v in indices.values() if isinstance(v, list) for e in v]
+                if isinstance(indices, dict)
+                else []
+            )
+            labelled = bool(entries) and all(
+                isinstance(e, dict) and isinstance(e.get("label"), int) for e in entries
+            )
+            value = {**value, "maptype": "labelled" if labelled else "statistical"}
+        return value
 
 
 SPEC_MODELS: dict[str, type[_Concept]] = {

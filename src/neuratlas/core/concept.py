@@ -9,6 +9,7 @@ from neuratlas.registry import make_key
 
 if TYPE_CHECKING:
     from neuratlas.configuration.loader import LoadedSpec
+    from neuratlas.configuration.specs import Publication, Source
     from neuratlas.references import References
 
 
@@ -26,16 +27,27 @@ class Concept:
     def __init__(self, loaded: LoadedSpec, references: References) -> None:
         self._loaded = loaded
         self._references = references
-        spec = loaded.spec
-        self.id: str = spec.id
-        self.name: str = spec.name
-        self.short_name: str = spec.short_name or spec.name
-        self.aliases: list[str] = list(spec.aliases)
-        self.species: str | None = spec.species
-        self.modality: str | None = spec.modality
-        self.description: str = spec.description or ""
-        self.publications = list(spec.publications)
-        self.source = spec.source
+        # the header only: the rest of the spec is validated when first asked for
+        header = loaded.header
+        self.id: str = header.id
+        self.name: str = header.name
+        self.short_name: str = header.short_name or header.name
+        self.aliases: list[str] = list(header.aliases)
+        self.species: str | None = header.species
+        self.modality: str | None = header.modality
+
+    @cached_property
+    def description(self) -> str:
+        return self._loaded.spec.description or ""
+
+    @cached_property
+    def publications(self) -> list[Publication]:
+        return list(self._loaded.spec.publications)
+
+    @cached_property
+    def source(self) -> Source | None:
+        """Where the data comes from (package, licence, URL), for embedded specs."""
+        return self._loaded.spec.source
 
     @property
     def references(self) -> References:

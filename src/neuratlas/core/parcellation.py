@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import TYPE_CHECKING
 
 from neuratlas.configuration.specs import RegionSpec, VersionSpec
@@ -29,10 +30,22 @@ class Parcellation(Concept, Region):
 
     def __init__(self, loaded: LoadedSpec, references: References) -> None:
         Concept.__init__(self, loaded, references)
-        spec = loaded.spec
         # the parcellation's aliases (set by Concept) are its names as a region too
-        Region.__init__(self, spec.name, None, [_build(r) for r in spec.regions], self.aliases)
-        self._version = spec.version
+        Region.__init__(self, loaded.header.name, None, None, self.aliases)
+        self._version = loaded.header.version
+        # the region tree is built from the whole spec on first use: a catalogue of
+        # many parcellations (the Allen ontology alone has ~1,300 structures) starts
+        # without validating or building trees nobody asked for
+        self._children = None
+        self._tree_lock = threading.Lock()
+
+    @property
+    def children(self) -> tuple[Region, ...]:
+        if self._children is None:
+            with self._tree_lock:
+                if self._children is None:
+                    self._adopt([_build(r) for r in self._loaded.spec.regions])
+        return self._children  # type: ignore[return-value]
 
     @property
     def version(self) -> str | None:
@@ -40,13 +53,19 @@ class Parcellation(Concept, Region):
 
     @property
     def collection(self) -> str:
+        """Parcellations of one collection are versions of one another.
+
+        The spec's ``collectionName``, else the versions linked by ``@prev``/``@next``.
+        """
         if self._version and self._version.collection:
             return self._version.collection
-        return self.id
+        return self._references.version_chain(self)[0]
 
     @property
     def version_order(self) -> tuple:
-        return version_order(self.version)
+        """Sort key of the versions of a collection: the place along the ``@next``
+        chain, then the version name ("3.10" after "3.9")."""
+        return (self._references.version_chain(self)[1], *version_order(self.version))
 
     @property
     def version_spec(self) -> VersionSpec | None:

@@ -59,12 +59,22 @@ class Region:
         self.name = name
         self.aliases = list(aliases)  # a list, as a Concept's aliases
         self.rgb = tuple(rgb) if rgb is not None else None
-        self.children: tuple[Region, ...] = tuple(children or ())
         self.parent: Region | None = None
-        for child in self.children:
-            child.parent = self
+        self._children: tuple[Region, ...] | None = ()
+        self._adopt(children or ())
         self._find_memo: dict[str, list[tuple[matching.Rank, Region]]] = {}
         self._get_memo: dict[str, Region] = {}
+
+    def _adopt(self, children: list[Region] | tuple[Region, ...]) -> None:
+        kids = tuple(children)
+        for child in kids:
+            child.parent = self
+        self._children = kids  # last: a reader seeing the children sees their parent set
+
+    @property
+    def children(self) -> tuple[Region, ...]:
+        """The sub-regions, in the order of the spec."""
+        return self._children  # type: ignore[return-value]  # a Parcellation fills its own
 
     # --- identity ------------------------------------------------------------
     @property

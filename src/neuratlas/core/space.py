@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 from neuratlas import matching
@@ -10,21 +11,19 @@ from neuratlas.errors import NotFoundError
 from neuratlas.volumes.volume import Volume
 
 if TYPE_CHECKING:
-    from neuratlas.configuration.loader import LoadedSpec
     from neuratlas.core.parcellation import Parcellation
-    from neuratlas.references import References
 
 
 class Space(Concept):
     """A reference space (MNI152 variants, fsaverage5, ...) and its template volumes."""
 
-    def __init__(self, loaded: LoadedSpec, references: References) -> None:
-        super().__init__(loaded, references)
-        self.volumes = [
-            Volume(
-                v.providers, space_id=self.id, variant=v.variant, name=v.name, base=loaded.folder
-            )
-            for v in loaded.spec.volumes
+    @cached_property
+    def volumes(self) -> list[Volume]:
+        """The template volumes (meshes for a surface space), default first."""
+        folder = self._loaded.folder
+        return [
+            Volume(v.providers, space_id=self.id, variant=v.variant, name=v.name, base=folder)
+            for v in self._loaded.spec.volumes
         ]
 
     @property
