@@ -204,3 +204,35 @@ def test_digest_changes_with_the_mask_and_the_affine():
     moved[:3, 3] += 0.5
     img = box_mask()
     assert SubjectData(nib.Nifti1Image(img.dataobj, moved), space="nlin6").digest() != a.digest()
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int16, np.float32])
+def test_memory_order_and_dtype_do_not_change_voxels_or_digest(dtype, tmp_path):
+    # masks read from files are in Fortran order and are kept so (no copy into C
+    # order): indices, volume and digest must be those of the same mask in C order
+    img = box_mask()
+    rng = np.random.default_rng(3)
+    data = np.asarray(img.dataobj).astype(bool) | (rng.random(img.shape) > 0.999)
+    c_order = SubjectData(nib.Nifti1Image(np.ascontiguousarray(data.astype(dtype)), img.affine))
+    f_order = SubjectData(nib.Nifti1Image(np.asfortranarray(data.astype(dtype)), img.affine))
+    expected = np.flatnonzero(data)
+    for subject in (c_order, f_order):
+        assert np.array_equal(subject.voxel_indices(), expected)
+        assert subject.voxel_indices().dtype == np.int64
+        assert subject.get_volume_mm3() == pytest.approx(len(expected) * 8.0)
+        assert not subject.mask.flags.writeable
+    assert f_order.digest() == c_order.digest()
+    # and so is a mask read back from a file
+    nib.save(nib.Nifti1Image(data.astype(np.uint8), img.affine), tmp_path / "m.nii.gz")
+    from_file = SubjectData(nib.load(tmp_path / "m.nii.gz"))
+    assert from_file.digest() == c_order.digest()
+    assert np.array_equal(from_file.mask, data)
+
+
+@pytest.mark.parametrize(("dtype", "bad"), [(np.uint8, 2), (np.int16, -1), (np.float32, 0.5)])
+def test_values_other_than_0_and_1_are_named(dtype, bad):
+    img = box_mask()
+    data = np.asarray(img.dataobj).astype(dtype)
+    data[0, 0, 0] = bad
+    with pytest.raises(LesionError, match=f"found {bad:g}"):
+        SubjectData(nib.Nifti1Image(data, img.affine))

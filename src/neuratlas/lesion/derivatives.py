@@ -337,7 +337,7 @@ def _plan_mask(subject: SubjectData, folder: Path, base: Mapping[str, str | None
         "Description": f"Binary lesion mask ({base['label']}): 1 inside the lesion, 0 elsewhere",
         "Space": subject.space,
         "Resolution": _resolution_text(subject.resolution),
-        "VoxelCount": int(subject.mask.sum()),
+        "VoxelCount": len(subject.voxel_indices()),
         "VolumeMm3": subject.get_volume_mm3(),
         "MaskSha256": subject.digest(),
     }

@@ -25,10 +25,18 @@ __all__ = ["REQUIRED_FIELDS", "array_digest", "check_record", "file_digest", "pr
 REQUIRED_FIELDS = ("function", "parameters", "timestamp", "version")
 
 
-def array_digest(data: np.ndarray, affine: np.ndarray | None = None) -> str:
-    """The sha256 of an array's values (C order, its dtype) and, if given, its affine."""
+def array_digest(
+    data: np.ndarray, affine: np.ndarray | None = None, grid: tuple[int, ...] | None = None
+) -> str:
+    """The sha256 of an array's values (C order, its dtype) and, if given, its affine.
+
+    ``grid``: the shape of the grid the values describe, when they are not the grid
+    itself (e.g. the flat indices of a mask's voxels), hashed with them.
+    """
     h = hashlib.sha256()
     h.update(str(data.dtype).encode() + str(data.shape).encode())
+    if grid is not None:
+        h.update(b"grid" + str(tuple(int(n) for n in grid)).encode())
     h.update(np.ascontiguousarray(data).tobytes())
     if affine is not None:
         h.update(np.asarray(affine, dtype=np.float64).tobytes())

@@ -53,27 +53,38 @@ def _mask_array(img: nib.spatialimages.SpatialImage, where: str) -> np.ndarray:
             f"{where}: a lesion mask is a 3D image, this one is {len(img.shape)}D {img.shape}",
             hint="split 4D images into one mask per volume (e.g. nibabel.funcs.four_to_three)",
         )
+    # the array stays in the file's (Fortran) order: a copy into C order costs more
+    # than everything else a regional damage does with it
     data = np.asanyarray(img.dataobj).reshape(shape)
     if data.dtype == bool:
-        mask = data
+        mask, empty = data, not data.any()
+    elif data.dtype.kind in "ui":
+        # two reductions, no temporary arrays; 0/1 bytes are booleans as they are
+        low, high = data.min(), data.max()
+        if low < 0 or high > 1:
+            _not_binary(data[(data < 0) | (data > 1)], where)
+        mask = data.view(bool) if data.dtype.itemsize == 1 else data != 0
+        empty = high == 0
     else:
-        # two comparisons over the array: far cheaper than np.unique's sort
         ones = data == 1
-        if not np.all(ones | (data == 0)):
-            bad = data[~(ones | (data == 0))]
-            shown = ", ".join(f"{v:g}" for v in np.unique(bad)[:5])
-            raise LesionError(
-                f"{where}: a lesion mask holds only 0 and 1; found {shown}",
-                hint="binarise the mask first, e.g. (img.get_fdata() > 0.5)",
-            )
-        mask = ones
-    if not mask.any():
+        binary = ones | (data == 0)
+        if not np.all(binary):
+            _not_binary(data[~binary], where)
+        mask, empty = ones, not ones.any()
+    if empty:
         raise LesionError(
             f"{where}: the mask is empty (no voxel is 1)", hint="check the file is the lesion mask"
         )
-    mask = np.ascontiguousarray(mask)
     mask.flags.writeable = False
     return mask
+
+
+def _not_binary(bad: np.ndarray, where: str) -> None:
+    shown = ", ".join(f"{v:g}" for v in np.unique(bad)[:5])
+    raise LesionError(
+        f"{where}: a lesion mask holds only 0 and 1; found {shown}",
+        hint="binarise the mask first, e.g. (img.get_fdata() > 0.5)",
+    )
 
 
 def _check_affine(affine: np.ndarray, where: str) -> None:
@@ -314,19 +325,33 @@ class SubjectData:
 
     def get_volume_mm3(self) -> float:
         """The lesion's volume in mm³."""
-        return float(self._mask.sum()) * voxel_volume_mm3(self._affine)
+        return len(self.voxel_indices()) * voxel_volume_mm3(self._affine)
 
     def digest(self) -> str:
-        """The sha256 of the mask and its affine: what provenance records call the input."""
+        """The sha256 of the mask and its affine: what provenance records call the input.
+
+        Hashed are the grid's shape, the flat C-order indices of the lesion's voxels
+        (int64, ascending) and the affine (float64): the whole content of a binary
+        mask, without hashing millions of zeros.
+        """
         # the mask never changes: hashed once (copies made by the operations share it)
         if self.__dict__.get("_digest") is None:
-            self._digest = array_digest(self._mask, self._affine)
+            self._digest = array_digest(self.voxel_indices(), self._affine, grid=self.shape)
         return self._digest
 
     def voxel_indices(self) -> np.ndarray:
-        """The flat (C order) indices of the lesion's voxels, computed once."""
+        """The flat (C order) indices of the lesion's voxels, ascending, computed once."""
         if self.__dict__.get("_voxels") is None:
-            voxels = np.flatnonzero(self._mask)
+            mask = self._mask
+            if mask.flags.c_contiguous:
+                voxels = np.flatnonzero(mask)
+            else:
+                # found in memory order (a view: no copy of the grid), then renumbered
+                found = np.flatnonzero(mask.ravel(order="K"))
+                order = "F" if mask.flags.f_contiguous else "C"
+                where = np.unravel_index(found, mask.shape, order=order)
+                voxels = np.sort(np.ravel_multi_index(where, mask.shape))
+            voxels = voxels.astype(np.int64, copy=False)
             voxels.flags.writeable = False
             self._voxels = voxels
         return self._voxels
@@ -414,7 +439,7 @@ class SubjectData:
             parts.append(str(self._metadata["session_id"]))
         ran = ", ".join(self._results) or "none"
         return (
-            f"<SubjectData {' '.join(parts)}: {int(self._mask.sum())} voxels "
+            f"<SubjectData {' '.join(parts)}: {len(self.voxel_indices())} voxels "
             f"({self.get_volume_mm3():.0f} mm³) in {self._space} at {self._resolution:g} mm; "
             f"results: {ran}>"
         )
