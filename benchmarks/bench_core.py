@@ -291,13 +291,12 @@ def worker_mask(tool: str, folder: str, scenario: Scenario, repeats: int, out: s
     parc, space, region = scenario.mask
     module.parcellations.get(parc)  # the catalogue is loaded, untimed
     if tool == "neuratlas":
-        # loaded as siibra's is once imported: with NumPy and nibabel (neuratlas imports
-        # them in a background thread once its catalogue is read; wait for it here)
+        # loaded as siibra's is once imported: with NumPy and nibabel (in an interactive
+        # session neuratlas imports them in a background thread once its catalogue is
+        # read; a script asks for it, as here, and waits for it to finish)
         from neuratlas import catalogue
 
-        warm_up = catalogue.start_warm_up()
-        if warm_up is not None:
-            warm_up.join()
+        catalogue.start_warm_up(force=True).join()
     start = time.perf_counter()
     img = module.get_map(parc, space, "labelled").fetch(region=region)
     data = np.asanyarray(img.dataobj)

@@ -97,7 +97,7 @@ def test_a_loaded_catalogue_imports_the_numeric_stack_in_the_background() -> Non
         "import sys, neuratlas\n"
         "from neuratlas import catalogue\n"
         "region = neuratlas.get_region('juelich', 'hIP1 left')\n"
-        "thread = catalogue.start_warm_up()\n"
+        "thread = catalogue.start_warm_up()\n"  # $NEURATLAS_PREIMPORT=1: as if interactive
         "assert thread is not None and thread.daemon\n"
         "thread.join(60)\n"
         "wanted = ('numpy', 'nibabel', 'neuratlas.core.maps')\n"
@@ -107,6 +107,27 @@ def test_a_loaded_catalogue_imports_the_numeric_stack_in_the_background() -> Non
     )
     env = {**os.environ, WARM_UP_VAR: "1"}
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+
+
+def test_a_script_gets_no_background_imports_unless_it_asks() -> None:
+    code = (
+        "import sys, neuratlas\n"
+        "from neuratlas import catalogue\n"
+        "neuratlas.get_region('juelich', 'hIP1 left')\n"
+        "assert catalogue.start_warm_up() is None\n"
+        "assert 'numpy' not in sys.modules\n"
+        "thread = catalogue.start_warm_up(force=True)\n"
+        "thread.join(60)\n"
+        "assert 'numpy' in sys.modules\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != WARM_UP_VAR}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    # and off means off, even when asked
+    off = {**env, WARM_UP_VAR: "0"}
+    code = "from neuratlas import catalogue\nassert catalogue.start_warm_up(force=True) is None\n"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=off)
     assert done.returncode == 0, done.stderr
 
 

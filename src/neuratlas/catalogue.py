@@ -15,6 +15,7 @@ import contextlib
 import math
 import numbers
 import os
+import sys
 import threading
 import warnings
 from functools import cached_property
@@ -416,25 +417,45 @@ def _thresholds(maps: list[Map]) -> dict[str, float]:
 _warm_up: threading.Thread | None = None
 
 
-def start_warm_up() -> threading.Thread | None:
+def start_warm_up(*, force: bool = False) -> threading.Thread | None:
     """Import the numeric stack (NumPy, nibabel, the map classes) in the background.
 
     A loaded catalogue answers region lookups without NumPy, which keeps a cold
     ``get_region`` fast; but the first map fetched after it would pay ~0.2 s of
-    imports. This thread pays them while the user is still looking regions up.
-    It is started once per process, when a catalogue is first loaded, unless
-    ``$NEURATLAS_PREIMPORT`` is ``0``.
+    imports. In an interactive session (a REPL, IPython, Jupyter) this thread pays
+    them while the user is still reading the answers. A script or a command gains
+    nothing from it (the imports take the same CPU, and it may import what the
+    script never needs), so it starts there only when asked: ``force=True``, or
+    ``$NEURATLAS_PREIMPORT=1``; ``$NEURATLAS_PREIMPORT=0`` turns it off everywhere.
+    Started once per process, when a catalogue is first loaded.
 
     Two threads importing at once cannot deadlock here: module locks only wait
     on one another along import cycles, and neuratlas's modules have none (the
     import-linter contracts of pyproject.toml keep it so).
+
+    Returns
+    -------
+    threading.Thread or None
+        The (daemon) thread, e.g. to ``join``; None when it is not wanted.
     """
     global _warm_up
-    if _warm_up is None and os.environ.get(WARM_UP_VAR, "1").strip() != "0":
+    setting = os.environ.get(WARM_UP_VAR, "").strip()
+    wanted = setting != "0" and (force or setting == "1" or _interactive())
+    if _warm_up is None and wanted:
         _warm_up = threading.Thread(target=_import_numeric_stack, name="neuratlas-warm-up")
         _warm_up.daemon = True  # never keeps a finished program waiting
         _warm_up.start()
     return _warm_up
+
+
+def _interactive() -> bool:
+    """True in a REPL, IPython or a Jupyter kernel."""
+    return (
+        hasattr(sys, "ps1")
+        or bool(sys.flags.interactive)
+        or "IPython" in sys.modules
+        or "ipykernel" in sys.modules
+    )
 
 
 def _import_numeric_stack() -> None:
