@@ -49,6 +49,39 @@ def test_built_once_then_read_memory_mapped(the_map, tmp_path: Path, monkeypatch
     assert np.array_equal(counts[0], np.unique(expected.volume()))
 
 
+def test_stored_in_the_background_when_asked(the_map, tmp_path: Path, monkeypatch) -> None:
+    written = []
+    real_store = grid_cache._store_labels
+
+    def slow_store(labels, path):
+        # the caller has its grid before the entry is written
+        assert not written
+        real_store(labels, path)
+        written.append(path)
+
+    monkeypatch.setattr(grid_cache, "_store_labels", slow_store)
+    labels, counts = grid_cache.grid_labels(the_map, 100, store_in_background=True)
+    expected = GridLabels(the_map.fetch(), volume_shape(100), ccf_affine(100))
+    assert np.array_equal(labels.volume(), expected.volume())
+    grid_cache.wait_for_stores()
+    assert [p.name for p in written] == [p.name for p in _stored(tmp_path, ".labels.npy")]
+    assert len(_stored(tmp_path, ".counts.npz")) == 1
+    again, counts_again = grid_cache.grid_labels(the_map, 100, store_in_background=True)
+    assert isinstance(again.data, np.memmap)
+    assert all(np.array_equal(a, b) for a, b in zip(counts, counts_again, strict=True))
+
+
+def test_a_failed_background_store_is_only_a_missed_shortcut(the_map, tmp_path, monkeypatch):
+    def full_disk(labels, path):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(grid_cache, "_store_labels", full_disk)
+    labels, _ = grid_cache.grid_labels(the_map, 100, store_in_background=True)
+    grid_cache.wait_for_stores()
+    assert _stored(tmp_path, ".labels.npy") == []
+    assert labels.shape == volume_shape(100)
+
+
 def test_a_grid_finer_than_the_annotation_is_not_stored(the_map, tmp_path: Path) -> None:
     # the 25 µm grid has 77 million voxels, the phantom's annotation two million
     labels, (present, _counts) = grid_cache.grid_labels(the_map, 25)

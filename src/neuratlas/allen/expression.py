@@ -344,7 +344,7 @@ def gene_expression(
                 client=client,
             )
             if grid is None:
-                grid = pool.submit(grid_labels, the_map, resolution_um)
+                grid = pool.submit(grid_labels, the_map, resolution_um, store_in_background=True)
             downloader.fetch_metadata()
             if on_dataset is not None:
                 on_dataset(dataset_id, downloader)

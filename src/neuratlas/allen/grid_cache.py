@@ -16,7 +16,10 @@ disk, memory-mapped where large):
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +32,7 @@ from neuratlas.allen.volume import ccf_affine, volume_shape
 from neuratlas.errors import Error
 from neuratlas.retrieval.cache import atomic_write, cache_dir, cache_key, touch
 
-__all__ = ["grid_labels"]
+__all__ = ["grid_labels", "wait_for_stores"]
 
 #: Bumped when the layout of the cached files changes.
 _VERSION = 1
@@ -38,7 +41,9 @@ LabelCounts = tuple[NDArray[Any], NDArray[np.int64]]
 _TILE = (16, 8)
 
 
-def grid_labels(the_map: Any, resolution_um: int) -> tuple[GridLabels, LabelCounts]:
+def grid_labels(
+    the_map: Any, resolution_um: int, *, store_in_background: bool = False
+) -> tuple[GridLabels, LabelCounts]:
     """The annotation of ``the_map`` on the CCF grid of ``resolution_um``, and its counts.
 
     Parameters
@@ -47,6 +52,11 @@ def grid_labels(the_map: Any, resolution_um: int) -> tuple[GridLabels, LabelCoun
         A labelled map of the Allen CCF (one annotation volume).
     resolution_um : int
         The grid's voxel size in micrometres.
+    store_in_background : bool
+        When the grid is built (not yet cached), return it at once and write the
+        cache entry in a thread of its own (which the interpreter waits for at
+        exit, see :func:`wait_for_stores`): writing 308 MB at 25 µm then overlaps
+        the caller's work instead of delaying it.
 
     Returns
     -------
@@ -71,12 +81,46 @@ def grid_labels(the_map: Any, resolution_um: int) -> tuple[GridLabels, LabelCoun
         return labels, labels.counts()
     stem = cache_dir(CACHE_AREA) / cache_key("grid labels", _VERSION, digest, shape)
     labels_file = stem.with_name(stem.name + ".labels.npy")
+    counts_file = stem.with_name(stem.name + ".counts.npz")
     labels = _load_labels(labels_file, shape)
-    if labels is None:
-        labels = _from_annotation(the_map, resolution_um)
+    if labels is not None:
+        return labels, _counts(labels, counts_file)
+    labels = _from_annotation(the_map, resolution_um)
+    counts = labels.counts()
+
+    def store() -> None:
         if np.prod(shape) <= labels.data.size:
             _store_labels(labels, labels_file)
-    return labels, _counts(labels, stem.with_name(stem.name + ".counts.npz"))
+        _store_counts(counts, counts_file)
+
+    if store_in_background:
+        _start_store(store)
+    else:
+        store()
+    return labels, counts
+
+
+#: Cache entries being written in the background (see grid_labels).
+_stores: list[threading.Thread] = []
+
+
+def _start_store(store: Callable[[], None]) -> None:
+    def run() -> None:
+        # a cache entry that cannot be written is only a missed shortcut: the next
+        # run builds the grid again (and atomic_write leaves no half-written file)
+        with contextlib.suppress(Error, OSError):
+            store()
+
+    # not a daemon: the interpreter waits for it at exit, so that the entry is written
+    thread = threading.Thread(target=run, name="allen-grid-cache")
+    thread.start()
+    _stores.append(thread)
+
+
+def wait_for_stores() -> None:
+    """Wait until the cache entries being written in the background are written."""
+    while _stores:
+        _stores.pop().join()
 
 
 def _from_annotation(the_map: Any, resolution_um: int) -> GridLabels:
@@ -131,10 +175,15 @@ def _counts(labels: GridLabels, path: Path) -> LabelCounts:
             return stored["labels"], stored["counts"]
     except (OSError, ValueError, KeyError, EOFError):
         pass  # not there yet, or damaged: counted again
-    present, counts = labels.counts()
+    counts = labels.counts()
+    _store_counts(counts, path)
+    return counts
+
+
+def _store_counts(counts: LabelCounts, path: Path) -> None:
+    present, voxels = counts
     with atomic_write(path, "wb") as handle:
-        np.savez(handle, labels=present, counts=counts)
-    return present, counts
+        np.savez(handle, labels=present, counts=voxels)
 
 
 def _file_digest(path: Path) -> str:
