@@ -28,9 +28,12 @@ import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
 import nibabel as nib
 import numpy as np
+
+from neuratlas.configuration.loader import write_index
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = ROOT / "src" / "neuratlas" / "configuration" / "builtin"
@@ -1729,6 +1732,18 @@ def lesion_atlases() -> list[Parc]:
     return module.parcellations(sys.modules[__name__])
 
 
+# --------------------------------------------------------------------------- fs_LR 32k
+
+
+def fslr_module() -> ModuleType:
+    """tools/fslr_specs.py: the fs_LR 32k space and its parcellations (brainspace's files)."""
+    path = Path(__file__).with_name("fslr_specs.py")
+    spec = importlib.util.spec_from_file_location("fslr_specs", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 # --------------------------------------------------------------------------- output
 
 
@@ -1769,10 +1784,12 @@ def write_atomic(path: Path, payload: bytes) -> None:
 
 
 def build() -> dict[str, list[dict]]:
-    space_specs = spaces()
+    fslr = fslr_module()
+    space_specs = [*spaces(), fslr.space(sys.modules[__name__])]
     parcs = [juelich(), *harvard_oxford(), *aal(), aicha(), desikan_killiany(), destrieux()]
     parcs += [marsatlas(), neuromorphometrics(), *talairach(), hcpex()]
     parcs += lesion_atlases()
+    parcs += fslr.parcellations(sys.modules[__name__], parcs)
     mouse_spaces, mouse_parcs = [mouse_space()], allen_mouse()
     human = atlas(space_specs, parcs)
     space_specs, parcs = space_specs + mouse_spaces, parcs + mouse_parcs
@@ -1804,6 +1821,8 @@ def write(out: Path, specs: dict[str, list[dict]]) -> None:
             target = folder / name
             if not target.exists() or target.read_bytes() != payload:
                 write_atomic(target, payload)
+    # the headers of every spec in one file: the catalogue starts from it
+    write_index(out)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

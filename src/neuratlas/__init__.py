@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from neuratlas.core.parcellation import Parcellation
     from neuratlas.core.region import Region
     from neuratlas.core.space import Space
+    from neuratlas.features.feature import Feature
     from neuratlas.volumes.volume import Volume
 
 _TABLES = ("atlases", "spaces", "parcellations", "maps")
@@ -149,6 +150,29 @@ def assign(
     return get_map(parcellation, space, maptype).assign(item, lower_threshold)
 
 
+def get_features(concept: Any, modality: Any = None, **filters: Any) -> list[Feature]:
+    """Data features linked to ``concept``: see :func:`neuratlas.features.get_features`.
+
+    Parameters
+    ----------
+    concept : Region, Parcellation, Space, Point, PointCloud, BoundingBox or str
+    modality : str or Feature subclass, optional
+        E.g. ``"functional connectivity"``, ``"receptor density fingerprint"``.
+    **filters
+        Metadata the features must have, e.g. ``subject="average"``.
+
+    Returns
+    -------
+    list of Feature
+        Each with ``.match`` saying how it relates to ``concept``.
+    """
+    # heavy: the features bring pandas and the built-in sources; `import neuratlas`
+    # stays free of them until the first query
+    from neuratlas.features.query import get_features as query
+
+    return query(concept, modality, **filters)
+
+
 __all__ = [
     "AmbiguousError",
     "ArgumentError",
@@ -163,6 +187,7 @@ __all__ = [
     "assign",
     "extend_configuration",
     "find_regions",
+    "get_features",
     "get_map",
     "get_parcellation",
     "get_region",

@@ -20,7 +20,7 @@ def builtin() -> Catalogue:
 
 
 def test_everything_loads_strictly(builtin: Catalogue) -> None:
-    assert len(builtin.spaces) == 5  # four human, the Allen mouse CCFv3
+    assert len(builtin.spaces) == 6  # five human (two surfaces), the Allen mouse CCFv3
     assert len(builtin.parcellations) >= 15
     assert len(builtin.atlases) == 2
     maps = list(builtin.maps)
@@ -64,7 +64,8 @@ def test_every_template_can_be_fetched(builtin: Catalogue) -> None:
         for volume in space.volumes:
             item = volume.fetch()
             if space.is_surface:
-                assert isinstance(item, Mesh) and item.n_vertices == 2 * 10242
+                per_hemisphere = {"fsaverage5": 10242, "fs_LR 32k": 32492}[space.name]
+                assert isinstance(item, Mesh) and item.n_vertices == 2 * per_hemisphere
             else:
                 assert isinstance(item, nib.Nifti1Image) and item.ndim == 3
 

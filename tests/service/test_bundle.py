@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import gzip
 import io
+import json
 import os
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import nibabel as nib
@@ -17,6 +19,8 @@ from neuratlas.errors import AmbiguousError, DataUnavailableError, NotFoundError
 from neuratlas.service import bundle
 from neuratlas.service.bundle import build_bundle
 from neuratlas.volumes.surfaces import Mesh
+from tests.features.toy_features import only_sources
+from tests.features.toy_features import toy_features as make_toy_features
 
 SPACE = "MNI152 NLin6 asym"
 SURFACE = "fsaverage5"
@@ -208,14 +212,44 @@ def test_aliases_of_the_same_objects_hit_the_same_bundle(builds: list) -> None:
     assert build_bundle("nlin6", "aal3") != first  # another request, another bundle
 
 
-def test_a_feature_id_adds_a_note_that_features_are_not_available() -> None:
-    path = build_bundle(SPACE, "aal3", feature_id="some-feature")
+@pytest.fixture
+def toy_features() -> Iterator[None]:
+    with only_sources(toy=make_toy_features):
+        yield
+
+
+@pytest.mark.usefixtures("toy_features")
+def test_a_feature_id_adds_the_features_export() -> None:
+    path = build_bundle(SPACE, "aal3", feature_id="toy/fc/schaefer-100-7")
     with zipfile.ZipFile(path) as archive:
-        note = archive.read("feature.error.txt").decode()
+        inner = archive.read("export-toy_fc_schaefer-100-7.zip")
         readme = archive.read("README.md").decode()
-    assert "some-feature" in note and "not available" in note
-    assert "some-feature" in readme
+        assert not any(n.endswith(".error.txt") for n in archive.namelist())
+    with zipfile.ZipFile(io.BytesIO(inner)) as export:
+        assert sorted(export.namelist()) == ["matrix.csv", "metadata.json"]
+        assert json.loads(export.read("metadata.json"))["id"] == "toy/fc/schaefer-100-7"
+    assert "toy/fc/schaefer-100-7" in readme
     assert path != build_bundle(SPACE, "aal3")
+
+
+@pytest.mark.usefixtures("toy_features")
+def test_an_unknown_feature_id_gives_the_documented_error_part(builds: list) -> None:
+    path = build_bundle(SPACE, "aal3", feature_id="toy/fc/no-such")
+    with zipfile.ZipFile(path) as archive:
+        note = archive.read("toy_fc_no-such.error.txt").decode()
+        names = archive.namelist()
+    assert note.startswith("Feature exporting failed: no feature has the id 'toy/fc/no-such'")
+    assert "hint: did you mean" in note
+    assert any(n.endswith(".nii.gz") for n in names)
+    # the id may become known (a live feature): such a bundle is not reused
+    build_bundle(SPACE, "aal3", feature_id="toy/fc/no-such")
+    assert len(builds) == 2
+
+
+def test_feature_file_stems_are_safe_names() -> None:
+    assert bundle.feature_file_stem("toy/fc/a b:c") == "toy_fc_a_b_c"
+    assert bundle.feature_file_stem("https://x.org/f/1") == "https_x.org_f_1"
+    assert bundle.feature_file_stem("//") == "feature"
 
 
 # --- surface spaces ------------------------------------------------------------------------------

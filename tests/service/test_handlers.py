@@ -215,8 +215,19 @@ def test_get_related_regions_serialises_each_relation(toy_versions_alike) -> Non
     assert best.qualification == "EXACT"
 
 
-def test_all_feature_types_is_empty() -> None:
-    assert handlers.all_feature_types() == []
+def test_all_feature_types_lists_the_class_hierarchy_as_siibra_api() -> None:
+    types = {t.name: t.category for t in handlers.all_feature_types()}
+    assert types["Feature.Tabular.CorticalProfile.CellDensityProfile"] == "tabular"
+    assert types["Feature.RegionalConnectivity.FunctionalConnectivity"] == "connectivity"
+    assert types["Feature.Image.VolumeOfInterest"] == "image"
+    assert types["Feature.SampleLocations"] == "location"
+    assert "Feature" not in types  # the subclasses, as siibra-api lists them
+    assert all(name.startswith("Feature.") for name in types)
+    modality = {t.name: t.modality for t in handlers.all_feature_types()}
+    assert modality["Feature.RegionalConnectivity.FunctionalConnectivity"] == (
+        "functional connectivity"
+    )
+    assert modality["Feature.Tabular.GeneExpressions"] == "gene expression"
 
 
 # --- get_map -----------------------------------------------------------------------

@@ -12,6 +12,7 @@ import typer
 
 from neuratlas.cli import allen as allen_cli
 from neuratlas.cli import assign, catalogue, lesion, maps, serve, tour
+from neuratlas.cli import features as features_cli
 from neuratlas.cli.running import USAGE_OR_LOOKUP, exit_status, run
 
 cli = typer.Typer(
@@ -40,6 +41,7 @@ tour.register(cli)
 serve.register(cli)
 cli.add_typer(allen_cli.app, name="allen")
 lesion.register(cli)
+features_cli.register(cli)
 
 
 def app() -> None:

@@ -18,6 +18,7 @@ import json
 import sys
 import threading
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -124,8 +125,15 @@ def json_path(location: tuple[str | int, ...]) -> str:
     return out
 
 
-def read_json(file: Path) -> dict:
+def read_json(file: Path, models: Mapping[str, type[BaseModel]] = SPEC_MODELS) -> dict:
     """The JSON object in a spec file, with its ``@type`` checked.
+
+    Parameters
+    ----------
+    file : Path
+    models : mapping
+        The kinds of spec expected: ``@type`` -> model (the catalogue's by default;
+        :mod:`neuratlas.features.siibra` passes the feature kinds).
 
     Raises
     ------
@@ -147,17 +155,23 @@ def read_json(file: Path) -> dict:
     if not isinstance(data, dict):
         raise SpecError("expected a JSON object", file=str(file), path="$")
     kind = data.get("@type")
-    if not isinstance(kind, str) or kind not in SPEC_MODELS:
+    if not isinstance(kind, str) or kind not in models:
         raise SpecError(
             f"unknown @type {kind!r}",
             file=str(file),
             path="$['@type']",
-            hint="expected one of " + ", ".join(sorted(SPEC_MODELS)),
+            hint="expected one of " + ", ".join(sorted(models)),
         )
     return data
 
 
-def _validated(model: type[BaseModel], data: dict, file: Path) -> Any:
+def validated(
+    model: type[BaseModel], data: dict, file: Path, fields: str = "neuratlas.configuration.specs"
+) -> Any:
+    """``data`` validated by ``model``; a failure is a SpecError naming file and JSON path.
+
+    ``fields`` is the module whose help lists the fields of each kind (for the hint).
+    """
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -167,7 +181,7 @@ def _validated(model: type[BaseModel], data: dict, file: Path) -> Any:
             file=str(file),
             path=json_path(first["loc"]),
             hint=f"{exc.error_count()} problem(s) in this file; the fields of each spec kind "
-            "are listed in help(neuratlas.configuration.specs)",
+            f"are listed in help({fields})",
         ) from None
 
 
@@ -180,8 +194,8 @@ def load_file(file: Path) -> LoadedSpec:
         Invalid JSON, a missing or unknown ``@type``, or a field that fails validation.
     """
     data = read_json(file)
-    spec = _validated(SPEC_MODELS[data["@type"]], data, file)
-    return LoadedSpec(file, _validated(SpecHeader, data, file), spec)
+    spec = validated(SPEC_MODELS[data["@type"]], data, file)
+    return LoadedSpec(file, validated(SpecHeader, data, file), spec)
 
 
 def scan_file(file: Path) -> LoadedSpec:
@@ -193,7 +207,7 @@ def scan_file(file: Path) -> LoadedSpec:
         Invalid JSON, a missing or unknown ``@type``, or a header field (``@id``,
         ``name``, links to other specs) that fails validation.
     """
-    return LoadedSpec(file, _validated(SpecHeader, read_json(file), file))
+    return LoadedSpec(file, validated(SpecHeader, read_json(file), file))
 
 
 def _short(value: object) -> str:

@@ -74,35 +74,47 @@ class Map(Concept):
 
     def __init__(self, loaded: LoadedSpec, references: References) -> None:
         super().__init__(loaded, references)
-        spec = loaded.spec
-        self.maptype = MapType(spec.resolved_maptype)
-        self.value_scale = float(spec.value_scale)
-        self.volumes = [
+        # what finding a map needs comes from the header; volumes and indices from the
+        # whole spec, validated on first use
+        header = loaded.header
+        self.maptype = MapType(header.maptype)
+        self._derived = header.derived
+
+    @cached_property
+    def value_scale(self) -> float:
+        """The factor that turns the files' values into the map's (e.g. % to probability)."""
+        return float(self._loaded.spec.value_scale)
+
+    @cached_property
+    def volumes(self) -> list[Volume]:
+        """The map's volumes (one per file or fragment), in the spec's order."""
+        spec = self._loaded.spec
+        folder = self._loaded.folder
+        return [
             Volume(
-                v.providers,
-                space_id=spec.space.id,
-                variant=v.variant,
-                name=v.name,
-                base=loaded.folder,
+                v.providers, space_id=spec.space.id, variant=v.variant, name=v.name, base=folder
             )
             for v in spec.volumes
         ]
-        self.indices: dict[str, list[MapIndex]] = {
+
+    @cached_property
+    def indices(self) -> dict[str, list[MapIndex]]:
+        """Region name -> where the region is in the volumes (volume, label, z, fragment)."""
+        return {
             name: [MapIndex(i.volume, i.label, i.z, i.fragment) for i in entries]
-            for name, entries in spec.indices.items()
+            for name, entries in self._loaded.spec.indices.items()
         }
-        self._derived = spec.derived
 
     # --- identity and links ----------------------------------------------------
     @cached_property
     def space(self) -> Space:
         """The space this map is drawn in."""
-        return self._references.by_id(self._loaded.spec.space.id)
+        return self._references.by_id(self._loaded.header.space.id)
 
     @cached_property
     def parcellation(self) -> Parcellation:
         """The parcellation whose regions this map draws."""
-        return self._references.by_id(self._loaded.spec.parcellation.id)
+        return self._references.by_id(self._loaded.header.parcellation.id)
 
     @property
     def derived_from(self) -> Map | None:
@@ -590,11 +602,12 @@ class Map(Concept):
     ) -> Mesh:
         template = self.space.get_template(variant)
         volume = self.volumes[0]
-        fragments = [fragment] if fragment else volume.fragments("gii-label")
+        label_format = providers.label_format(volume.formats)
+        fragments = [fragment] if fragment else volume.fragments(label_format)
         parts = {}
         for frag in fragments:
             mesh = template.fetch(fragment=frag)
-            labels = providers.load_labels(volume.path("gii-label", frag))
+            labels = providers.surface_labels(volume.providers, frag, volume.base)
             parts[str(frag)] = mesh.with_labels(labels)
         mesh = parts[str(fragments[0])] if len(parts) == 1 else Mesh.merge(parts)
         if region is None and index is None:

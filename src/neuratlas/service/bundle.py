@@ -12,7 +12,11 @@ zip holds
   with a region, ``{region key}.nii.gz``: its statistical map, or its labelled mask
   where the parcellation has no statistical map in that space; each with an
   ``.info.md`` (name, description, publications as citations);
-- with a ``feature_id``, ``feature.error.txt``: neuratlas has no features yet.
+- with a ``feature_id``, ``export-{feature id}.zip``: the feature's export (its data
+  and ``metadata.json``, see :meth:`neuratlas.features.Feature.export`), or, as
+  siibra-api does, ``{feature id}.error.txt`` ("Feature exporting failed: ...")
+  when the id is unknown or its data cannot be had. Characters of the id other
+  than letters, digits, ``.``, ``_`` and ``-`` become ``_`` in these names.
 
 A surface space (e.g. fsaverage5) has meshes instead of images, so its bundle holds
 GIfTI files, one per hemisphere (``left``, ``right``, as :meth:`Mesh.split` names
@@ -35,6 +39,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
+import tempfile
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -72,12 +78,12 @@ BUNDLE_AREA = "bundles"
 #: What the bundles hold, in the key of each: raised when that changes, so that a
 #: bundle made before is not reused (2: GIfTI parts for surface spaces, which were
 #: error parts, and reusable ones, before).
-BUNDLE_LAYOUT = 2
-#: What ``feature.error.txt`` says: neuratlas has no features (yet) to export.
-FEATURES_UNAVAILABLE = (
-    "features are not available in neuratlas: feature {feature_id!r} cannot be exported\n"
-    "hint: leave out feature_id; the bundle holds the template and the map\n"
-)
+BUNDLE_LAYOUT = 3
+# 3: a feature's export instead of a note that neuratlas has no features
+#: What the error part of a feature says before the reason (siibra-api's words).
+FEATURE_EXPORT_FAILED = "Feature exporting failed: "
+# characters kept in the file names made from a feature id (ids hold "/" and ":")
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
 @dataclass(frozen=True)
@@ -180,7 +186,8 @@ def build_bundle(
         A region of the parcellation: the bundle holds its map instead of the
         parcellation's labelled map.
     feature_id : str, optional
-        neuratlas has no features yet: the bundle then holds ``feature.error.txt``.
+        A feature (:func:`neuratlas.features.get_instance_by_id`): the bundle also
+        holds its export, ``export-{feature id}.zip``, or ``{feature id}.error.txt``.
 
     Returns
     -------
@@ -291,9 +298,7 @@ def _write(request: BundleRequest, target: Path) -> _Writer:
         writer = _Writer(archive)
         writer.text("README.md", _readme(request))
         if request.feature_id is not None:
-            writer.text(
-                "feature.error.txt", FEATURES_UNAVAILABLE.format(feature_id=request.feature_id)
-            )
+            _write_feature(writer, request.feature_id)
         if request.space.is_surface:
             _write_surface_template(writer, request.space)
             _write_surface_labels(writer, request.parcellation, request.space, request.region)
@@ -305,6 +310,43 @@ def _write(request: BundleRequest, target: Path) -> _Writer:
                 _write_region_map(writer, request.region, request.space)
         writer.text("LICENCE.txt", _licences(writer.licensed))
     return writer
+
+
+def feature_file_stem(feature_id: str) -> str:
+    """``feature_id`` as a file name: unsafe characters (``/``, ``:`` ...) become ``_``."""
+    return _UNSAFE.sub("_", feature_id).strip("._") or "feature"
+
+
+def _write_feature(writer: _Writer, feature_id: str) -> None:
+    """The feature's export as ``export-{id}.zip``, or ``{id}.error.txt`` saying why not."""
+    stem = feature_file_stem(feature_id)
+    try:
+        data = _feature_export(feature_id)
+    except Error as exc:
+        # an unknown id may become known (a live feature), data may become reachable
+        writer.reusable = False
+        writer.text(f"{stem}.error.txt", FEATURE_EXPORT_FAILED + _error_text(exc))
+        return
+    except Exception as exc:
+        log.exception("exporting feature %s failed", feature_id)
+        writer.reusable = False
+        writer.text(
+            f"{stem}.error.txt",
+            f"{FEATURE_EXPORT_FAILED}internal error: {type(exc).__name__}: {exc}\n",
+        )
+        return
+    # a zip in a zip: deflating it again saves nothing
+    writer.archive.writestr(f"export-{stem}.zip", data, compress_type=zipfile.ZIP_STORED)
+
+
+def _feature_export(feature_id: str) -> bytes:
+    """The bytes of the export zip of the feature with this id."""
+    # heavy: the features bring pandas and read their sources; only for a feature_id
+    from neuratlas.features.query import get_instance_by_id
+
+    feature = get_instance_by_id(feature_id)
+    with tempfile.TemporaryDirectory(prefix="neuratlas-feature-") as folder:
+        return feature.export(Path(folder) / "export.zip").read_bytes()
 
 
 def _write_template(writer: _Writer, space: Space) -> None:

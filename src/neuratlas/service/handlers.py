@@ -258,10 +258,27 @@ def all_feature_types() -> list[FeatureTypeModel]:
     Returns
     -------
     list of FeatureTypeModel
-        Always empty: neuratlas has no features yet (siibra-api lists the class
-        hierarchy of each feature type here).
+        One per feature class, as siibra-api lists them: ``name`` is the class
+        hierarchy from ``Feature`` down (``"Feature.Tabular.CorticalProfile.
+        CellDensityProfile"``), ``category`` the class's category
+        (``"connectivity"``, ``"tabular"``, ``"image"``, ``"location"``,
+        ``"surface"``, ``"other"``).
     """
-    return []
+    # heavy: the feature classes bring pandas; the service starts without them
+    from neuratlas.features import Feature, modalities
+
+    return [
+        FeatureTypeModel(
+            name=_hierarchy(cls, Feature), category=cls.category, modality=cls.modality
+        )
+        for cls in modalities.classes()
+        if cls is not Feature  # siibra-api lists the subclasses
+    ]
+
+
+def _hierarchy(cls: type, base: type) -> str:
+    """``"Feature.Tabular.CorticalProfile"``: the classes from ``base`` down to ``cls``."""
+    return ".".join(c.__name__ for c in reversed(cls.__mro__) if issubclass(c, base))
 
 
 # --- maps --------------------------------------------------------------------------
@@ -572,8 +589,9 @@ def download_all(
     region_id : str, optional
         Lookup id of a region: the bundle holds its map instead of the labelled map.
     feature_id : str, optional
-        Kept for siibra-api's signature; neuratlas has no features, so the bundle
-        says so in ``feature.error.txt``.
+        The id of a feature: the bundle also holds its export
+        (``export-{feature id}.zip``), or ``{feature id}.error.txt`` saying why it
+        could not be exported (an unknown id, data that cannot be fetched).
 
     Returns
     -------

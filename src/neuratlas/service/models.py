@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 COORDINATE_POINT_TYPE = "https://openminds.ebrains.eu/sands/CoordinatePoint"
 MILLIMETRE_ID = "id.link/mm"
 # formats whose files are meshes rather than images (as in neuratlas.volumes)
-_MESH_FORMATS = ("gii-mesh", "gii-label")
+_MESH_FORMATS = ("gii-mesh", "gii-label", "neuratlas:csv-label")
 
 
 class ServiceModel(BaseModel):
@@ -364,7 +364,8 @@ class StatisticInfoModel(ServiceModel):
 
 
 class FeatureTypeModel(ServiceModel):
-    """A feature type: its class hierarchy (``Feature.Tabular...``) and category."""
+    """A feature type: its class hierarchy (``Feature.Tabular...``), category and modality."""
 
     name: str
     category: str | None
+    modality: str | None = None
