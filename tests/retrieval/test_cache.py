@@ -444,3 +444,68 @@ def test_clear_area_and_all():
     cache.clear()
     assert cache.usage() == (0, 0)
     cache.clear("never-created")  # no error
+
+
+# --- synced_together ------------------------------------------------------------------------
+@pytest.fixture
+def sync_calls(monkeypatch):
+    """Count per-file fsyncs and file-system syncs (neither is really done)."""
+    calls = {"fsync": 0, "syncfs": []}
+    monkeypatch.setattr(os, "fsync", lambda fd: calls.__setitem__("fsync", calls["fsync"] + 1))
+
+    def fake_syncfs(fd):
+        calls["syncfs"].append(os.fstat(fd).st_dev)
+        return 0
+
+    monkeypatch.setattr(cache, "_syncfs", lambda: fake_syncfs)
+    return calls
+
+
+def test_atomic_write_syncs_each_file_by_default(tmp_path, sync_calls):
+    for name in ("a", "b"):
+        with cache.atomic_write(tmp_path / name, "w") as fh:
+            fh.write(name)
+    assert sync_calls == {"fsync": 2, "syncfs": []}
+
+
+def test_files_written_together_are_synced_once(tmp_path, sync_calls):
+    with cache.synced_together():
+        for name in ("a", "b", "c"):
+            with cache.atomic_write(tmp_path / "sub" / name, "w") as fh:
+                fh.write(name)
+        # in place at once (atomically), durable at the end of the block
+        assert (tmp_path / "sub" / "a").read_text() == "a"
+        assert sync_calls["syncfs"] == []
+    assert sync_calls == {"fsync": 0, "syncfs": [os.stat(tmp_path).st_dev]}
+    # outside the block, files are synced one by one again
+    with cache.atomic_write(tmp_path / "d", "w") as fh:
+        fh.write("d")
+    assert sync_calls["fsync"] == 1
+
+
+def test_without_syncfs_each_file_is_synced_at_the_end(tmp_path, sync_calls, monkeypatch):
+    monkeypatch.setattr(cache, "_syncfs", lambda: None)
+    with cache.synced_together():
+        for name in ("a", "b"):
+            with cache.atomic_write(tmp_path / name, "w") as fh:
+                fh.write(name)
+        assert sync_calls["fsync"] == 0
+    assert sync_calls["fsync"] == 2
+
+
+def test_files_written_before_an_error_are_still_synced(tmp_path, sync_calls):
+    with pytest.raises(KeyError), cache.synced_together():
+        with cache.atomic_write(tmp_path / "kept", "w") as fh:
+            fh.write("kept")
+        with cache.atomic_write(tmp_path / "lost", "w") as fh:
+            fh.write("half")
+            raise KeyError("boom")
+    assert (tmp_path / "kept").read_text() == "kept"
+    assert not (tmp_path / "lost").exists()
+    assert len(sync_calls["syncfs"]) == 1
+
+
+def test_syncfs_is_found_on_linux():
+    if not sys.platform.startswith("linux"):
+        pytest.skip("syncfs is Linux's")
+    assert cache._syncfs() is not None

@@ -34,7 +34,7 @@ from neuratlas.lesion.entities import split_suffix
 from neuratlas.lesion.export import export_bids_derivatives
 from neuratlas.lesion.provenance import file_digest
 from neuratlas.lesion.subject import SubjectData
-from neuratlas.retrieval.cache import atomic_write
+from neuratlas.retrieval.cache import atomic_write, synced_together
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -120,17 +120,11 @@ def _failure(key: str, exc: BaseException, started: float) -> SubjectOutcome:
 
 
 def _export(
-    analysis: Analysis,
-    subject: SubjectData,
-    source: Path,
-    output_dir: Path,
-    record: dict[str, Any],
-    started: float,
+    subject: SubjectData, source: Path, output_dir: Path, started: float
 ) -> SubjectOutcome:
     key = subject_key(source)
     try:
         export_bids_derivatives(subject, output_dir, overwrite=True)
-        _mark_done(output_dir, analysis, source, record)
     except (Error, OSError, ValueError) as exc:
         return _failure(key, exc, started)
     return SubjectOutcome(key, "done", seconds=time.perf_counter() - started)
@@ -180,11 +174,22 @@ def run_group(
             except Error as exc:
                 outcomes[source] = _failure(subject_key(source), exc, started)
                 ran.append(None)
-    for (source, _), subject in zip(loaded, ran, strict=True):
-        if subject is not None:
-            outcomes[source] = _export(
-                analysis, subject, source, output_dir, records[source], started
-            )
+    # the group's files are made durable together (one sync, not one per file: with
+    # several workers writing, per-file syncs wait on one another); a subject counts
+    # as done once its record is written, after its files are durable
+    exported: list[Path] = []
+    with synced_together():
+        for (source, _), subject in zip(loaded, ran, strict=True):
+            if subject is not None:
+                outcomes[source] = _export(subject, source, output_dir, started)
+                if outcomes[source].status == "done":
+                    exported.append(source)
+    with synced_together():
+        for source in exported:
+            try:
+                _mark_done(output_dir, analysis, source, records[source])
+            except (Error, OSError) as exc:
+                outcomes[source] = _failure(subject_key(source), exc, started)
     return [outcomes[s] for s in sources]
 
 
