@@ -31,11 +31,23 @@ The rules are written down in CONTRIBUTING.md ("Errors").
         AuthenticationError                  refused for want of a valid API key
         DownloadChecksumError(.., ChecksumError)  size or checksum not as announced
       ProcessingError(Error)                 downloaded files that cannot be converted
+
+Warnings derive from :class:`NeuratlasWarning` (a ``UserWarning``), which prints as
+one line, ``warning: <message>``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+
+
+class NeuratlasWarning(UserWarning):
+    """Base class of neuratlas's warnings: something worth knowing, not an error.
+
+    Printed as one line, ``warning: <message>`` (see
+    :mod:`neuratlas.configuration.loader`), without the Python source line that
+    warnings show by default, which would be neuratlas's own code.
+    """
 
 
 class Error(Exception):

@@ -13,6 +13,7 @@ from neuratlas.features.anchor import (
     AnchorMatch,
     AnchorMatcher,
     LabelGrid,
+    LocationMismatchWarning,
     Qualification,
     describe_concept,
     locations_overlap,
@@ -238,10 +239,11 @@ def test_a_located_feature_overlaps_a_region_whose_mask_holds_a_point(
 def test_a_located_feature_in_a_space_without_the_regions_map_does_not_match(
     matcher: AnchorMatcher, hoc1
 ) -> None:
-    # Juelich has no labelled map in MNI152 2009c: no match, and no error
+    # Juelich has no labelled map in MNI152 2009c: no match, no error, but a warning why
     anchor = Anchor(space="MNI152 2009c asym")
     cloud = PointCloud([V1_LEFT], "MNI152 2009c asym")
-    assert matcher.match(anchor, hoc1, location=cloud) is None
+    with pytest.warns(LocationMismatchWarning, match="no transform"):
+        assert matcher.match(anchor, hoc1, location=cloud) is None
 
 
 def test_a_located_feature_overlaps_a_query_location() -> None:

@@ -9,7 +9,13 @@ import pytest
 
 import neuratlas
 from neuratlas import catalogue
-from neuratlas.errors import AmbiguousError, ArgumentError, ArgumentTypeError, NotFoundError
+from neuratlas.errors import (
+    AmbiguousError,
+    ArgumentError,
+    ArgumentTypeError,
+    NeuratlasWarning,
+    NotFoundError,
+)
 from neuratlas.features import (
     Anchor,
     FunctionalConnectivity,
@@ -23,7 +29,7 @@ from neuratlas.features import (
     register_live_query,
     register_source,
 )
-from neuratlas.features.anchor import AnchorMatch
+from neuratlas.features.anchor import AnchorMatch, LocationMismatchWarning
 from neuratlas.features.query import FeatureSourceWarning, feature_index, resolve_concept
 from neuratlas.locations.boundingbox import BoundingBox
 from neuratlas.locations.point import Point
@@ -111,6 +117,18 @@ def test_a_schaefer_region_finds_the_parcellation_matrices() -> None:
     found = get_features(region, "fc")
     assert set(ids(found)) == {"toy/fc/schaefer-100-7", "toy/fc/schaefer-100-7/subject-01"}
     assert all(f.match.qualification is Qualification.CONTAINS for f in found)
+
+
+def test_located_features_in_a_space_the_region_is_not_mapped_in_are_explained() -> None:
+    # the toy samples lie in MNI152 NLin6; Tian S1 is mapped in 2009c only
+    region = neuratlas.get_region("tian s1", "Amygdala left")
+    with pytest.warns(LocationMismatchWarning, match="mapped in MNI152 2009c") as caught:
+        found = get_features(region, "sample locations")
+        get_features(region, "sample locations")  # said once, not at every query
+    assert "toy/samples" not in ids(found)
+    assert len(caught) == 1
+    assert "no transform" in str(caught[0].message)
+    assert issubclass(LocationMismatchWarning, NeuratlasWarning)
 
 
 def test_a_parcellation_query_is_exact_for_its_matrices_and_contains_its_regions() -> None:

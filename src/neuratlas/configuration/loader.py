@@ -32,7 +32,7 @@ from neuratlas.configuration.specs import (
     SpaceSpec,
     SpecHeader,
 )
-from neuratlas.errors import SpecError
+from neuratlas.errors import NeuratlasWarning, SpecError
 from neuratlas.retrieval.cache import atomic_write
 
 FOLDERS = ("atlases", "spaces", "parcellations", "maps")
@@ -41,7 +41,7 @@ BUILTIN = Path(__file__).parent / "builtin"
 _LISTED = 3
 
 
-class SpecWarning(UserWarning):
+class SpecWarning(NeuratlasWarning):
     """A spec file was skipped because it is malformed (non-strict loading)."""
 
 
@@ -53,8 +53,8 @@ def _show_warning(
     file: TextIO | None = None,
     line: str | None = None,
 ) -> None:
-    """Print a SpecWarning as one line; hand every other warning to the previous printer."""
-    if not issubclass(category, SpecWarning):
+    """Print a neuratlas warning as one line; hand every other warning to the previous printer."""
+    if not issubclass(category, NeuratlasWarning):
         _previous_show_warning(message, category, filename, lineno, file, line)
         return
     stream = file if file is not None else sys.stderr

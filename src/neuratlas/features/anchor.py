@@ -11,6 +11,7 @@ a space by identity, a location by the labelled maps. The answer is an
 from __future__ import annotations
 
 import enum
+import warnings
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -20,7 +21,7 @@ from neuratlas import matching
 from neuratlas.core.map_index import MapType
 from neuratlas.core.parcellation import Parcellation
 from neuratlas.core.region import Region
-from neuratlas.errors import AmbiguousError, Error, NotFoundError
+from neuratlas.errors import AmbiguousError, Error, NeuratlasWarning, NotFoundError
 from neuratlas.locations.boundingbox import BoundingBox
 from neuratlas.locations.point import Point
 from neuratlas.locations.pointcloud import PointCloud
@@ -190,6 +191,10 @@ class LabelGrid:
         return {self.lut[int(v)] for v in np.unique(labels) if int(v) in self.lut}
 
 
+class LocationMismatchWarning(NeuratlasWarning):
+    """Located features not matched to a region: its parcellation has no map in their space."""
+
+
 # --- resolving anchors and matching them -----------------------------------------
 @dataclass
 class Resolved:
@@ -214,6 +219,7 @@ class AnchorMatcher:
         self._region_specs: dict[tuple[str, str], tuple[Region, ...]] = {}
         self._blobs: dict[str, str] = {}
         self._grids: dict[tuple[str, str], LabelGrid | None] = {}
+        self._unmapped: set[tuple[str, str]] = set()  # (parcellation, space) warned about
         self._subtree: dict[str, frozenset[str]] = {}
         self._overlaps: dict[tuple[str, str], bool] = {}
 
@@ -405,6 +411,7 @@ class AnchorMatcher:
     ) -> AnchorMatch | None:
         grid = self.grid(region.parcellation, space)
         if grid is None:
+            self._warn_unmapped(region.parcellation, space)
             return None
         names = self.subtree_names(region)
         inside = bool(names & self._names_at(grid, location))
@@ -415,6 +422,22 @@ class AnchorMatcher:
             query,
             _describe_location(location),
             f"feature located in {space.name!r}, partly inside the map of {query!r}",
+        )
+
+    def _warn_unmapped(self, parcellation: Parcellation, space: Space) -> None:
+        """Say once why features located in ``space`` never match this parcellation's regions."""
+        key = (parcellation.id, space.id)
+        if key in self._unmapped:
+            return
+        self._unmapped.add(key)
+        where = ", ".join(s.short_name for s in parcellation.spaces) or "no space"
+        warnings.warn(
+            f"features located in {space.name} are not matched to regions of "
+            f"{parcellation.name}: it is mapped in {where}, not in {space.short_name}, and "
+            "neuratlas has no transform between those spaces; ask with a region of a "
+            f"parcellation mapped in {space.short_name}",
+            LocationMismatchWarning,
+            stacklevel=2,
         )
 
     def _names_at(self, grid: LabelGrid, location: Any) -> set[str]:

@@ -18,7 +18,14 @@ from neuratlas import matching
 from neuratlas.catalogue import Catalogue, active
 from neuratlas.core.parcellation import Parcellation
 from neuratlas.core.region import Region
-from neuratlas.errors import AmbiguousError, ArgumentError, ArgumentTypeError, Error, NotFoundError
+from neuratlas.errors import (
+    AmbiguousError,
+    ArgumentError,
+    ArgumentTypeError,
+    Error,
+    NeuratlasWarning,
+    NotFoundError,
+)
 from neuratlas.features import modalities, sources
 from neuratlas.features.anchor import (
     AnchorMatch,
@@ -34,7 +41,7 @@ from neuratlas.locations.point import Point
 from neuratlas.locations.pointcloud import PointCloud
 
 
-class FeatureSourceWarning(UserWarning):
+class FeatureSourceWarning(NeuratlasWarning):
     """A registered feature source failed; its features are left out."""
 
 
