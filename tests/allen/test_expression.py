@@ -256,3 +256,35 @@ def test_sagittal_dataset_covers_one_hemisphere(sagittal_client):
     assert by["CA2"].coverage == 0 and math.isnan(by["CA2"].mean) and math.isnan(by["CA2"].max)
     assert all(row.dataset_id == SAGITTAL_ID for row in rows)
     assert rows[-1].coverage == 0  # unsampled regions last
+
+
+def test_per_label_sums_do_not_depend_on_how_the_planes_are_read() -> None:
+    # a Fortran-ordered annotation on its own grid is read a few planes at a time, in
+    # the planes' transposed orientation; the per-label sums must be those of plain reads
+    from neuratlas.allen.expression import _per_label
+    from neuratlas.allen.grid_labels import GridLabels
+    from neuratlas.allen.volume import ccf_affine
+
+    rng = np.random.default_rng(5)
+    coarse = rng.choice(np.array([0, 8, 382, 672, 614454277], dtype=np.uint32), (8, 6, 7))
+    data = coarse.repeat(3, 0).repeat(3, 1).repeat(3, 2)
+
+    class Slabs:
+        axis = 0
+
+        def slabs(self):
+            for index in (2, 9, 10, 17):
+                count = rng.integers(0, 3, size=data.shape[1:]).astype(np.uint16)
+                yield index, rng.random(data.shape[1:]).astype(np.float32) * count, count
+
+    present = np.unique(data)
+    results, transposed = [], []
+    for order in ("F", "C"):
+        volume = np.asarray(data, order=order)
+        labels = GridLabels(nib.Nifti1Image(volume, ccf_affine(25)), volume.shape, ccf_affine(25))
+        transposed.append(labels.planes(0, [2, 9])[1])
+        rng = np.random.default_rng(9)  # the same slabs for both
+        results.append(_per_label(Slabs(), labels, present))
+    assert transposed == [True, False]
+    for fortran, plain in zip(*results, strict=True):
+        assert np.allclose(fortran, plain, rtol=1e-12, atol=0)

@@ -111,3 +111,19 @@ class TestOtherGrids:
         with pytest.raises(TransformError, match="not those of the CCF grid") as caught:
             GridLabels(image, (4, 4, 4), ccf_affine(25))
         assert "P, I, R" in (caught.value.hint or "")
+
+
+@pytest.mark.parametrize("order", ["F", "C"])
+@pytest.mark.parametrize("axis", [0, 1, 2])
+def test_planes_read_together_are_the_planes(order: str, axis: int) -> None:
+    data = np.asarray(_annotation(), order=order)
+    labels = GridLabels(nib.Nifti1Image(data, ccf_affine(25)), data.shape, ccf_affine(25))
+    indices = [1, 4, 7]
+    planes, transposed = labels.planes(axis, indices)
+    # gathered in one pass only across the slowest axis of a Fortran-ordered volume
+    assert transposed == (order == "F" and axis == 0)
+    for index, plane in zip(indices, planes, strict=True):
+        expected = labels.plane(axis, index)
+        assert np.array_equal(plane.T if transposed else plane, expected)
+    single, flag = labels.planes(axis, [2])
+    assert not flag and np.array_equal(single[0], labels.plane(axis, 2))

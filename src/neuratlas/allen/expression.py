@@ -246,9 +246,13 @@ def _per_label(
     n_sampled = np.zeros(len(present), dtype=np.int64)
     total = np.zeros(len(present))
     highest = np.full(len(present), -np.inf)
-    for index, sums, count in accumulator.slabs():
+    slabs = list(accumulator.slabs())
+    planes, transposed = labels.planes(accumulator.axis, [index for index, _, _ in slabs])
+    for (_, sums, count), plane in zip(slabs, planes, strict=True):
+        if transposed:  # the sums in the planes' orientation: the totals do not depend on it
+            sums, count = sums.T, count.T
         sampled = count > 0
-        found = labels.plane(accumulator.axis, index)[sampled]
+        found = plane[sampled]
         if not found.size:
             continue
         energy = sums[sampled].astype(np.float64) / count[sampled]

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -106,6 +107,10 @@ _stores: list[threading.Thread] = []
 
 def _start_store(store: Callable[[], None]) -> None:
     def run() -> None:
+        # the lowest CPU priority (Linux sets it per thread): writing the entry only
+        # uses what the caller's threads leave, and still ends before the program does
+        with contextlib.suppress(OSError, AttributeError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
         # a cache entry that cannot be written is only a missed shortcut: the next
         # run builds the grid again (and atomic_write leaves no half-written file)
         with contextlib.suppress(Error, OSError):
