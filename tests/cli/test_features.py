@@ -62,6 +62,14 @@ def test_a_point_with_a_space() -> None:
     assert rows[0]["qualification"] == "contains"
 
 
+def test_a_point_given_with_point_may_start_with_a_minus_sign() -> None:
+    as_argument = run("10, -90, 0", "--space", NLIN6, "--json")
+    with_option = run("--point", "-10,-90,0", "--space", NLIN6, "--json")
+    assert with_option.exit_code == 0, with_option.output
+    assert json.loads(with_option.stdout)  # the toy samples and maps there
+    assert {r["id"] for r in json.loads(as_argument.stdout)} >= {"toy/samples"}
+
+
 def test_nothing_found_says_so() -> None:
     result = run("hOc2", "-m", "fingerprint")
     assert result.exit_code == 0
@@ -101,6 +109,8 @@ def test_export_writes_a_zip(tmp_path: Path) -> None:
         ((), "name a region, parcellation, space or point"),
         (("--export", "toy/fc/schaefer-100-7"), "--export needs -o/--output"),
         (("hOc1", "-o", "x.zip"), "names the zip of --export"),
+        (("--point", "-10,-90,0"), "--point needs --space"),
+        (("hOc1", "--point", "-10,-90,0", "--space", NLIN6), "or --point, not both"),
         (("--export", "no/such/id", "-o", "x.zip"), "no feature has the id"),
     ],
 )

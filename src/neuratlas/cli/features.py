@@ -97,7 +97,8 @@ def features_command(
     concept: Annotated[
         str | None,
         typer.Argument(
-            help="A region, parcellation or space name; 'x, y, z' (mm) with --space.",
+            help="A region, parcellation or space name; 'x, y, z' (mm) with --space "
+            "(or --point, for coordinates that start with a minus sign).",
             show_default=False,
         ),
     ] = None,
@@ -115,6 +116,10 @@ def features_command(
     ] = None,
     space: Annotated[
         str | None, typer.Option("--space", "-s", help="CONCEPT is a point in this space.")
+    ] = None,
+    point: Annotated[
+        str | None,
+        typer.Option("--point", help='"x,y,z" in mm, with --space: e.g. --point "-32,-60,48".'),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     png: Annotated[
@@ -141,6 +146,18 @@ def features_command(
             return
     elif output is not None:
         raise ArgumentError("-o/--output names the zip of --export", hint="add --export ID")
+    if point is not None:
+        if concept is not None:
+            raise ArgumentError(
+                f"give CONCEPT ({concept!r}) or --point, not both",
+                hint='a point is --point "x,y,z" --space SPACE',
+            )
+        if space is None:
+            raise ArgumentError(
+                "--point needs --space: the space its coordinates are in",
+                hint='e.g. --point "-32,-60,48" --space "MNI152 NLin6"',
+            )
+        concept = point
     if concept is None:
         raise ArgumentError(
             "name a region, parcellation, space or point",
