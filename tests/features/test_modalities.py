@@ -121,3 +121,22 @@ def test_a_new_subclass_is_a_modality_at_once() -> None:
         assert modalities.names_of(Myelin) == ("myelin map test", "t1w t2w test", "Myelin")
     finally:
         feature_module._SUBCLASSES.remove(Myelin)  # no leak into other tests
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        ("fingerprints", {"ReceptorDensityFingerprint"}),
+        ("gene expressions", {"GeneExpressions"}),
+        ("cell density profiles", {"CellDensityProfile"}),
+        ("functional connectivities", {"FunctionalConnectivity"}),
+        ("receptor densities", {"ReceptorDensityFingerprint", "ReceptorDensityProfile"}),
+    ],
+)
+def test_plural_names_find_the_singular_modality(spec, expected) -> None:
+    assert {cls.__name__ for cls in modalities.resolve(spec)} == expected
+
+
+def test_a_plural_of_nothing_is_still_not_found() -> None:
+    with pytest.raises(NotFoundError, match="no modality matches 'qqqzzzs'"):
+        modalities.resolve("qqqzzzs")

@@ -9,6 +9,7 @@ profiles) name all of them in :func:`resolve`.
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING
 
 from neuratlas import matching
@@ -79,6 +80,10 @@ def resolve(spec: str | type[Feature]) -> tuple[type[Feature], ...]:
         ranks = [r for r in (matching.rank(spec, n) for n in names_of(cls)) if r is not None]
         if ranks:
             scored.append((max(ranks), cls))
+    if not scored and _singular(spec) != spec:
+        # "fingerprints", "receptor densities", "gene expressions": the names are singular
+        with contextlib.suppress(NotFoundError):
+            return resolve(_singular(spec))
     if not scored:
         raise NotFoundError(
             f"no modality matches {spec!r}",
@@ -113,3 +118,15 @@ def get(spec: str | type[Feature]) -> type[Feature]:
 
 def _all_names(known: Iterable[type[Feature]]) -> list[str]:
     return [n for c in known for n in (c.modality, *c.aliases)]
+
+
+def _singular(spec: str) -> str:
+    """``spec`` with plural endings dropped: "receptor densities" -> "receptor density"."""
+    words = []
+    for word in spec.split():
+        if len(word) > 4 and word.lower().endswith("ies"):
+            word = word[:-3] + "y"
+        elif len(word) > 3 and word.lower().endswith("s") and not word.lower().endswith("ss"):
+            word = word[:-1]
+        words.append(word)
+    return " ".join(words)
