@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -109,8 +110,9 @@ def _start_store(store: Callable[[], None]) -> None:
     def run() -> None:
         # the lowest CPU priority (Linux sets it per thread): writing the entry only
         # uses what the caller's threads leave, and still ends before the program does
-        with contextlib.suppress(OSError, AttributeError):
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+        if sys.platform.startswith("linux"):  # elsewhere a thread id is not a process id
+            with contextlib.suppress(OSError, AttributeError):
+                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
         # a cache entry that cannot be written is only a missed shortcut: the next
         # run builds the grid again (and atomic_write leaves no half-written file)
         with contextlib.suppress(Error, OSError):
