@@ -84,14 +84,45 @@ class RegionSpec(_Spec):
         return value
 
 
-class _Concept(_Spec):
+class _Named(_Spec):
+    """What every spec kind has: identity and names (the header of :class:`SpecHeader`)."""
+
     id: str = Field(alias="@id")
     type: str = Field(alias="@type")
     name: str
     short_name: str | None = Field(default=None, alias="shortName")
-    aliases: list[str] = []
+    aliases: list[str] = Field(default_factory=list)
     species: str | None = None
     modality: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _maptype(cls, value: Any) -> Any:
+        return _with_maptype(value)
+
+
+def _with_maptype(value: Any) -> Any:
+    """A map's raw JSON with ``maptype`` filled in when it has none.
+
+    A map is labelled when every index has a label, else statistical. Decided on the
+    raw JSON, so that a spec's header (:class:`SpecHeader`) and the whole spec
+    (:class:`MapSpec`) agree without the indices being validated for the header.
+    """
+    if not isinstance(value, dict) or value.get("@type") != MAP_TYPE or value.get("maptype"):
+        return value
+    indices = value.get("indices")
+    entries = (
+        [e for v in indices.values() if isinstance(v, list) for e in v]
+        if isinstance(indices, dict)
+        else []
+    )
+    labelled = bool(entries) and all(
+        isinstance(e, dict) and e.get("label") is not None for e in entries
+    )
+    return {**value, "maptype": "labelled" if labelled else "statistical"}
+
+
+class _Concept(_Named):
     description: str | None = None
     publications: list[Publication] = []
     source: Source | None = Field(default=None, alias="neuratlas:source")
@@ -141,11 +172,8 @@ class MapSpec(_Concept):
 
     @property
     def resolved_maptype(self) -> str:
-        """``labelled`` when every index has an integer label, else ``statistical``."""
-        if self.maptype:
-            return self.maptype
-        labels = [i.label for entries in self.indices.values() for i in entries]
-        return "labelled" if labels and all(x is not None for x in labels) else "statistical"
+        """``labelled`` when every index has a label, else ``statistical`` (or as given)."""
+        return self.maptype or "statistical"
 
 
 class AtlasSpec(_Concept):
@@ -154,7 +182,7 @@ class AtlasSpec(_Concept):
     parcellations: list[Reference] = []
 
 
-class SpecHeader(_Spec):
+class SpecHeader(_Named):
     """What the catalogue needs of a spec before its objects are used.
 
     Names and links only (no regions, volumes or map indices), so that a catalogue
@@ -162,13 +190,6 @@ class SpecHeader(_Spec):
     its object is first used (:class:`neuratlas.configuration.loader.LoadedSpec`).
     """
 
-    id: str = Field(alias="@id")
-    type: str = Field(alias="@type")
-    name: str
-    short_name: str | None = Field(default=None, alias="shortName")
-    aliases: tuple[str, ...] = ()
-    species: str | None = None
-    modality: str | None = None
     # parcellations
     version: VersionSpec | None = Field(default=None, alias="@version")
     # maps
@@ -177,24 +198,6 @@ class SpecHeader(_Spec):
     maptype: Literal["labelled", "statistical"] | None = None
     sparse: bool = Field(default=False, alias="represented_as_sparsemap")
     derived: DerivedSpec | None = Field(default=None, alias="neuratlas:derived")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _resolve_maptype(cls, value: Any) -> Any:
-        # a map without "maptype" is labelled when every index has an integer label: the
-        # header records the answer so that the indices need not be validated to know it
-        if isinstance(value, dict) and value.get("@type") == MAP_TYPE and not value.get("maptype"):
-            indices = value.get("indices")
-            entries = (
-                [e for v in indices.values() if isinstance(v, list) for e in v]
-                if isinstance(indices, dict)
-                else []
-            )
-            labelled = bool(entries) and all(
-                isinstance(e, dict) and isinstance(e.get("label"), int) for e in entries
-            )
-            value = {**value, "maptype": "labelled" if labelled else "statistical"}
-        return value
 
 
 SPEC_MODELS: dict[str, type[_Concept]] = {
