@@ -215,6 +215,11 @@ def download_files(
     ledger = {} if recheck else _read_ledger(folder)
     out: list[Path] = []
     total = len(files)
+
+    def step(name: str, done: int, transferred: int, size: int, message: str) -> None:
+        event = FetchProgress("download", name, done, total, transferred, size, message)
+        report(progress_callback, event)
+
     for index, remote in enumerate(files):
         target = folder / safe_name(remote.name, remote.url)
         expected = _Promise(remote, verify)
@@ -224,32 +229,13 @@ def download_files(
             ledger[remote.name] = _stamp(target, remote, verify)
             _write_ledger(folder, ledger)
             out.append(target)
-            report(
-                progress_callback,
-                FetchProgress(
-                    "download",
-                    remote.name,
-                    index + 1,
-                    total,
-                    target.stat().st_size,
-                    remote.size or 0,
-                    f"already downloaded: {remote.name}",
-                ),
-            )
+            size, name = target.stat().st_size, remote.name
+            step(name, index + 1, size, remote.size or 0, f"already downloaded: {name}")
             continue
         part = target.with_name(target.name + ".part")
-        report(
-            progress_callback,
-            FetchProgress(
-                "download",
-                remote.name,
-                index,
-                total,
-                part.stat().st_size if part.exists() else 0,
-                remote.size or 0,
-                f"downloading {remote.name}" + (" (resuming)" if part.exists() else ""),
-            ),
-        )
+        resumed = part.stat().st_size if part.exists() else 0
+        resuming = " (resuming)" if part.exists() else ""
+        step(remote.name, index, resumed, remote.size or 0, f"downloading {remote.name}{resuming}")
         if verbose:
             print(f"downloading {remote.name} ({index + 1}/{total})", file=sys.stderr)
         target.unlink(missing_ok=True)  # a file that failed its checks
@@ -265,18 +251,8 @@ def download_files(
         ledger[remote.name] = _stamp(target, remote, verify)
         _write_ledger(folder, ledger)
         out.append(target)
-        report(
-            progress_callback,
-            FetchProgress(
-                "download",
-                remote.name,
-                index + 1,
-                total,
-                target.stat().st_size,
-                remote.size or target.stat().st_size,
-                f"downloaded {remote.name}",
-            ),
-        )
+        size = target.stat().st_size
+        step(remote.name, index + 1, size, remote.size or size, f"downloaded {remote.name}")
     return out
 
 
