@@ -11,10 +11,10 @@ import nibabel as nib
 import numpy as np
 import pytest
 
+from neuratlas.allen import grid_labels
 from neuratlas.allen.client import AllenClient
 from neuratlas.allen.expression import (
     COLUMNS,
-    GridLabels,
     RegionExpression,
     default_downsample_img,
     find_datasets,
@@ -180,11 +180,11 @@ def test_voxel_counts_are_counted_once_per_annotation(phantom_client, tmp_path):
     stored = list((tmp_path / "cache" / "allen").glob("*.counts.npz"))
     assert len(stored) == 1
 
-    def no_counting(self):
+    def no_counting(*args):
         raise AssertionError("counted again")
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(GridLabels, "counts", no_counting)
+        patch.setattr(grid_labels, "_run_counts", no_counting)
         assert run() == first
     # a damaged entry is counted again, and replaced
     stored[0].write_bytes(b"not an npz file")
@@ -258,33 +258,16 @@ def test_sagittal_dataset_covers_one_hemisphere(sagittal_client):
     assert rows[-1].coverage == 0  # unsampled regions last
 
 
-def test_per_label_sums_do_not_depend_on_how_the_planes_are_read() -> None:
-    # a Fortran-ordered annotation on its own grid is read a few planes at a time, in
-    # the planes' transposed orientation; the per-label sums must be those of plain reads
-    from neuratlas.allen.expression import _per_label
-    from neuratlas.allen.grid_labels import GridLabels
-    from neuratlas.allen.volume import ccf_affine
+def test_a_sample_without_the_sections_planes_is_refused() -> None:
+    from neuratlas.allen.expression import region_expression
+    from neuratlas.allen.grid_labels import GridSample
+    from neuratlas.allen.volume import VolumeAccumulator
 
-    rng = np.random.default_rng(5)
-    coarse = rng.choice(np.array([0, 8, 382, 672, 614454277], dtype=np.uint32), (8, 6, 7))
-    data = coarse.repeat(3, 0).repeat(3, 1).repeat(3, 2)
-
-    class Slabs:
-        axis = 0
-
-        def slabs(self):
-            for index in (2, 9, 10, 17):
-                count = rng.integers(0, 3, size=data.shape[1:]).astype(np.uint16)
-                yield index, rng.random(data.shape[1:]).astype(np.float32) * count, count
-
-    present = np.unique(data)
-    results, transposed = [], []
-    for order in ("F", "C"):
-        volume = np.asarray(data, order=order)
-        labels = GridLabels(nib.Nifti1Image(volume, ccf_affine(25)), volume.shape, ccf_affine(25))
-        transposed.append(labels.planes(0, [2, 9])[1])
-        rng = np.random.default_rng(9)  # the same slabs for both
-        results.append(_per_label(Slabs(), labels, present))
-    assert transposed == [True, False]
-    for fortran, plain in zip(*results, strict=True):
-        assert np.allclose(fortran, plain, rtol=1e-12, atol=0)
+    accumulator = VolumeAccumulator(100, "coronal")
+    plane = np.ones(accumulator.slab_shape, dtype=np.float32)
+    accumulator.add(plane, plane > 0, 5000.0)
+    counts = (np.array([0, 1], dtype=np.uint32), np.array([5, 5]))
+    with pytest.raises(ArgumentError, match="lacks plane 50"):
+        region_expression(accumulator, GridSample({}, counts), None, 1)
+    with pytest.raises(ArgumentError, match="no label counts"):
+        region_expression(accumulator, GridSample({50: plane}, None), None, 1)

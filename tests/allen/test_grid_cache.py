@@ -1,4 +1,4 @@
-"""The annotation on an expression grid, cached per annotation file and grid."""
+"""The annotation read on an expression grid: planes from the file, counts cached."""
 
 from __future__ import annotations
 
@@ -9,11 +9,13 @@ import numpy as np
 import pytest
 
 from neuratlas import catalogue
-from neuratlas.allen import grid_cache
+from neuratlas.allen import grid_cache, grid_labels
 from neuratlas.allen.expression import DEFAULT_PARCELLATION, SPACE
 from neuratlas.allen.grid_labels import GridLabels
 from neuratlas.allen.volume import ccf_affine, volume_shape
 from neuratlas.errors import DataUnavailableError
+from neuratlas.retrieval.http import HttpClient
+from neuratlas.volumes.nrrd import NrrdSlabs
 from tests.allen.expression_phantom import annotation, served_mouse_atlas
 
 
@@ -23,93 +25,70 @@ def the_map(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[object]
         yield catalogue.active().get_map(DEFAULT_PARCELLATION, SPACE, "labelled")
 
 
-def _stored(tmp_path: Path, suffix: str) -> list[Path]:
-    return sorted((tmp_path / "cache" / "allen").glob(f"*{suffix}"))
+def _stored(tmp_path: Path) -> list[Path]:
+    return sorted((tmp_path / "cache" / "allen").glob("*.counts.npz"))
 
 
-def test_built_once_then_read_memory_mapped(the_map, tmp_path: Path, monkeypatch) -> None:
-    labels, counts = grid_cache.grid_labels(the_map, 100)
-    expected = GridLabels(the_map.fetch(), volume_shape(100), ccf_affine(100))
-    assert np.array_equal(labels.volume(), expected.volume())
-    (npy,) = _stored(tmp_path, ".labels.npy")
-    assert len(_stored(tmp_path, ".counts.npz")) == 1
-    stored = np.load(npy)
-    assert stored.flags.c_contiguous and np.array_equal(stored, expected.volume())
-
-    def no_annotation(*args):
-        raise AssertionError("the annotation was read again")
-
-    monkeypatch.setattr(grid_cache, "_from_annotation", no_annotation)
-    monkeypatch.setattr(GridLabels, "counts", no_annotation)
-    again, counts_again = grid_cache.grid_labels(the_map, 100)
-    assert isinstance(again.data, np.memmap) and again.same_grid
-    for axis, index in [(0, 60), (1, 20), (2, 14)]:
-        assert np.array_equal(again.plane(axis, index), expected.plane(axis, index))
-    assert all(np.array_equal(a, b) for a, b in zip(counts, counts_again, strict=True))
-    assert np.array_equal(counts[0], np.unique(expected.volume()))
+def _expected(the_map, resolution_um: int) -> GridLabels:
+    return GridLabels(the_map.fetch(), volume_shape(resolution_um), ccf_affine(resolution_um))
 
 
-def test_stored_in_the_background_when_asked(the_map, tmp_path: Path, monkeypatch) -> None:
-    written = []
-    real_store = grid_cache._store_labels
-
-    def slow_store(labels, path):
-        # the caller has its grid before the entry is written
-        assert not written
-        real_store(labels, path)
-        written.append(path)
-
-    monkeypatch.setattr(grid_cache, "_store_labels", slow_store)
-    labels, counts = grid_cache.grid_labels(the_map, 100, store_in_background=True)
-    expected = GridLabels(the_map.fetch(), volume_shape(100), ccf_affine(100))
-    assert np.array_equal(labels.volume(), expected.volume())
-    grid_cache.wait_for_stores()
-    assert [p.name for p in written] == [p.name for p in _stored(tmp_path, ".labels.npy")]
-    assert len(_stored(tmp_path, ".counts.npz")) == 1
-    again, counts_again = grid_cache.grid_labels(the_map, 100, store_in_background=True)
-    assert isinstance(again.data, np.memmap)
-    assert all(np.array_equal(a, b) for a, b in zip(counts, counts_again, strict=True))
+def _no(*args, **kwargs):
+    raise AssertionError("should not be called")
 
 
-def test_a_failed_background_store_is_only_a_missed_shortcut(the_map, tmp_path, monkeypatch):
-    def full_disk(labels, path):
+@pytest.mark.parametrize(("resolution_um", "axis"), [(25, 0), (100, 0), (100, 2), (10, 1)])
+def test_planes_and_counts_are_the_grids(the_map, resolution_um: int, axis: int) -> None:
+    expected = _expected(the_map, resolution_um)
+    indices = [0, 7, 30, volume_shape(resolution_um)[axis] - 1]
+    sample = grid_cache.sample_annotation(the_map, resolution_um, axis, indices)
+    assert sorted(sample.planes) == indices
+    for index, plane in sample.planes.items():
+        assert np.array_equal(plane, expected.plane(axis, index)), index
+    assert all(np.array_equal(a, b) for a, b in zip(sample.counts, expected.counts(), strict=True))
+
+
+def test_the_annotation_is_never_decoded_whole(the_map, monkeypatch) -> None:
+    expected = _expected(the_map, 25)
+    monkeypatch.setattr(NrrdSlabs, "read", _no)
+    sample = grid_cache.sample_annotation(the_map, 25, 0, [200, 250])
+    assert np.array_equal(sample.planes[200], expected.plane(0, 200))
+    assert sample.planes[200].any()
+    assert sample.counts[1].sum() == annotation().size  # the grid holds the annotation
+
+
+def test_counted_once_per_annotation_and_grid(the_map, tmp_path: Path, monkeypatch) -> None:
+    first = grid_cache.sample_annotation(the_map, 100, 0, [60])
+    assert len(_stored(tmp_path)) == 1
+    with monkeypatch.context() as patch:
+        patch.setattr(grid_labels, "_run_counts", _no)
+        again = grid_cache.sample_annotation(the_map, 100, 0, [61])  # other planes
+    assert all(np.array_equal(a, b) for a, b in zip(first.counts, again.counts, strict=True))
+    assert np.array_equal(again.planes[61], _expected(the_map, 100).plane(0, 61))
+    grid_cache.sample_annotation(the_map, 200, 0, [30])
+    assert len(_stored(tmp_path)) == 2  # another grid, another entry
+
+
+def test_a_damaged_entry_is_counted_again(the_map, tmp_path: Path) -> None:
+    first = grid_cache.sample_annotation(the_map, 100, 0, [60])
+    (npz,) = _stored(tmp_path)
+    npz.write_bytes(b"not a zip")
+    again = grid_cache.sample_annotation(the_map, 100, 0, [60])
+    assert all(np.array_equal(a, b) for a, b in zip(first.counts, again.counts, strict=True))
+    assert npz.read_bytes().startswith(b"PK")
+
+
+def test_an_unwritable_cache_is_only_a_missed_shortcut(the_map, tmp_path, monkeypatch) -> None:
+    def full_disk(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(grid_cache, "_store_labels", full_disk)
-    labels, _ = grid_cache.grid_labels(the_map, 100, store_in_background=True)
-    grid_cache.wait_for_stores()
-    assert _stored(tmp_path, ".labels.npy") == []
-    assert labels.shape == volume_shape(100)
-
-
-def test_a_grid_finer_than_the_annotation_is_not_stored(the_map, tmp_path: Path) -> None:
-    # the 25 µm grid has 77 million voxels, the phantom's annotation two million
-    labels, (present, _counts) = grid_cache.grid_labels(the_map, 25)
-    assert labels.same_grid is False and labels.shape == volume_shape(25)
-    assert _stored(tmp_path, ".labels.npy") == []
-    assert len(_stored(tmp_path, ".counts.npz")) == 1
-    assert set(present.tolist()) == set(np.unique(annotation()).tolist())
-
-
-def test_a_damaged_entry_is_built_again(the_map, tmp_path: Path) -> None:
-    first, _ = grid_cache.grid_labels(the_map, 100)
-    (npy,) = _stored(tmp_path, ".labels.npy")
-    npy.write_bytes(b"\x93NUMPY damaged")
-    (npz,) = _stored(tmp_path, ".counts.npz")
-    npz.write_bytes(b"not a zip")
-    again, (present, _) = grid_cache.grid_labels(the_map, 100)
-    assert np.array_equal(again.volume(), first.volume()) and present.size
-    assert np.load(npy).shape == volume_shape(100)
-
-
-def test_another_grid_is_another_entry(the_map, tmp_path: Path) -> None:
-    grid_cache.grid_labels(the_map, 100)
-    grid_cache.grid_labels(the_map, 200)
-    assert len(_stored(tmp_path, ".labels.npy")) == 2
+    monkeypatch.setattr(grid_cache, "atomic_write", full_disk)
+    sample = grid_cache.sample_annotation(the_map, 100, 0, [60])
+    assert sample.counts[1].sum() > 0 and _stored(tmp_path) == []
 
 
 class _Unfetchable:
-    """A map whose file cannot be named (no cache key): built from its image each time."""
+    """A map whose file cannot be named (no cache key): read from its image each time."""
 
     def __init__(self, image) -> None:
         self.image = image
@@ -119,11 +98,18 @@ class _Unfetchable:
         return self.image
 
 
-def test_a_map_without_a_file_is_built_each_time(the_map, tmp_path: Path) -> None:
+def test_a_map_without_a_file_is_read_each_time(the_map, tmp_path: Path) -> None:
     plain = _Unfetchable(the_map.fetch())
-    labels, (_present, counts) = grid_cache.grid_labels(plain, 100)
-    assert labels.shape == volume_shape(100) and counts.sum() > 0
-    assert _stored(tmp_path, ".labels.npy") == []
+    grid_cache.fetch_annotation(plain)  # nothing to fetch
+    sample = grid_cache.sample_annotation(plain, 100, 0, [60])
+    assert sample.counts[1].sum() > 0 and _stored(tmp_path) == []
+
+
+def test_fetched_ahead_then_read_offline(the_map, monkeypatch) -> None:
+    grid_cache.fetch_annotation(the_map)
+    monkeypatch.setattr(HttpClient, "download", _no)  # the file is in the cache now
+    sample = grid_cache.sample_annotation(the_map, 100, 0, [60])
+    assert sample.counts[1].sum() > 0
 
 
 def test_an_unreachable_annotation_is_data_unavailable(tmp_path: Path, monkeypatch) -> None:
@@ -136,25 +122,4 @@ def test_an_unreachable_annotation_is_data_unavailable(tmp_path: Path, monkeypat
             lambda self, *a, **k: (_ for _ in ()).throw(DataUnavailableError("offline")),
         )
         with pytest.raises(DataUnavailableError, match="offline"):
-            grid_cache.grid_labels(the_map, 100)
-
-
-@pytest.mark.parametrize("order", ["F", "C"])
-def test_stored_labels_are_the_grid_in_c_order(tmp_path: Path, order: str) -> None:
-    # a shape that is no multiple of the tiles, so that the last planes and columns count
-    rng = np.random.default_rng(4)
-    data = np.asarray(rng.integers(0, 1000, size=(37, 11, 21), dtype=np.uint32), order=order)
-    labels = GridLabels.of_grid(data)
-    path = tmp_path / "labels.npy"
-    grid_cache._store_labels(labels, path)
-    stored = np.load(path)
-    assert stored.flags.c_contiguous and stored.dtype == np.uint32
-    assert np.array_equal(stored, data)
-
-
-def test_stored_labels_of_another_grid_are_read_plane_by_plane(the_map, tmp_path: Path) -> None:
-    labels = GridLabels(the_map.fetch(), volume_shape(200), ccf_affine(200))
-    assert not labels.same_grid
-    path = tmp_path / "labels.npy"
-    grid_cache._store_labels(labels, path)
-    assert np.array_equal(np.load(path), labels.volume())
+            grid_cache.sample_annotation(the_map, 100, 0, [60])

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import nibabel as nib
 import numpy as np
 import pytest
 
-from neuratlas.allen.grid_labels import GridLabels, label_counts, labels_on_grid
+from neuratlas.allen.grid_labels import GridLabels, label_counts, labels_on_grid, sample_grid
 from neuratlas.allen.volume import ccf_affine
 from neuratlas.errors import TransformError
+from neuratlas.volumes.nrrd import NrrdSlabs
+from neuratlas.volumes.slabs import ArraySlabs
+from tests.volumes.fake_download_server import ccf_nrrd
 
 
 def _annotation(shape: tuple[int, int, int] = (12, 8, 10), seed: int = 0) -> np.ndarray:
@@ -113,17 +118,46 @@ class TestOtherGrids:
         assert "P, I, R" in (caught.value.hint or "")
 
 
-@pytest.mark.parametrize("order", ["F", "C"])
+def _sources(data: np.ndarray, voxel_um: int, tmp_path: Path) -> dict[str, object]:
+    """The same annotation as arrays in both memory orders and as a gzip NRRD file."""
+    path = tmp_path / "annotation.nrrd"
+    path.write_bytes(ccf_nrrd(data, voxel_um))
+    affine = ccf_affine(voxel_um)
+    return {
+        "F": ArraySlabs(nib.Nifti1Image(np.asfortranarray(data), affine)),
+        "C": ArraySlabs(nib.Nifti1Image(np.ascontiguousarray(data), affine)),
+        "nrrd": NrrdSlabs(path, "nrrd/ccf"),
+    }
+
+
 @pytest.mark.parametrize("axis", [0, 1, 2])
-def test_planes_read_together_are_the_planes(order: str, axis: int) -> None:
-    data = np.asarray(_annotation(), order=order)
-    labels = GridLabels(nib.Nifti1Image(data, ccf_affine(25)), data.shape, ccf_affine(25))
-    indices = [1, 4, 7]
-    planes, transposed = labels.planes(axis, indices)
-    # gathered in one pass only across the slowest axis of a Fortran-ordered volume
-    assert transposed == (order == "F" and axis == 0)
-    for index, plane in zip(indices, planes, strict=True):
-        expected = labels.plane(axis, index)
-        assert np.array_equal(plane.T if transposed else plane, expected)
-    single, flag = labels.planes(axis, [2])
-    assert not flag and np.array_equal(single[0], labels.plane(axis, 2))
+@pytest.mark.parametrize(
+    ("annotation_um", "grid_um", "grid_shape"),
+    [(25, 25, (12, 8, 10)), (25, 50, (8, 6, 7)), (50, 25, (20, 10, 30))],
+)
+def test_sampled_planes_and_counts_are_those_of_the_whole_grid(
+    tmp_path: Path, axis: int, annotation_um: int, grid_um: int, grid_shape: tuple[int, ...]
+) -> None:
+    data = _annotation()
+    image = nib.Nifti1Image(data, ccf_affine(annotation_um))
+    whole = GridLabels(image, grid_shape, ccf_affine(grid_um))
+    expected_counts = whole.counts()
+    # planes beyond the grid are left out; one beyond the annotation is all 0
+    indices = [1, 4, grid_shape[axis] - 1, grid_shape[axis] + 3, -1]
+    for name, source in _sources(data, annotation_um, tmp_path).items():
+        # blocks of one or two slabs: planes and runs cross block boundaries
+        sample = sample_grid(source, grid_shape, ccf_affine(grid_um), axis, indices, max_bytes=700)
+        assert sorted(sample.planes) == [1, 4, grid_shape[axis] - 1], name
+        for index, plane in sample.planes.items():
+            assert plane.flags.c_contiguous, (name, index)
+            assert np.array_equal(plane, whole.plane(axis, index)), (name, index)
+        assert sample.counts is not None
+        for got, want in zip(sample.counts, expected_counts, strict=True):
+            assert np.array_equal(got, want), name
+
+
+def test_counting_can_be_left_out(tmp_path: Path) -> None:
+    data = _annotation()
+    source = ArraySlabs(nib.Nifti1Image(data, ccf_affine(25)))
+    sample = sample_grid(source, data.shape, ccf_affine(25), 2, [3], count=False)
+    assert sample.counts is None and np.array_equal(sample.planes[3], data[:, :, 3])

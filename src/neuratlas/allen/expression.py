@@ -31,7 +31,7 @@ import logging
 import math
 import os
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import astuple, dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -40,8 +40,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from neuratlas.allen.client import AllenClient
-from neuratlas.allen.grid_cache import grid_labels
-from neuratlas.allen.grid_labels import GridLabels, labels_on_grid
+from neuratlas.allen.grid_cache import fetch_annotation, sample_annotation
+from neuratlas.allen.grid_labels import GridLabels, GridSample, labels_on_grid
 from neuratlas.allen.queries import get_experiment_list_from_gene
 from neuratlas.allen.sync import DatasetDownloader
 from neuratlas.allen.volume import VolumeAccumulator, place_sections
@@ -57,6 +57,7 @@ __all__ = [
     "PLANES",
     "SPACE",
     "GridLabels",
+    "GridSample",
     "RegionExpression",
     "find_datasets",
     "gene_expression",
@@ -148,6 +149,20 @@ def find_datasets(
     )
 
 
+def _section_planes(downloaders: Sequence[DatasetDownloader]) -> tuple[int, list[int]]:
+    """The grid axis the datasets' sections are stacked along, and the planes they fall on.
+
+    Known from the metadata alone (each section's slice coordinate), before any image.
+    """
+    grids = [VolumeAccumulator.for_dataset(downloader) for downloader in downloaders]
+    planes = {
+        grid.slab_of(downloader.slice_coordinate(record))
+        for grid, downloader in zip(grids, downloaders, strict=True)
+        for record in downloader.metadata["images"]
+    }
+    return grids[0].axis, sorted(planes)
+
+
 def _accumulate(
     downloader: DatasetDownloader, on_section: Callable[[int, float], None] | None
 ) -> VolumeAccumulator:
@@ -178,11 +193,7 @@ def _accumulate(
 
 
 def region_expression(
-    accumulator: VolumeAccumulator,
-    labels: GridLabels,
-    the_map: Any,
-    dataset_id: int,
-    label_counts: tuple[NDArray[Any], NDArray[np.int64]] | None = None,
+    accumulator: VolumeAccumulator, sample: GridSample, the_map: Any, dataset_id: int
 ) -> list[RegionExpression]:
     """One row per region of ``the_map`` that has voxels on the grid.
 
@@ -190,29 +201,34 @@ def region_expression(
     ----------
     accumulator : VolumeAccumulator
         The placed sections (a voxel is sampled when a section fell on it).
-    labels : GridLabels
-        The annotation on the accumulator's grid.
+    sample : GridSample
+        The annotation on the accumulator's grid: the planes of its slabs (across its
+        axis) and the grid's label counts (:func:`~neuratlas.allen.grid_labels.sample_grid`).
     the_map : neuratlas.core.maps.Map
         The labelled map whose regions and labels are reported.
     dataset_id : int
         Written into the rows.
-    label_counts : (numpy.ndarray, numpy.ndarray), optional
-        ``labels.counts()``, when already known (the same for every dataset of a gene).
 
     Returns
     -------
     list of RegionExpression
         Sorted by mean expression, highest first (regions without a sampled voxel last).
+
+    Raises
+    ------
+    ArgumentError
+        The sample lacks a plane that a section fell on, or its counts.
     """
-    present, counts = label_counts if label_counts is not None else labels.counts()
-    n_sampled, total, highest = _per_label(accumulator, labels, present)
+    if sample.counts is None:
+        raise ArgumentError("the annotation sample has no label counts", hint=_SAMPLE_HINT)
+    present, counts = sample.counts
+    n_sampled, total, highest = _per_label(accumulator, sample, present)
+    labels = _labels_per_region(the_map)
     rows = []
     for region in the_map.parcellation.descendants:
-        try:
-            indices = the_map.get_indices(region)
-        except NotFoundError:
+        wanted = labels.get(region.name)
+        if wanted is None:
             continue  # not in this map
-        wanted = np.array(sorted({int(i.label) for i in indices if i.label}), dtype=present.dtype)
         at = np.searchsorted(present, wanted)
         found = at[(at < len(present)) & (present[np.minimum(at, len(present) - 1)] == wanted)]
         voxels = int(counts[found].sum())
@@ -234,8 +250,39 @@ def region_expression(
     return rows
 
 
+_SAMPLE_HINT = "sample the annotation at the accumulator's slabs (neuratlas.allen.grid_labels)"
+
+
+def _labels_per_region(the_map: Any) -> dict[str, NDArray[np.int64]]:
+    """Region name -> the sorted labels of it and its descendants (as its masks take them).
+
+    Only regions the map draws (themselves or a descendant) are keys: the same
+    regions and labels as :meth:`~neuratlas.core.maps.Map.get_indices` gives one
+    region at a time, in one walk of the tree.
+    """
+    own = {
+        name: {int(i.label) for i in entries if i.label}
+        for name, entries in the_map.indices.items()
+    }
+    out: dict[str, NDArray[np.int64]] = {}
+
+    def walk(region: Any) -> set[int]:
+        labels = set(own.get(region.name, ()))
+        mapped = region.name in own
+        for child in region.children:
+            labels |= walk(child)
+            mapped = mapped or child.name in out
+        if mapped:
+            out[region.name] = np.array(sorted(labels), dtype=np.int64)
+        return labels
+
+    for top in the_map.parcellation.children:
+        walk(top)
+    return out
+
+
 def _per_label(
-    accumulator: VolumeAccumulator, labels: GridLabels, present: NDArray[Any]
+    accumulator: VolumeAccumulator, sample: GridSample, present: NDArray[Any]
 ) -> tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.float64]]:
     """For each label of ``present``: its sampled voxels, their summed and largest energy.
 
@@ -246,11 +293,13 @@ def _per_label(
     n_sampled = np.zeros(len(present), dtype=np.int64)
     total = np.zeros(len(present))
     highest = np.full(len(present), -np.inf)
-    slabs = list(accumulator.slabs())
-    planes, transposed = labels.planes(accumulator.axis, [index for index, _, _ in slabs])
-    for (_, sums, count), plane in zip(slabs, planes, strict=True):
-        if transposed:  # the sums in the planes' orientation: the totals do not depend on it
-            sums, count = sums.T, count.T
+    for index, sums, count in accumulator.slabs():
+        plane = sample.planes.get(index)
+        if plane is None:
+            raise ArgumentError(
+                f"the annotation sample lacks plane {index}, which a section fell on",
+                hint=_SAMPLE_HINT,
+            )
         sampled = count > 0
         found = plane[sampled]
         if not found.size:
@@ -333,28 +382,35 @@ def gene_expression(
     ids = find_datasets(gene, plane, client=client)
     if on_datasets is not None:
         on_datasets(ids)
+    downloaders = [
+        DatasetDownloader(
+            dataset_id,
+            downsample_ref=resolution_um,
+            downsample_img=downsample_img,
+            expression_only=True,
+            to_ccf=True,
+            client=client,
+        )
+        for dataset_id in ids
+    ]
     rows: list[RegionExpression] = []
-    # the annotation is read and counted while the first dataset's sections download
+    # the annotation downloads while the metadata come, and is read while the sections
+    # download: in one worker thread, in that order
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="allen-annotation")
     try:
-        grid: Future[tuple[GridLabels, Any]] | None = None
-        for dataset_id in ids:
-            downloader = DatasetDownloader(
-                dataset_id,
-                downsample_ref=resolution_um,
-                downsample_img=downsample_img,
-                expression_only=True,
-                to_ccf=True,
-                client=client,
-            )
-            if grid is None:
-                grid = pool.submit(grid_labels, the_map, resolution_um, store_in_background=True)
+        pool.submit(fetch_annotation, the_map)
+        for downloader in downloaders:
             downloader.fetch_metadata()
+        axis, planes = _section_planes(downloaders)
+        sample = pool.submit(sample_annotation, the_map, resolution_um, axis, planes)
+        for downloader in downloaders:
             if on_dataset is not None:
-                on_dataset(dataset_id, downloader)
+                on_dataset(downloader.dataset_id, downloader)
             accumulator = _accumulate(downloader, on_section)
-            labels, label_counts = grid.result()
-            rows.extend(region_expression(accumulator, labels, the_map, dataset_id, label_counts))
+            dataset_rows = region_expression(
+                accumulator, sample.result(), the_map, downloader.dataset_id
+            )
+            rows.extend(dataset_rows)
             del accumulator
     finally:
         # on an error, do not wait for the annotation: report at once

@@ -181,6 +181,16 @@ class VolumeAccumulator:
             out[self._where(index)] = count
         return out
 
+    def slab_of(self, depth: float) -> int:
+        """The index of the slab that a section at ``depth`` (µm along the axis) is added to.
+
+        It may lie beyond the grid (such a section is left out).
+        """
+        return int(self._slab_indices(depth))
+
+    def _slab_indices(self, depth: Any) -> NDArray[np.float64]:
+        return np.rint(np.asarray(depth, dtype=np.float64) / self.downsample_ref)
+
     def add(self, values: NDArray[np.float32], valid: NDArray[np.bool_], depth: Any) -> int:
         """Add one warped section.
 
@@ -199,7 +209,7 @@ class VolumeAccumulator:
             The number of voxels written.
         """
         n = self.shape[self.axis]
-        slab = np.rint(np.asarray(depth, dtype=np.float64) / self.downsample_ref)
+        slab = self._slab_indices(depth)
         if slab.ndim == 0:  # a parallel section: one slab, no per-pixel bookkeeping
             index = int(slab)
             if not 0 <= index < n:

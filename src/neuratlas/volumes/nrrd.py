@@ -16,16 +16,20 @@ Two readings of a file, named by the provider format of a volume spec:
     (CCF coordinates in µm divided by 1000); ``nibabel.aff2axcodes`` gives
     ``('P', 'I', 'R')``.
 
-A gzip-encoded file with its data attached (the Allen files) is decompressed
-with zlib-ng (as :mod:`neuratlas.volumes.gz` reads NIfTI files) straight into the
-final array, a slice at a time. On the 25 µm annotation (308 MB decoded) that takes
-0.05 s of CPU against pynrrd's 1.3 s, whose standard zlib also grows a copy of the
-whole decoded data first (twice the peak memory). Other encodings are read by pynrrd.
+A raw or gzip-encoded file with its data attached (the Allen files) is decoded
+here, with zlib-ng (as :mod:`neuratlas.volumes.gz` reads NIfTI files), straight into
+the final array a slice at a time: on the 25 µm annotation (308 MB decoded) 0.05 s
+of CPU against pynrrd's 1.3 s, whose standard zlib also grows a copy of the whole
+decoded data first (twice the peak memory). :class:`NrrdSlabs` hands such a file
+over a few slabs at a time instead (:mod:`neuratlas.volumes.slabs`), never holding
+it whole. Other encodings are read by pynrrd.
 """
 
 from __future__ import annotations
 
+import contextlib
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -34,6 +38,7 @@ import nrrd
 import numpy as np
 
 from neuratlas.errors import ImageError
+from neuratlas.volumes.slabs import SLAB_BYTES, ArraySlabs, slabs_at_a_time
 
 try:  # optional: zlib-ng's wheels cover the usual platforms (see neuratlas.volumes.gz)
     from zlib_ng import zlib_ng as _zlib
@@ -74,6 +79,8 @@ _TYPES: dict[str, str] = {
     "float": "f4",
     "double": "f8",
 }
+#: Encodings of attached data decoded here, straight into the final array or a slab buffer
+_DIRECT = ("raw", "gzip", "gz")
 _COMPRESSED_CHUNK = 1 << 20  # bytes of the file read at a time
 _DECOMPRESSED_CHUNK = 1 << 20  # most bytes decompressed at a time: a copy that stays in cache
 
@@ -111,67 +118,163 @@ def read_nrrd(path: str | Path, fmt: str = "nrrd") -> nib.Nifti1Image:
     ImageError
         The file is not a readable NRRD, is not 3D, or its geometry is unknown.
     """
-    if fmt not in NRRD_FORMATS:
-        raise ImageError(
-            f"unknown NRRD reading {fmt!r}", hint="use one of: " + ", ".join(NRRD_FORMATS)
-        )
-    try:
-        data, header = _read(str(path))
-    except (OSError, EOFError, ValueError, nrrd.NRRDError) as exc:
-        raise ImageError(f"cannot read the NRRD file {str(path)!r}: {exc}", hint=_HINT) from None
-    except Exception as exc:  # zlib/bz2 raise their own types for truncated streams
-        raise ImageError(f"cannot decode the NRRD file {str(path)!r}: {exc}", hint=_HINT) from None
-    if data.ndim != 3:
-        raise ImageError(f"{str(path)!r} is {data.ndim}D; neuratlas reads 3D NRRD volumes")
-    directions = _directions(header, path)
-    if fmt == "nrrd/ccf":
-        affine = ccf_affine(tuple(np.linalg.norm(directions, axis=1)))
-    else:
-        affine = _header_affine(header, directions, path)
-    return nib.Nifti1Image(np.asarray(data), affine)
+    volume = NrrdSlabs(path, fmt)
+    return nib.Nifti1Image(volume.read(), volume.affine)
 
 
-def _read(path: str) -> tuple[np.ndarray, dict[str, Any]]:
-    """The data (axes in the header's order) and header of a NRRD file."""
-    with open(path, "rb") as handle:
-        header = nrrd.read_header(handle)
-        data = _read_gzip(handle, header)
-    if data is None:
-        return nrrd.read(path, index_order="F")
-    return data, header
+class NrrdSlabs:
+    """A 3D NRRD file: its geometry from the header, its data whole or in slabs.
+
+    A :class:`~neuratlas.volumes.slabs.SlabSource`: raw or gzip data attached to the
+    header (the Allen files) are decoded a few slabs at a time into one buffer;
+    other layouts are read whole by pynrrd first.
+
+    Parameters
+    ----------
+    path : path-like
+        A ``.nrrd`` file.
+    fmt : {"nrrd", "nrrd/ccf"}
+        How to place the voxels in space (see the module's documentation).
+
+    Raises
+    ------
+    ImageError
+        The file is not a readable NRRD, is not 3D, or its geometry is unknown.
+    """
+
+    def __init__(self, path: str | Path, fmt: str = "nrrd") -> None:
+        if fmt not in NRRD_FORMATS:
+            raise ImageError(
+                f"unknown NRRD reading {fmt!r}", hint="use one of: " + ", ".join(NRRD_FORMATS)
+            )
+        self.path = str(path)
+        with self._decoding(), open(self.path, "rb") as handle:
+            header = nrrd.read_header(handle)
+        sizes = [int(n) for n in header.get("sizes", ())]
+        if len(sizes) != 3:
+            raise ImageError(f"{self.path!r} is {len(sizes)}D; neuratlas reads 3D NRRD volumes")
+        self.header = header
+        self.shape: tuple[int, int, int] = (sizes[0], sizes[1], sizes[2])
+        self.dtype = _dtype(header, self.path)
+        directions = _directions(header, self.path)
+        if fmt == "nrrd/ccf":
+            self.affine = ccf_affine(tuple(np.linalg.norm(directions, axis=1)))
+        else:
+            self.affine = _header_affine(header, directions, self.path)
+        encoding = str(header.get("encoding", "")).lower()
+        attached = not ({"data file", "datafile"} & header.keys())
+        no_skips = int(header.get("line skip", 0)) == 0 and int(header.get("byte skip", 0)) == 0
+        self._encoding = encoding if attached and no_skips and encoding in _DIRECT else None
+
+    def read(self) -> np.ndarray:
+        """The whole data, Fortran-ordered (axes in the header's order)."""
+        if self._encoding is None:
+            with self._decoding():
+                data, _ = nrrd.read(self.path, index_order="F")
+            if data.shape != self.shape:
+                raise ImageError(f"{self.path!r}: the data do not have the header's sizes")
+            return np.asarray(data)
+        out = np.empty(int(np.prod(self.shape, dtype=np.int64)), dtype=self.dtype)
+        with self._decoding(), open(self.path, "rb") as handle:
+            nrrd.read_header(handle)
+            data = _AttachedData(handle, self._encoding)
+            self._fill(data, memoryview(out).cast("B"))
+            data.check_end(self.shape)
+        return out.reshape(self.shape, order="F")
+
+    def slabs(self, max_bytes: int = SLAB_BYTES) -> Iterator[tuple[int, np.ndarray]]:
+        """``(start, block)`` pairs along the last axis, as a ``SlabSource`` gives them."""
+        if self._encoding is None:
+            yield from ArraySlabs(nib.Nifti1Image(self.read(), self.affine)).slabs(max_bytes)
+            return
+        step = slabs_at_a_time(self.shape, self.dtype.itemsize, max_bytes)
+        slab = self.shape[0] * self.shape[1]
+        buffer = np.empty(slab * step, dtype=self.dtype)
+        with self._decoding(), open(self.path, "rb") as handle:
+            nrrd.read_header(handle)
+            data = _AttachedData(handle, self._encoding)
+            for start in range(0, self.shape[2], step):
+                count = min(step, self.shape[2] - start)
+                block = buffer[: slab * count]
+                self._fill(data, memoryview(block).cast("B"))
+                yield start, block.reshape((*self.shape[:2], count), order="F")
+            data.check_end(self.shape)
+
+    def _fill(self, data: _AttachedData, target: memoryview) -> None:
+        filled = data.readinto(target)
+        if filled < len(target):
+            raise ImageError(f"the data end {len(target) - filled} bytes early")
+
+    @contextlib.contextmanager
+    def _decoding(self) -> Iterator[None]:
+        """Turn what reading or decoding the file raises into an :class:`ImageError`."""
+        try:
+            yield
+        except ImageError as exc:
+            if self.path in exc.message:
+                raise
+            raise ImageError(
+                f"cannot read the NRRD file {self.path!r}: {exc.message}", hint=_HINT
+            ) from None
+        except (OSError, EOFError, ValueError, nrrd.NRRDError) as exc:
+            raise ImageError(
+                f"cannot read the NRRD file {self.path!r}: {exc}", hint=_HINT
+            ) from None
+        except Exception as exc:  # zlib/bz2 raise their own types for truncated streams
+            raise ImageError(
+                f"cannot decode the NRRD file {self.path!r}: {exc}", hint=_HINT
+            ) from None
 
 
-def _read_gzip(handle: IO[bytes], header: dict[str, Any]) -> np.ndarray | None:
-    """Decompress attached gzip data into its array; ``None`` for any other layout."""
-    simple = (
-        str(header.get("encoding", "")).lower() in ("gzip", "gz")
-        and not ({"data file", "datafile"} & header.keys())
-        and int(header.get("line skip", 0)) == 0
-        and int(header.get("byte skip", 0)) == 0
-        and str(header.get("type", "")).lower() in _TYPES
-    )
-    if not simple:
-        return None
-    dtype = np.dtype(_TYPES[str(header["type"]).lower()])
+def _dtype(header: dict[str, Any], path: str) -> np.dtype[Any]:
+    """The voxels' data type, byte order included."""
+    name = str(header.get("type", "")).lower()
+    if name not in _TYPES:
+        raise ImageError(f"{path!r} has voxels of an unknown type {name!r}", hint=_HINT)
+    dtype = np.dtype(_TYPES[name])
     if dtype.itemsize > 1:
         big = str(header.get("endian", "little")).lower() == "big"
         dtype = dtype.newbyteorder(">" if big else "<")
-    sizes = tuple(int(n) for n in header["sizes"])
-    out = np.empty(int(np.prod(sizes, dtype=np.int64)), dtype=dtype)
-    target = memoryview(out).cast("B")
-    inflate = _zlib.decompressobj(zlib.MAX_WBITS | 16)
-    filled = 0
-    pending = handle.read(_COMPRESSED_CHUNK)
-    while pending and not inflate.eof:
-        piece = inflate.decompress(pending, _DECOMPRESSED_CHUNK)
-        if filled + len(piece) > len(target):
+    return dtype
+
+
+class _AttachedData:
+    """The data after a NRRD header (raw or gzip), read into the caller's buffers."""
+
+    def __init__(self, handle: IO[bytes], encoding: str) -> None:
+        self._handle = handle
+        self._inflate = _zlib.decompressobj(zlib.MAX_WBITS | 16) if encoding != "raw" else None
+        self._pending = b""
+
+    def readinto(self, target: memoryview) -> int:
+        """Fill ``target``; fewer bytes only where the data end."""
+        filled = 0
+        if self._inflate is None:
+            while filled < len(target):
+                got = self._handle.readinto(target[filled:])  # type: ignore[attr-defined]
+                if not got:
+                    break
+                filled += got
+            return filled
+        while filled < len(target) and not self._inflate.eof:
+            if not self._pending:
+                self._pending = self._handle.read(_COMPRESSED_CHUNK)
+                if not self._pending:
+                    break
+            want = min(len(target) - filled, _DECOMPRESSED_CHUNK)
+            piece = self._inflate.decompress(self._pending, want)
+            target[filled : filled + len(piece)] = piece
+            filled += len(piece)
+            self._pending = self._inflate.unconsumed_tail
+        return filled
+
+    def check_end(self, sizes: tuple[int, ...]) -> None:
+        """Raise if compressed data go on past the header's sizes."""
+        if self._inflate is None or self._inflate.eof:
+            return  # raw data may be followed by padding, as pynrrd allows
+        more = self._pending or self._handle.read(_COMPRESSED_CHUNK)
+        if more and self._inflate.decompress(more, 1):
             raise ImageError(f"the data are longer than the header's sizes {sizes}")
-        target[filled : filled + len(piece)] = piece
-        filled += len(piece)
-        pending = inflate.unconsumed_tail or handle.read(_COMPRESSED_CHUNK)
-    if filled < len(target):
-        raise ImageError(f"the data end after {filled} of {len(target)} bytes")
-    return out.reshape(sizes, order="F")
 
 
 def _directions(header: dict[str, Any], path: str | Path) -> np.ndarray:

@@ -9,7 +9,9 @@ import numpy as np
 
 from neuratlas.errors import DataUnavailableError, NotFoundError
 from neuratlas.volumes import providers
+from neuratlas.volumes.nrrd import NRRD_FORMATS, NrrdSlabs
 from neuratlas.volumes.resampling import resample_to_resolution
+from neuratlas.volumes.slabs import ArraySlabs, SlabSource
 from neuratlas.volumes.surfaces import Mesh
 
 VOLUME_FORMATS = ("nii", "zip/nii", "nrrd", "nrrd/ccf")
@@ -105,18 +107,49 @@ class Volume:
         if self.is_surface:
             fmt = "gii-mesh" if "gii-mesh" in self.providers else "gii-label"
             return self._fetch_mesh(fmt, fragment)
-        fmt = next((f for f in VOLUME_FORMATS if f in self.providers), None)
-        if fmt is None:
-            raise DataUnavailableError(
-                f"{self!r} has no provider neuratlas can read ({', '.join(self.formats)})",
-                hint="supported formats: " + ", ".join(VOLUME_FORMATS + SURFACE_FORMATS),
-            )
+        fmt = self.volume_format
         img = providers.load_volume(self.path(fmt), fmt)
         if z is not None:
             img = select_volume(img, z)
         if resolution_mm is not None:
             img = resample_to_resolution(img, resolution_mm, order=1)
         return img
+
+    @property
+    def volume_format(self) -> str:
+        """The provider format :meth:`fetch` reads a 3D or 4D image from.
+
+        Raises
+        ------
+        DataUnavailableError
+            No provider in a format neuratlas reads as a volume.
+        """
+        fmt = next((f for f in VOLUME_FORMATS if f in self.providers), None)
+        if fmt is None:
+            raise DataUnavailableError(
+                f"{self!r} has no provider neuratlas can read ({', '.join(self.formats)})",
+                hint="supported formats: " + ", ".join(VOLUME_FORMATS + SURFACE_FORMATS),
+            )
+        return fmt
+
+    def slabs(self) -> SlabSource:
+        """The 3D volume as a source of slabs, never whole in memory where its file allows.
+
+        A NRRD file of raw or gzip data is decoded a few slabs at a time as they are
+        asked for (:class:`~neuratlas.volumes.nrrd.NrrdSlabs`); any other volume is
+        fetched (and kept in the in-memory cache) and handed over in slabs.
+
+        Raises
+        ------
+        DataUnavailableError
+            No provider neuratlas reads, or the file cannot be fetched.
+        ImageError
+            The file is not a readable 3D volume.
+        """
+        fmt = self.volume_format
+        if fmt in NRRD_FORMATS:
+            return NrrdSlabs(self.path(fmt), fmt)
+        return ArraySlabs(self.fetch())
 
     def _fetch_mesh(self, fmt: str, fragment: str | None) -> Mesh:
         frags = [fragment] if fragment else self.fragments(fmt)
