@@ -184,7 +184,7 @@ def test_voxel_counts_are_counted_once_per_annotation(phantom_client, tmp_path):
         raise AssertionError("counted again")
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(grid_labels, "_run_counts", no_counting)
+        patch.setattr(grid_labels, "_runs", no_counting)
         assert run() == first
     # a damaged entry is counted again, and replaced
     stored[0].write_bytes(b"not an npz file")

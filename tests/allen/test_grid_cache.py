@@ -61,7 +61,7 @@ def test_counted_once_per_annotation_and_grid(the_map, tmp_path: Path, monkeypat
     first = grid_cache.sample_annotation(the_map, 100, 0, [60])
     assert len(_stored(tmp_path)) == 1
     with monkeypatch.context() as patch:
-        patch.setattr(grid_labels, "_run_counts", _no)
+        patch.setattr(grid_labels, "_runs", _no)
         again = grid_cache.sample_annotation(the_map, 100, 0, [61])  # other planes
     assert all(np.array_equal(a, b) for a, b in zip(first.counts, again.counts, strict=True))
     assert np.array_equal(again.planes[61], _expected(the_map, 100).plane(0, 61))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import email.utils
 import hashlib
+import subprocess
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -538,3 +540,19 @@ def test_download_resume_of_real_part_path(server, tmp_path):
         c.download(url, dest)
     assert dest.read_bytes() == data
     assert server.requests_to("/x.bin")[0]["Range"] == "bytes=30000-"
+
+
+def test_httpx_is_imported_without_its_command_line_client() -> None:
+    # a fresh interpreter: in this one httpx is long imported
+    code = (
+        "import sys\n"
+        "import neuratlas.retrieval.http as http\n"
+        "assert http.httpx.Client is not None\n"
+        "assert 'httpx._main' not in sys.modules, 'the client was imported'\n"
+        "assert not any(m.startswith('pygments') for m in sys.modules)\n"
+        "import httpx._main\n"  # still importable by whoever wants it
+        "print(httpx._main.__name__)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "httpx._main"

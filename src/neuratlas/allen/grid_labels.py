@@ -99,17 +99,17 @@ def label_counts(data: NDArray[Any]) -> LabelCounts:
     tally = _Tally(flat.dtype)
     for start in range(0, flat.size, _COUNT_CHUNK):
         # a run across two slices counts as two runs of one label: the sums are the same
-        tally.add(*_run_counts(flat[start : start + _COUNT_CHUNK]))
+        tally.add(*_runs(flat[start : start + _COUNT_CHUNK]))
     return tally.result()
 
 
-def _run_counts(
+def _runs(
     flat: NDArray[Any],
     line_length: int | None = None,
     cumulative: NDArray[np.float64] | None = None,
     line_weights: NDArray[np.float64] | None = None,
 ) -> tuple[NDArray[Any], NDArray[np.float64]]:
-    """The labels of ``flat`` and their (weighted) voxel counts, one sort of its runs.
+    """The runs of equal labels in ``flat``: each run's label and (weighted) voxel count.
 
     Without weights every voxel counts once. With them, ``flat`` is made of lines of
     ``line_length`` voxels; voxel ``k`` of line ``j`` weighs ``w[k] * line_weights[j]``,
@@ -126,36 +126,42 @@ def _run_counts(
     starts = np.flatnonzero(edge)
     lengths = np.diff(starts, append=flat.size)
     if cumulative is None or line_length is None or line_weights is None:
-        weights = lengths.astype(np.float64)
-    else:
-        offset = starts % line_length
-        weights = cumulative[offset + lengths] - cumulative[offset]
-        weights *= line_weights[starts // line_length]
-    found, inverse = np.unique(flat[starts], return_inverse=True)
-    return found, np.bincount(inverse, weights=weights, minlength=len(found))
+        return flat[starts], lengths.astype(np.float64)
+    offset = starts % line_length
+    weights = cumulative[offset + lengths] - cumulative[offset]
+    weights *= line_weights[starts // line_length]
+    return flat[starts], weights
 
 
 class _Tally:
-    """Label counts gathered piece by piece (see :func:`_run_counts`)."""
+    """Voxel counts per label, added run by run (see :func:`_runs`).
+
+    The labels seen so far are kept sorted: a piece's runs are looked up among them
+    (a binary search over a few hundred labels), and only labels not seen before
+    are sorted in; sorting every piece's runs would cost several times more.
+    """
 
     def __init__(self, dtype: np.dtype[Any]) -> None:
-        self.dtype = dtype
-        self._labels: list[NDArray[Any]] = []
-        self._amounts: list[NDArray[np.float64]] = []
+        self._labels = np.zeros(0, dtype=dtype)
+        self._amounts = np.zeros(0)
 
     def add(self, labels: NDArray[Any], amounts: NDArray[np.float64]) -> None:
-        self._labels.append(labels)
-        self._amounts.append(amounts)
+        at = np.searchsorted(self._labels, labels)
+        known = at < len(self._labels)
+        known[known] = self._labels[at[known]] == labels[known]
+        if not known.all():
+            merged = np.union1d(self._labels, labels[~known])
+            grown = np.zeros(len(merged))
+            grown[np.searchsorted(merged, self._labels)] = self._amounts
+            self._labels, self._amounts = merged, grown
+            at = np.searchsorted(merged, labels)
+        self._amounts += np.bincount(at, weights=amounts, minlength=len(self._labels))
 
     def result(self) -> LabelCounts:
         """The labels (sorted) with a count above zero, and their counts."""
-        if not self._labels:
-            return np.zeros(0, dtype=self.dtype), np.zeros(0, dtype=np.int64)
-        present, inverse = np.unique(np.concatenate(self._labels), return_inverse=True)
-        amounts = np.bincount(inverse, weights=np.concatenate(self._amounts))
-        counts = np.rint(amounts).astype(np.int64)
+        counts = np.rint(self._amounts).astype(np.int64)
         keep = counts > 0
-        return present[keep], counts[keep]
+        return self._labels[keep], counts[keep]
 
 
 def _plane_index(axis: int, index: int) -> tuple[Any, ...]:
@@ -336,10 +342,10 @@ def sample_grid(
             # the block's lines along the first axis, one after another: (k, i) order
             lines = block.T.reshape(-1)
             if grid.same_grid:
-                tally.add(*_run_counts(lines))
+                tally.add(*_runs(lines))
             else:
                 line_weights = np.outer(weights[2][start : start + block.shape[2]], weights[1])
-                tally.add(*_run_counts(lines, line_length, cumulative, line_weights.ravel()))
+                tally.add(*_runs(lines, line_length, cumulative, line_weights.ravel()))
     rows, cols = (a for a in range(3) if a != axis)
     planes = {}
     for g in wanted:

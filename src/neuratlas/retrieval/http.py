@@ -30,10 +30,8 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from types import TracebackType
-from typing import IO, Any, TypeVar
+from typing import IO, TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
-
-import httpx
 
 from neuratlas.__about__ import __version__
 from neuratlas.errors import (
@@ -43,6 +41,34 @@ from neuratlas.errors import (
     ResponseError,
 )
 from neuratlas.retrieval import cache
+
+
+def _import_httpx() -> Any:
+    """Import httpx without its command-line client, which neuratlas never runs.
+
+    httpx's package imports ``httpx._main`` whenever click, rich and pygments are
+    installed (as they are, for neuratlas's own command line): ~60 ms of every start.
+    A module marked missing in ``sys.modules`` makes httpx take its own fallback for
+    a missing extra; the mark is removed at once, so that the module can still be
+    imported later by whoever wants it.
+    """
+    if "httpx" in sys.modules:
+        return sys.modules["httpx"]
+    marked = sys.modules.setdefault("httpx._main", None) is None
+    try:
+        # heavy: imported here, with its command-line client marked missing (see above)
+        import httpx
+
+        return httpx
+    finally:
+        if marked and sys.modules.get("httpx._main", False) is None:
+            del sys.modules["httpx._main"]
+
+
+if TYPE_CHECKING:
+    import httpx
+else:
+    httpx = _import_httpx()
 
 T = TypeVar("T")
 R = TypeVar("R")
