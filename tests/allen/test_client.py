@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from neuratlas.allen import client as client_module
 from neuratlas.allen.client import DEFAULT_API, AllenClient, resolve_base_url
 from neuratlas.errors import (
     DatasetNotFoundError,
@@ -209,6 +210,44 @@ class TestImages:
             client.image(image_id, downsample=6)
         assert not list((cache / "allen").iterdir())  # nothing cached
         assert client.image(image_id, downsample=6).ndim == 3  # the next try works
+
+    def test_a_download_is_decoded_once(
+        self, client: AllenClient, fake_api: FakeAllenAPI, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        decoded: list[Path] = []
+        real = client_module.read_image
+
+        def counting(path: Path, what: str = "image") -> np.ndarray:
+            decoded.append(path)
+            return real(path, what)
+
+        monkeypatch.setattr(client_module, "read_image", counting)
+        image_id = fake_api.datasets[CORONAL_ID].images[0]["id"]
+        fetched = client.fetch_image(image_id, downsample=6, expression=True)
+        # downloaded, not yet checked: not in the cache until it decodes
+        assert not fetched.checked and fetched.path.exists() and not fetched.cached.exists()
+        assert "expression image" in fetched.what and decoded == []
+        img = fetched.load()
+        assert decoded == [fetched.path] and img.ndim == 3
+        assert fetched.cached.exists() and not fetched.path.exists()
+        again = client.fetch_image(image_id, downsample=6, expression=True)
+        assert again.checked and again.path == fetched.cached
+        np.testing.assert_array_equal(again.load(), img)
+        decoded.clear()
+        client.image(fake_api.datasets[CORONAL_ID].images[1]["id"], downsample=6)
+        assert len(decoded) == 1  # the check is the decoding
+
+    def test_a_fetched_image_that_does_not_decode_is_deleted(
+        self, client: AllenClient, fake_api: FakeAllenAPI, cache: Path
+    ) -> None:
+        image_id = fake_api.datasets[CORONAL_ID].images[0]["id"]
+        fake_api.add_fault(
+            lambda r: Reply(body=b"<html>oops</html>") if "section_image" in r.path else None
+        )
+        fetched = client.fetch_image(image_id, downsample=6)
+        with pytest.raises(ImageError, match=f"section image {image_id} is not a readable image"):
+            fetched.load()
+        assert not fetched.path.exists() and not fetched.cached.exists()
 
     def test_truncated_jpeg(self, client: AllenClient, fake_api: FakeAllenAPI) -> None:
         dataset = fake_api.datasets[CORONAL_ID]

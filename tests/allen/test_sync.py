@@ -299,9 +299,10 @@ class TestRun:
         decoded: list[int] = []
         read = sync._read_images
 
-        def counting(image_id: int, paths: Any) -> Any:
-            images = read(image_id, paths)
-            decoded.append(image_id)
+        def counting(fetched: Any) -> Any:
+            images = read(fetched)
+            named = next(image for image in fetched if image is not None)
+            decoded.append(int(named.what.rsplit(" ", 1)[1]))  # "section image <id>"
             return images
 
         monkeypatch.setattr(sync, "_read_images", counting)
@@ -316,6 +317,34 @@ class TestRun:
             assert len(decoded) - len(seen) <= sync._DECODED_AHEAD
         assert seen == [r["id"] for r in downloader.metadata["images"]]
         assert sorted(decoded) == sorted(seen)
+
+    def test_each_image_is_decoded_once(
+        self, client: AllenClient, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        # a downloaded image is checked by the decoding the sync needs anyway
+        from neuratlas.allen import client as client_module
+
+        decoded: list[str] = []
+        real = client_module.read_image
+
+        def counting(path: Any, what: str = "image") -> np.ndarray:
+            decoded.append(what)
+            return real(path, what)
+
+        monkeypatch.setattr(client_module, "read_image", counting)
+        downloader = DatasetDownloader(
+            CORONAL_ID,
+            downsample_ref=200,
+            downsample_img=6,
+            include_expression=True,
+            client=client,
+        )
+        downloader.fetch_metadata()
+        assert len(list(downloader.run())) == 6
+        assert len(decoded) == len(set(decoded)) == 12  # both views of 6 sections
+        decoded.clear()
+        assert len(list(downloader.run())) == 6  # from the cache: decoded once again
+        assert len(decoded) == 12
 
 
 class TestReferenceSpace10:

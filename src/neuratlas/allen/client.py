@@ -442,6 +442,32 @@ class AllenClient:
         neuratlas.errors.DataUnavailableError
             If the image cannot be fetched.
         """
+        fetched = self.fetch_image(
+            image_id,
+            downsample=downsample,
+            expression=expression,
+            force_redownload=force_redownload,
+        )
+        if not fetched.checked:
+            fetched.load()  # the check: decoded once, then moved into the cache
+        return fetched.cached
+
+    def fetch_image(
+        self,
+        image_id: int,
+        *,
+        downsample: int = 0,
+        expression: bool = False,
+        force_redownload: bool = False,
+    ) -> FetchedImage:
+        """Download a section image (unless cached), leaving its check to its first decoding.
+
+        :meth:`image_path` decodes a downloaded image to check it before it enters
+        the cache; whoever decodes the image anyway saves that second decoding with
+        :meth:`FetchedImage.load`, which checks it while decoding it (a full-resolution
+        section takes ~0.3 s to decode). The parameters and errors are those of
+        :meth:`image_path`.
+        """
         image_id = _check_id(image_id, "image")
         if int(downsample) != downsample or downsample < 0:
             raise ImageError(f"downsample must be a non-negative integer, got {downsample!r}")
@@ -449,22 +475,17 @@ class AllenClient:
         if expression:
             params["view"] = "expression"
         target = self._cache_file("image", image_id, params, suffix=".jpg")
+        what = f"{'expression' if expression else 'section'} image {image_id}"
         if target.exists() and not force_redownload and self.use_cache:
             touch(target)
-            return target
+            return FetchedImage(target, target, what)
         # Downloaded under a temporary name, checked, and only then moved into place,
         # so that a corrupt answer never becomes a cache entry.
         staging = target.with_name(target.name + ".unverified")
         url = IMAGE_PATH.format(image_id=image_id)
         # a file fetched by hand goes where a verified download ends up, not to the staging name
         self.http.download(url, staging, params=params, place_at=target)
-        try:
-            read_image(staging, f"section image {image_id}")
-        except ImageError:
-            staging.unlink(missing_ok=True)
-            raise
-        os.replace(staging, target)
-        return target
+        return FetchedImage(staging, target, what)
 
     def image(
         self, image_id: int, *, downsample: int = 0, expression: bool = False
@@ -473,8 +494,7 @@ class AllenClient:
 
         See :meth:`image_path` for the parameters and errors.
         """
-        path = self.image_path(image_id, downsample=downsample, expression=expression)
-        return read_image(path, f"section image {image_id}")
+        return self.fetch_image(image_id, downsample=downsample, expression=expression).load()
 
 
 #: Runs an RMA query to the end: :meth:`AllenClient.rma_all`, or recorded answers.
@@ -538,6 +558,43 @@ def parse_dataset_records(
     images = [SectionImage.from_api(row) for row in records["images"]]
     images.sort(key=lambda image: -image.section_number)
     return dataset, images
+
+
+class FetchedImage(NamedTuple):
+    """A section image file: in the cache, or downloaded and not yet checked.
+
+    See :meth:`AllenClient.fetch_image`.
+    """
+
+    #: The file as it is now (the cache entry once checked).
+    path: Path
+    #: Where the image lives in the cache once checked.
+    cached: Path
+    #: How the image is named in error messages.
+    what: str
+
+    @property
+    def checked(self) -> bool:
+        """Whether the file is the (checked) cache entry."""
+        return self.path == self.cached
+
+    def load(self) -> NDArray[np.uint8]:
+        """Decode the image; a downloaded one enters the cache once it decodes.
+
+        Raises
+        ------
+        ImageError
+            The file is not a readable image (a downloaded one is deleted).
+        """
+        if self.checked:
+            return read_image(self.path, self.what)
+        try:
+            array = read_image(self.path, self.what)
+        except ImageError:
+            self.path.unlink(missing_ok=True)
+            raise
+        os.replace(self.path, self.cached)
+        return array
 
 
 class ImageSync(NamedTuple):
@@ -667,6 +724,7 @@ __all__ = [
     "AllenClient",
     "CacheUsage",
     "DatasetNotFoundError",
+    "FetchedImage",
     "ImageSync",
     "RMAError",
     "cache_folder",

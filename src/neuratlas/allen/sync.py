@@ -21,10 +21,10 @@ from numpy.typing import NDArray
 
 from neuratlas.allen.client import (
     AllenClient,
+    FetchedImage,
     RmaAll,
     parse_dataset_records,
     query_dataset_records,
-    read_image,
 )
 from neuratlas.allen.displacement import DisplacementField
 from neuratlas.allen.metadata import ReferenceSpace, SectionDataSet, SectionImage, plane_axis
@@ -59,6 +59,8 @@ logger = logging.getLogger(__name__)
 
 # a section image and its expression view (None unless asked for)
 _ImagePair = tuple[NDArray[np.uint8], NDArray[np.uint8] | None]
+# a section image and its expression view as downloaded (either None when not asked for)
+_FetchedPair = tuple[FetchedImage | None, FetchedImage | None]
 #: Sections decoded ahead of the one being used (enough to keep a core busy; more would
 #: only hold more images in memory).
 _DECODED_AHEAD = 2
@@ -307,7 +309,12 @@ class DatasetDownloader:
         """
         if not self.failures:
             raise AssertionError("failures_error() needs failures")
-        first_id, first = next(iter(self.failures.items()))
+        # the first in section order (downloads and decodings fail in their own order)
+        order = {
+            record["id"]: k for k, record in enumerate((self.metadata or {}).get("images", []))
+        }
+        first_id = min(self.failures, key=lambda image_id: order.get(image_id, len(order)))
+        first = self.failures[first_id]
         reason = first.message if isinstance(first, Error) else str(first) or type(first).__name__
         count = len(self.failures)
         if count >= tried:
@@ -324,13 +331,13 @@ class DatasetDownloader:
             hint=hint or "run again: the images that arrived are cached and not fetched again",
         )
 
-    def _download(self, image_id: int) -> tuple[Path | None, Path | None]:
+    def _download(self, image_id: int) -> _FetchedPair:
         plain = None
         if not self.expression_only:
-            plain = self.client.image_path(image_id, downsample=self.downsample_img)
+            plain = self.client.fetch_image(image_id, downsample=self.downsample_img)
         expression = None
         if self.include_expression:
-            expression = self.client.image_path(
+            expression = self.client.fetch_image(
                 image_id, downsample=self.downsample_img, expression=True
             )
         return plain, expression
@@ -341,13 +348,38 @@ class DatasetDownloader:
         """Download the images concurrently; yield ``(record, paths or None)`` in order.
 
         ``paths`` is ``(section image, expression view)``, either ``None`` when not
-        asked for (see ``include_expression`` and ``expression_only``). A failed
-        image yields ``None`` and is recorded in :attr:`failures`.
+        asked for (see ``include_expression`` and ``expression_only``); the files are
+        checked cache entries. A failed image yields ``None`` and is recorded in
+        :attr:`failures`.
 
         Parameters
         ----------
         image_ids : collection of int, optional
             Only these images (ids unknown to the dataset are ignored); all by default.
+        """
+        for record, fetched in self._fetch_all(image_ids):
+            if fetched is None:
+                yield record, None
+                continue
+            try:
+                for image in fetched:
+                    if image is not None and not image.checked:
+                        image.load()  # the check (see AllenClient.image_path)
+            except Error as exc:
+                logger.warning("image %s is unusable: %s", record["id"], exc)
+                self.failures[record["id"]] = exc
+                yield record, None
+                continue
+            yield record, tuple(None if i is None else i.cached for i in fetched)  # type: ignore[misc]
+
+    def _fetch_all(
+        self, image_ids: Collection[int] | None
+    ) -> Iterator[tuple[dict[str, Any], _FetchedPair | None]]:
+        """Download the images concurrently; yield ``(record, fetched or None)`` in order.
+
+        Downloaded images are not checked yet: whoever decodes them checks them
+        (:meth:`~neuratlas.allen.client.FetchedImage.load`). A failed download yields
+        ``None`` and is recorded in :attr:`failures`.
         """
         self._require_metadata()
         self.failures = {}
@@ -358,18 +390,18 @@ class DatasetDownloader:
         workers = max(1, min(self.client.http.max_concurrency, len(records)))
         executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="allen-download")
         try:
-            futures: list[Future[tuple[Path | None, Path | None]]] = [
+            futures: list[Future[_FetchedPair]] = [
                 executor.submit(self._download, record["id"]) for record in records
             ]
             for record, future in zip(records, futures, strict=True):
                 try:
-                    paths = future.result()
+                    fetched = future.result()
                 except Exception as exc:
                     logger.warning("image %s could not be downloaded: %s", record["id"], exc)
                     self.failures[record["id"]] = exc
                     yield record, None
                     continue
-                yield record, paths
+                yield record, fetched
         finally:
             executor.shutdown(wait=True, cancel_futures=True)
 
@@ -469,10 +501,10 @@ class DatasetDownloader:
         pending: collections.deque[tuple[dict[str, Any], Future[_ImagePair]]] = collections.deque()
         decoder = ThreadPoolExecutor(max_workers=_DECODED_AHEAD, thread_name_prefix="allen-decode")
         try:
-            for record, paths in self.iter_downloads(image_ids):
-                if paths is None:
+            for record, fetched in self._fetch_all(image_ids):
+                if fetched is None:
                     continue  # a failed download, already in self.failures
-                pending.append((record, decoder.submit(_read_images, record["id"], paths)))
+                pending.append((record, decoder.submit(_read_images, fetched)))
                 if len(pending) > _DECODED_AHEAD:
                     done, future = pending.popleft()
                     yield done, future.result
@@ -502,13 +534,13 @@ class DatasetDownloader:
         return array
 
 
-def _read_images(image_id: int, paths: tuple[Path | None, Path | None]) -> _ImagePair:
-    """The downloaded section image of ``image_id`` and its expression view, if any.
+def _read_images(fetched: _FetchedPair) -> _ImagePair:
+    """Decode (and so check) a section image and its expression view, if any.
 
     Without a section image (``expression_only``) the expression view stands in for it.
     """
-    plain, expression = paths
-    expr = read_image(expression, f"expression image {image_id}") if expression else None
-    img = read_image(plain, f"section image {image_id}") if plain else expr
+    plain, expression = fetched
+    expr = expression.load() if expression is not None else None
+    img = plain.load() if plain is not None else expr
     assert img is not None, "a download gives the section image, the expression view or both"
     return img, expr
