@@ -686,6 +686,10 @@ class FakeAllenAPI:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # headers and body go out in two writes: with Nagle's algorithm the body
+            # waits for the client's delayed ACK of the headers (40 ms on Linux) on
+            # every request of a kept-alive connection; a real server answers at once
+            disable_nagle_algorithm = True
 
             def log_message(self, *args: Any) -> None:
                 pass

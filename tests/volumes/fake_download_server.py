@@ -122,6 +122,9 @@ class FakeDownloadServer:
         server = self
 
         class Handler(BaseHTTPRequestHandler):
+            # no 40 ms wait for a delayed ACK between headers and body (see FakeAllenAPI)
+            disable_nagle_algorithm = True
+
             def log_message(self, *args: Any) -> None:
                 pass
 
