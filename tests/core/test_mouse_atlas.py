@@ -529,7 +529,12 @@ def test_other_encodings_are_read_too(tmp_path: Path, encoding: str):
 
 def test_gzip_data_longer_or_shorter_than_the_header_says(tmp_path: Path):
     path = tmp_path / "volume.nrrd"
-    nrrd.write(str(path), _annotation(), {"encoding": "gzip"}, index_order="F")
+    nrrd.write(
+        str(path),
+        _annotation(),
+        {"encoding": "gzip", "spacings": [25.0, 25.0, 25.0]},
+        index_order="F",
+    )
     header = nrrd.read_header(str(path))
     body = path.read_bytes()
     data_start = body.index(b"\n\n") + 2

@@ -11,7 +11,7 @@ import pytest
 
 from neuratlas.errors import ImageError
 from neuratlas.volumes import providers
-from neuratlas.volumes.nrrd import ccf_affine, read_nrrd
+from neuratlas.volumes.nrrd import NrrdSlabs, ccf_affine, read_nrrd
 from tests.volumes.fake_download_server import ccf_nrrd
 
 
@@ -107,3 +107,36 @@ def test_providers_load_volume_caches_read_only_arrays(tmp_path: Path):
     nii = tmp_path / "x.nii.gz"
     nib.save(nib.Nifti1Image(np.ones((2, 2, 2), np.uint8), np.eye(4)), nii)
     assert providers.load_volume(nii, "nii").shape == (2, 2, 2)
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "raw", "bzip2", "ascii"])
+@pytest.mark.parametrize("dtype", [np.uint32, ">i2", np.float32])
+def test_slabs_are_the_volume_whatever_the_encoding(tmp_path: Path, encoding: str, dtype) -> None:
+    rng = np.random.default_rng(3)
+    data = rng.integers(0, 30000, size=(6, 5, 7)).astype(dtype)
+    path = _write(
+        tmp_path / f"{encoding}.nrrd", data, {"encoding": encoding, "spacings": [1, 1, 1]}
+    )
+    volume = NrrdSlabs(path)
+    assert volume.shape == (6, 5, 7)
+    # the byte order is the file's (ascii has none)
+    assert volume.dtype.newbyteorder("=") == np.dtype(dtype).newbyteorder("=")
+    np.testing.assert_array_equal(read_nrrd(path).get_fdata(), data)
+    # two slabs at a time (the last block holds one): the volume in order, Fortran-ordered
+    starts, blocks = [], []
+    for start, block in volume.slabs(max_bytes=2 * 6 * 5 * np.dtype(dtype).itemsize):
+        assert block.flags.f_contiguous and block.shape[:2] == (6, 5)
+        starts.append(start)
+        blocks.append(block.copy())  # a block may be reused for the next one
+    assert starts == [0, 2, 4, 6]
+    np.testing.assert_array_equal(np.concatenate(blocks, axis=2), data)
+
+
+def test_a_truncated_file_fails_while_read_in_slabs(tmp_path: Path) -> None:
+    whole = ccf_nrrd(_labels((20, 20, 20)), 25)
+    truncated = tmp_path / "truncated.nrrd"
+    truncated.write_bytes(whole[: len(whole) - 40])
+    with pytest.raises(ImageError, match=r"truncated\.nrrd.*end after") as caught:
+        for _ in NrrdSlabs(truncated, "nrrd/ccf").slabs(max_bytes=1000):
+            pass
+    assert "delete it" in (caught.value.hint or "")

@@ -201,9 +201,9 @@ class NrrdSlabs:
             data.check_end(self.shape)
 
     def _fill(self, data: _AttachedData, target: memoryview) -> None:
-        filled = data.readinto(target)
-        if filled < len(target):
-            raise ImageError(f"the data end {len(target) - filled} bytes early")
+        if data.readinto(target) < len(target):
+            expected = int(np.prod(self.shape, dtype=np.int64)) * self.dtype.itemsize
+            raise ImageError(f"the data end after {data.delivered} of {expected} bytes")
 
     @contextlib.contextmanager
     def _decoding(self) -> Iterator[None]:
@@ -245,6 +245,8 @@ class _AttachedData:
         self._handle = handle
         self._inflate = _zlib.decompressobj(zlib.MAX_WBITS | 16) if encoding != "raw" else None
         self._pending = b""
+        #: Bytes handed over so far.
+        self.delivered = 0
 
     def readinto(self, target: memoryview) -> int:
         """Fill ``target``; fewer bytes only where the data end."""
@@ -255,6 +257,7 @@ class _AttachedData:
                 if not got:
                     break
                 filled += got
+            self.delivered += filled
             return filled
         while filled < len(target) and not self._inflate.eof:
             if not self._pending:
@@ -266,6 +269,7 @@ class _AttachedData:
             target[filled : filled + len(piece)] = piece
             filled += len(piece)
             self._pending = self._inflate.unconsumed_tail
+        self.delivered += filled
         return filled
 
     def check_end(self, sizes: tuple[int, ...]) -> None:
