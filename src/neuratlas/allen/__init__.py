@@ -15,7 +15,7 @@
 - :mod:`~neuratlas.allen.preview`: contact sheets of a dataset's sections;
 - :mod:`~neuratlas.allen.expression`: a gene's expression per region of the mouse
   annotation (:func:`gene_expression`), with :mod:`~neuratlas.allen.grid_labels` and
-  :mod:`~neuratlas.allen.grid_cache` (the annotation on the expression grid);
+  :mod:`~neuratlas.allen.grid_cache` (the annotation read on the expression grid);
 - :mod:`~neuratlas.allen.ontology`: the API's structure ontology
   (:func:`structure_graph`) and how it differs from the embedded one
   (:func:`compare_ontology`).

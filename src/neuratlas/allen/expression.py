@@ -15,8 +15,11 @@ The expression energy of a voxel is the mean grey level (0-255, luma of the
 expression view's false colours) of the sections that fell on it. The annotation
 is read on the expression grid (nearest neighbour, so voxel counts are in voxels
 of that grid; see :mod:`~neuratlas.allen.grid_labels`): at 25 µm the two grids
-are the same. The annotation is fetched and its voxels counted in a background
-thread while the sections download.
+are the same. The annotation is fetched while the datasets' metadata come, then
+read in one pass, a few slabs at a time, in a background thread while the sections
+download: the pass gathers the planes the sections fall on (known from the metadata)
+and counts the labels (cached), never holding the whole annotation
+(:mod:`~neuratlas.allen.grid_cache`).
 
 A sagittal dataset covers one hemisphere only (its sections stop at the midline):
 its coverage of a region lying in both hemispheres is at most about one half,
