@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -39,3 +40,19 @@ def client(fake_api: FakeAllenAPI) -> Iterator[AllenClient]:
     """A client of the fake API with short timeouts and no waiting between retries."""
     with AllenClient(fake_api.base_url, timeout=2.0, retries=2, backoff=0.0) as c:
         yield c
+
+
+@pytest.fixture
+def decodings(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Path, str]]:
+    """Every section image decoded from now on: ``(file, what)``, in order."""
+    from neuratlas.allen import client as client_module
+
+    seen: list[tuple[Path, str]] = []
+    real = client_module.read_image
+
+    def recording(path: Path, what: str = "image") -> Any:
+        seen.append((path, what))
+        return real(path, what)
+
+    monkeypatch.setattr(client_module, "read_image", recording)
+    return seen

@@ -447,6 +447,61 @@ def _matrix(alignment: dict[str, Any], prefix: str) -> np.ndarray:
     )
 
 
+def rma_answer(
+    criteria: str, records: list[dict[str, Any]], associated: set[str]
+) -> dict[str, Any]:
+    """One page of ``records`` that a ``model::`` query selects, as the real RMA answers it.
+
+    Filters on the record and on its associations (``[key$op value]``), ``rma::include``
+    (associations in ``associated`` are left out unless included) and ``rma::options``
+    (``start_row``, ``num_rows``, at most :data:`PAGE_CAP`).
+    """
+    section = None
+    filters: list[tuple[str, str, str]] = []
+    associations: list[tuple[str, list[tuple[str, str, str]]]] = []
+    include: list[str] = []
+    start, rows = 0, 50
+    for part in _split_top(criteria):
+        if part.startswith("model::"):
+            continue
+        if part in ("rma::criteria", "rma::include"):
+            section = part
+        elif part.startswith("rma::options"):
+            for name, _op, raw in _FILTER.findall(part):
+                if name == "start_row":
+                    start = int(raw)
+                elif name == "num_rows":
+                    rows = int(raw)
+        elif section == "rma::criteria" and part.startswith("["):
+            filters.extend(_FILTER.findall(part))
+        elif section == "rma::criteria":
+            name = re.match(r"[a-z_0-9]+", part).group(0)  # type: ignore[union-attr]
+            associations.append((name, _FILTER.findall(part)))
+        elif section == "rma::include":
+            include.append(part)
+    found = []
+    for record in records:
+        if not _matches(record, filters):
+            continue
+        linked_ok = True
+        for name, inner in associations:
+            linked = record.get(name)
+            linked = linked if isinstance(linked, list) else [linked]
+            if not any(isinstance(x, dict) and _matches(x, inner) for x in linked):
+                linked_ok = False
+        if linked_ok:
+            found.append({k: v for k, v in record.items() if k not in associated or k in include})
+    page = found[start : start + min(rows, PAGE_CAP)]
+    return {
+        "success": True,
+        "id": 0,
+        "start_row": start,
+        "num_rows": len(page),
+        "total_rows": len(found),
+        "msg": page,
+    }
+
+
 # the fakes started and not yet stopped, by base URL
 _RUNNING: dict[str, FakeAllenAPI] = {}
 
@@ -511,31 +566,9 @@ class FakeAllenAPI:
 
     # -- answers ---------------------------------------------------------------------------
     def query(self, criteria: str) -> dict[str, Any]:
-        parts = _split_top(criteria)
-        model = None
-        section = None
-        filters: list[tuple[str, str, str]] = []
-        associations: list[tuple[str, list[tuple[str, str, str]]]] = []
-        include: list[str] = []
-        start, rows = 0, 50
-        for part in parts:
-            if part.startswith("model::"):
-                model = part[len("model::") :]
-            elif part in ("rma::criteria", "rma::include"):
-                section = part
-            elif part.startswith("rma::options"):
-                for name, _op, raw in _FILTER.findall(part):
-                    if name == "start_row":
-                        start = int(raw)
-                    elif name == "num_rows":
-                        rows = int(raw)
-            elif section == "rma::criteria" and part.startswith("["):
-                filters.extend(_FILTER.findall(part))
-            elif section == "rma::criteria":
-                name = re.match(r"[a-z_0-9]+", part).group(0)  # type: ignore[union-attr]
-                associations.append((name, _FILTER.findall(part)))
-            elif section == "rma::include":
-                include.append(part)
+        model = next(
+            (p[len("model::") :] for p in _split_top(criteria) if p.startswith("model::")), None
+        )
         if model == "SectionDataSet":
             records = [d.row() for d in self.datasets.values()]
             associated = {"alignment3d", "plane_of_section", "genes", "products"}
@@ -554,30 +587,7 @@ class FakeAllenAPI:
                 "total_rows": 0,
                 "msg": f"Data Access error in query: unknown model {model}",
             }
-        found = []
-        for record in records:
-            if not _matches(record, filters):
-                continue
-            ok = True
-            for name, inner in associations:
-                linked = record.get(name)
-                linked = linked if isinstance(linked, list) else [linked]
-                if not any(isinstance(x, dict) and _matches(x, inner) for x in linked):
-                    ok = False
-            if ok:
-                found.append(
-                    {k: v for k, v in record.items() if k not in associated or k in include}
-                )
-        rows = min(rows, PAGE_CAP)
-        page = found[start : start + rows]
-        return {
-            "success": True,
-            "id": 0,
-            "start_row": start,
-            "num_rows": len(page),
-            "total_rows": len(found),
-            "msg": page,
-        }
+        return rma_answer(criteria, records, associated)
 
     def gene_rows(self) -> list[dict[str, Any]]:
         """``Gene`` records: the datasets' genes and :data:`MOUSE_GENES`, plus a human one."""

@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from neuratlas.allen import client as client_module
 from neuratlas.allen.client import DEFAULT_API, AllenClient, resolve_base_url
 from neuratlas.errors import (
     DatasetNotFoundError,
@@ -212,30 +211,22 @@ class TestImages:
         assert client.image(image_id, downsample=6).ndim == 3  # the next try works
 
     def test_a_download_is_decoded_once(
-        self, client: AllenClient, fake_api: FakeAllenAPI, monkeypatch: pytest.MonkeyPatch
+        self, client: AllenClient, fake_api: FakeAllenAPI, decodings: list[tuple[Path, str]]
     ) -> None:
-        decoded: list[Path] = []
-        real = client_module.read_image
-
-        def counting(path: Path, what: str = "image") -> np.ndarray:
-            decoded.append(path)
-            return real(path, what)
-
-        monkeypatch.setattr(client_module, "read_image", counting)
         image_id = fake_api.datasets[CORONAL_ID].images[0]["id"]
         fetched = client.fetch_image(image_id, downsample=6, expression=True)
         # downloaded, not yet checked: not in the cache until it decodes
         assert not fetched.checked and fetched.path.exists() and not fetched.cached.exists()
-        assert "expression image" in fetched.what and decoded == []
+        assert "expression image" in fetched.what and decodings == []
         img = fetched.load()
-        assert decoded == [fetched.path] and img.ndim == 3
+        assert decodings == [(fetched.path, fetched.what)] and img.ndim == 3
         assert fetched.cached.exists() and not fetched.path.exists()
         again = client.fetch_image(image_id, downsample=6, expression=True)
         assert again.checked and again.path == fetched.cached
         np.testing.assert_array_equal(again.load(), img)
-        decoded.clear()
+        decodings.clear()
         client.image(fake_api.datasets[CORONAL_ID].images[1]["id"], downsample=6)
-        assert len(decoded) == 1  # the check is the decoding
+        assert len(decodings) == 1  # the check is the decoding
 
     def test_a_fetched_image_that_does_not_decode_is_deleted(
         self, client: AllenClient, fake_api: FakeAllenAPI, cache: Path

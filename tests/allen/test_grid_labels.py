@@ -161,3 +161,17 @@ def test_counting_can_be_left_out(tmp_path: Path) -> None:
     source = ArraySlabs(nib.Nifti1Image(data, ccf_affine(25)))
     sample = sample_grid(source, data.shape, ccf_affine(25), 2, [3], count=False)
     assert sample.counts is None and np.array_equal(sample.planes[3], data[:, :, 3])
+
+
+def test_nothing_to_gather_or_count_reads_nothing() -> None:
+    data = _annotation()
+
+    class Unreadable(ArraySlabs):
+        def slabs(self, max_bytes: int = 0):
+            raise AssertionError("the annotation was read")
+
+    source = Unreadable(nib.Nifti1Image(data, ccf_affine(25)))
+    beyond = [data.shape[0] + 5]  # a plane beyond the annotation is all 0, without reading
+    grid_shape = (data.shape[0] + 10, *data.shape[1:])
+    sample = sample_grid(source, grid_shape, ccf_affine(25), 0, beyond, count=False)
+    assert sample.counts is None and not sample.planes[beyond[0]].any()

@@ -318,20 +318,23 @@ class TestRun:
         assert seen == [r["id"] for r in downloader.metadata["images"]]
         assert sorted(decoded) == sorted(seen)
 
-    def test_each_image_is_decoded_once(
-        self, client: AllenClient, monkeypatch: pytest.MonkeyPatch
+    def test_iter_downloads_yields_checked_cache_entries(
+        self, client: AllenClient, fake_api: FakeAllenAPI, decodings: list
     ) -> None:
+        corrupt = fake_api.datasets[CORONAL_ID].images[1]["id"]
+        fake_api.add_fault(
+            lambda r: Reply(body=b"<html>oops</html>") if r.path.endswith(str(corrupt)) else None
+        )
+        downloader = DatasetDownloader(CORONAL_ID, downsample_img=6, client=client)
+        downloader.fetch_metadata()
+        got = {record["id"]: paths for record, paths in downloader.iter_downloads()}
+        assert len(got) == 6 and got[corrupt] is None and set(downloader.failures) == {corrupt}
+        files = [paths[0] for paths in got.values() if paths is not None]
+        assert len(files) == 5 and all(f.exists() and f.suffix == ".jpg" for f in files)
+        assert len(decodings) == 6  # each checked once, in the download threads
+
+    def test_each_image_is_decoded_once(self, client: AllenClient, decodings: list) -> None:
         # a downloaded image is checked by the decoding the sync needs anyway
-        from neuratlas.allen import client as client_module
-
-        decoded: list[str] = []
-        real = client_module.read_image
-
-        def counting(path: Any, what: str = "image") -> np.ndarray:
-            decoded.append(what)
-            return real(path, what)
-
-        monkeypatch.setattr(client_module, "read_image", counting)
         downloader = DatasetDownloader(
             CORONAL_ID,
             downsample_ref=200,
@@ -341,10 +344,11 @@ class TestRun:
         )
         downloader.fetch_metadata()
         assert len(list(downloader.run())) == 6
-        assert len(decoded) == len(set(decoded)) == 12  # both views of 6 sections
-        decoded.clear()
+        named = [what for _, what in decodings]
+        assert len(named) == len(set(named)) == 12  # both views of 6 sections
+        decodings.clear()
         assert len(list(downloader.run())) == 6  # from the cache: decoded once again
-        assert len(decoded) == 12
+        assert len(decodings) == 12
 
 
 class TestReferenceSpace10:

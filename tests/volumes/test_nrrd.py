@@ -93,8 +93,9 @@ def test_unsupported_geometry_is_an_image_error(tmp_path: Path):
     odd = {"space": "scanner-xyz", "space directions": np.eye(3)}
     with pytest.raises(ImageError, match="scanner-xyz"):
         read_nrrd(_write(tmp_path / "odd.nrrd", _labels(), odd))
-    with pytest.raises(ImageError, match="no voxel geometry"):
+    with pytest.raises(ImageError, match="no voxel geometry") as caught:
         read_nrrd(_write(tmp_path / "bare.nrrd", _labels(), {}))
+    assert "'spacings'" in (caught.value.hint or "")  # what to add to the header
 
 
 def test_providers_load_volume_caches_read_only_arrays(tmp_path: Path):

@@ -401,6 +401,8 @@ def gene_expression(
     # download: in one worker thread, in that order
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="allen-annotation")
     try:
+        # a failure here is not lost: sample_annotation, next in the queue, fetches again
+        # and raises it
         pool.submit(fetch_annotation, the_map)
         for downloader in downloaders:
             downloader.fetch_metadata()

@@ -336,7 +336,9 @@ def sample_grid(
     cumulative = np.concatenate(([0.0], np.cumsum(weights[0])))
     line_length = source.shape[0]
     tally = _Tally(source.dtype)
-    for start, block in source.slabs(max_bytes):
+    # nothing to gather or count (no wanted plane inside the annotation): no pass
+    blocks = source.slabs(max_bytes) if count or gather.indices else iter(())
+    for start, block in blocks:
         gather.add(start, block)
         if count:
             # the block's lines along the first axis, one after another: (k, i) order

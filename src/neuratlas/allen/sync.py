@@ -331,7 +331,7 @@ class DatasetDownloader:
             hint=hint or "run again: the images that arrived are cached and not fetched again",
         )
 
-    def _download(self, image_id: int) -> _FetchedPair:
+    def _download(self, image_id: int, check: bool) -> _FetchedPair:
         plain = None
         if not self.expression_only:
             plain = self.client.fetch_image(image_id, downsample=self.downsample_img)
@@ -340,6 +340,10 @@ class DatasetDownloader:
             expression = self.client.fetch_image(
                 image_id, downsample=self.downsample_img, expression=True
             )
+        if check:
+            for image in (plain, expression):
+                if image is not None and not image.checked:
+                    image.load()  # the check (see AllenClient.image_path)
         return plain, expression
 
     def iter_downloads(
@@ -357,29 +361,28 @@ class DatasetDownloader:
         image_ids : collection of int, optional
             Only these images (ids unknown to the dataset are ignored); all by default.
         """
-        for record, fetched in self._fetch_all(image_ids):
+        for record, fetched in self._fetch_all(image_ids, check=True):
             if fetched is None:
                 yield record, None
-                continue
-            try:
-                for image in fetched:
-                    if image is not None and not image.checked:
-                        image.load()  # the check (see AllenClient.image_path)
-            except Error as exc:
-                logger.warning("image %s is unusable: %s", record["id"], exc)
-                self.failures[record["id"]] = exc
-                yield record, None
-                continue
-            yield record, tuple(None if i is None else i.cached for i in fetched)  # type: ignore[misc]
+            else:
+                plain, expression = fetched
+                yield (
+                    record,
+                    (
+                        None if plain is None else plain.cached,
+                        None if expression is None else expression.cached,
+                    ),
+                )
 
     def _fetch_all(
-        self, image_ids: Collection[int] | None
+        self, image_ids: Collection[int] | None, *, check: bool
     ) -> Iterator[tuple[dict[str, Any], _FetchedPair | None]]:
         """Download the images concurrently; yield ``(record, fetched or None)`` in order.
 
-        Downloaded images are not checked yet: whoever decodes them checks them
-        (:meth:`~neuratlas.allen.client.FetchedImage.load`). A failed download yields
-        ``None`` and is recorded in :attr:`failures`.
+        With ``check``, each download is checked (decoded) in its worker thread;
+        without, whoever decodes it checks it
+        (:meth:`~neuratlas.allen.client.FetchedImage.load`). A failed
+        download yields ``None`` and is recorded in :attr:`failures`.
         """
         self._require_metadata()
         self.failures = {}
@@ -391,7 +394,7 @@ class DatasetDownloader:
         executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="allen-download")
         try:
             futures: list[Future[_FetchedPair]] = [
-                executor.submit(self._download, record["id"]) for record in records
+                executor.submit(self._download, record["id"], check) for record in records
             ]
             for record, future in zip(records, futures, strict=True):
                 try:
@@ -501,7 +504,7 @@ class DatasetDownloader:
         pending: collections.deque[tuple[dict[str, Any], Future[_ImagePair]]] = collections.deque()
         decoder = ThreadPoolExecutor(max_workers=_DECODED_AHEAD, thread_name_prefix="allen-decode")
         try:
-            for record, fetched in self._fetch_all(image_ids):
+            for record, fetched in self._fetch_all(image_ids, check=False):
                 if fetched is None:
                     continue  # a failed download, already in self.failures
                 pending.append((record, decoder.submit(_read_images, fetched)))

@@ -172,7 +172,10 @@ class NrrdSlabs:
             with self._decoding():
                 data, _ = nrrd.read(self.path, index_order="F")
             if data.shape != self.shape:
-                raise ImageError(f"{self.path!r}: the data do not have the header's sizes")
+                raise ImageError(
+                    f"{self.path!r}: the data do not have the header's sizes {self.shape}",
+                    hint=_HINT,
+                )
             return np.asarray(data)
         out = np.empty(int(np.prod(self.shape, dtype=np.int64)), dtype=self.dtype)
         with self._decoding(), open(self.path, "rb") as handle:
@@ -290,7 +293,9 @@ def _directions(header: dict[str, Any], path: str | Path) -> np.ndarray:
     if "spacings" in header:
         return np.diag(np.asarray(header["spacings"], dtype=np.float64))
     raise ImageError(
-        f"{str(path)!r} gives no voxel geometry (neither 'space directions' nor 'spacings')"
+        f"{str(path)!r} gives no voxel geometry (neither 'space directions' nor 'spacings')",
+        hint="add 'space directions' or 'spacings' to its header; a downloaded file may be "
+        "damaged: delete it so that it is fetched again",
     )
 
 

