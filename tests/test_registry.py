@@ -212,8 +212,10 @@ def test_not_found_suggests_closest_names() -> None:
 
 
 def test_not_found_without_anything_similar() -> None:
-    with pytest.raises(NotFoundError, match="no parcellation matches 'zzzzqqq'"):
+    with pytest.raises(NotFoundError, match="no parcellation matches 'zzzzqqq'") as caught:
         make_table()["zzzzqqq"]
+    assert not caught.value.suggestions
+    assert caught.value.hint == "neuratlas.parcellations lists the known parcellations"
 
 
 def test_ambiguous_lists_candidates() -> None:

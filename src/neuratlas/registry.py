@@ -248,7 +248,13 @@ class InstanceTable(Generic[T]):
         scored = self._scored(spec)
         if not scored:
             suggestions = matching.closest(spec, [e.name for e in self._entries])
-            raise NotFoundError(f"no {self.kind} matches {spec!r}", suggestions=suggestions)
+            plural = _plural(self.kind)
+            raise NotFoundError(
+                f"no {self.kind} matches {spec!r}",
+                suggestions=suggestions,
+                # nothing close: say where the names are listed
+                hint=None if suggestions else f"neuratlas.{plural} lists the known {plural}",
+            )
         top = scored[0][0]
         return self._pick(spec, [e for s, e in scored if s == top])
 
